@@ -1,0 +1,6 @@
+"""Gaussian mixtures fitted as entropic optimal transport, for scikit-learn."""
+
+from ._estimator import OTGaussianMixture
+
+__all__ = ["OTGaussianMixture"]
+__version__ = "0.1.0.dev0"

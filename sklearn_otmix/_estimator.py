@@ -1,0 +1,748 @@
+"""The estimator: scikit-learn API, initialisation and the block-coordinate fit loop."""
+
+import math
+import warnings
+from numbers import Integral, Real
+from time import perf_counter
+from typing import NamedTuple
+
+import numpy as np
+from scipy.special import logsumexp
+from sklearn.base import BaseEstimator, DensityMixin, _fit_context
+from sklearn.cluster import KMeans, kmeans_plusplus
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_array, check_random_state
+from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._gaussian import (
+    COVARIANCE_TYPES,
+    check_means,
+    check_precisions,
+    check_simplex,
+    covariances_from_precisions,
+    gaussian_cost,
+    n_parameters,
+    precision_cholesky,
+    precision_cholesky_from_precisions,
+    precisions_from_cholesky,
+    weighted_gaussian_mle,
+)
+from ._transport import objective, semi_relaxed_plan
+
+
+class _Mixture(NamedTuple):
+    """The parameters ``(pi, phi)`` that the fit loop updates."""
+
+    weights: np.ndarray
+    means: np.ndarray
+    covariances: np.ndarray
+    precisions_chol: np.ndarray
+
+
+class OTGaussianMixture(DensityMixin, BaseEstimator):
+    r"""Gaussian mixture fitted by entropic optimal transport.
+
+    Maximum-likelihood estimation of a mixture is an entropic optimal-transport
+    problem between the data (masses :math:`a_i`) and the components (masses
+    :math:`\pi_k`), with cost :math:`C_{ik} = -\log \mathcal{N}(x_i; \mu_k, \Sigma_k)`.
+    The estimator minimises, by block-coordinate descent,
+
+    .. math::
+
+        F(P, \phi, \pi) = \langle C(\phi), P \rangle
+            + \varepsilon\, \mathrm{KL}(P \,|\, a \otimes \pi)
+            + \rho\, \mathrm{KL}(P^\top 1 \,|\, t)
+        \quad \text{over } P \geq 0,\ P 1 = a,
+
+    alternating an E-step (the transport plan :math:`P`, computed by POT) and a
+    closed-form M-step (weighted Gaussian maximum likelihood, :math:`\pi = P^\top 1`).
+    With the defaults ``reg=1`` (:math:`\varepsilon`) and ``reg_m=0``
+    (:math:`\rho`) this is exactly the EM algorithm, and the estimator gives the
+    answers of :class:`sklearn.mixture.GaussianMixture`.
+
+    Parameters
+    ----------
+    n_components : int, default=1
+        Number of mixture components.
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}, default='full'
+        Form of the covariance matrices: one full matrix per component, one full
+        matrix shared by all components, one diagonal matrix per component, or
+        one variance per component.
+    tol : float, default=1e-3
+        The fit stops when the lower bound (``-F``) changes by less than ``tol``
+        between two iterations.
+    reg_covar : float, default=1e-6
+        Non-negative value added to the diagonal of every covariance, so that
+        they stay positive definite.
+    max_iter : int, default=100
+        Number of block-coordinate (EM) iterations per initialisation.
+    n_init : int, default=1
+        Number of initialisations; the one with the largest lower bound is kept.
+    init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}, \
+            default='kmeans'
+        How the initial plan is chosen: hard assignments from k-means, one point
+        per component picked by k-means++ or uniformly at random, or random
+        responsibilities.
+    weights_init : array-like of shape (n_components,), default=None
+        Initial mixing weights; computed from ``init_params`` when None.
+    means_init : array-like of shape (n_components, n_features), default=None
+        Initial means; computed from ``init_params`` when None.
+    precisions_init : array-like, default=None
+        Initial precisions (inverse covariances), of shape (n_components,) for
+        'spherical', (n_features, n_features) for 'tied', (n_components,
+        n_features) for 'diag' and (n_components, n_features, n_features) for
+        'full'; computed from ``init_params`` when None.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the initialisation and of :meth:`sample`.
+    warm_start : bool, default=False
+        If True, each call to :meth:`fit` starts from the previous solution and
+        ``n_init`` is ignored after the first call.
+    verbose : int, default=0
+        1 prints the initialisations and iterations, 2 also the time and the
+        change of the lower bound.
+    verbose_interval : int, default=10
+        Number of iterations between two printed lines.
+    reg : float, default=1.0
+        Entropic temperature :math:`\varepsilon > 0`. ``1`` is maximum likelihood;
+        smaller values make the assignments harder.
+    reg_m : float, default=0.0
+        Strength :math:`\rho \in [0, \infty]` of the penalty pulling the mixing
+        weights toward ``target_weights``. ``0`` is EM, ``np.inf`` fixes the
+        weights to ``target_weights`` (Sinkhorn EM).
+    target_weights : array-like of shape (n_components,), default=None
+        Target mixing weights :math:`t` (uniform when None); only used when
+        ``reg_m > 0``.
+    sinkhorn_max_iter : int, default=1000
+        Maximum number of Sinkhorn iterations of one E-step (``reg_m > 0``).
+    sinkhorn_tol : float, default=1e-9
+        Stopping tolerance of the Sinkhorn iterations (``reg_m > 0``).
+
+    Attributes
+    ----------
+    weights_ : ndarray of shape (n_components,)
+        Mixing weights :math:`\pi`.
+    means_ : ndarray of shape (n_components, n_features)
+        Component means.
+    covariances_ : ndarray
+        Component covariances; shape as ``precisions_init``.
+    precisions_ : ndarray
+        Inverses of ``covariances_``.
+    precisions_cholesky_ : ndarray
+        Upper-triangular Cholesky factors :math:`L_k` of the precisions,
+        :math:`L_k L_k^\top = \Sigma_k^{-1}`.
+    converged_ : bool
+        Whether the best initialisation converged.
+    n_iter_ : int
+        Number of iterations of the best initialisation.
+    lower_bound_ : float
+        :math:`-F` after the last E-step of the best initialisation: the mean
+        log-likelihood for the defaults, a lower bound of it for ``reg_m=inf``.
+    lower_bounds_ : list of float
+        :math:`-F` after each E-step of the best initialisation.
+    n_features_in_ : int
+        Number of features seen during :meth:`fit`.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during :meth:`fit`, when ``X`` has string column
+        names.
+
+    See Also
+    --------
+    sklearn.mixture.GaussianMixture : The EM estimator this one reproduces by default.
+
+    References
+    ----------
+    .. [1] T. Vayer, E. Lasalle. A note on the relations between mixture models,
+       maximum-likelihood and entropic optimal transport. arXiv:2501.12005, 2025.
+    .. [2] G. Mena, A. Nejatbakhsh, E. Varol, J. Niles-Weed. Sinkhorn EM: an
+       expectation-maximization algorithm based on entropic optimal transport.
+       arXiv:2006.16548, 2020.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_otmix import OTGaussianMixture
+    >>> X = np.array([[1, 2], [1, 4], [1, 0], [10, 2], [10, 4], [10, 0]])
+    >>> gm = OTGaussianMixture(n_components=2, random_state=0).fit(X)
+    >>> gm.means_
+    array([[10.,  2.],
+           [ 1.,  2.]])
+    >>> gm.predict([[0, 0], [12, 3]])
+    array([1, 0])
+    """
+
+    _parameter_constraints: dict = {
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "covariance_type": [StrOptions(set(COVARIANCE_TYPES))],
+        "tol": [Interval(Real, 0.0, None, closed="left")],
+        "reg_covar": [Interval(Real, 0.0, None, closed="left")],
+        "max_iter": [Interval(Integral, 0, None, closed="left")],
+        "n_init": [Interval(Integral, 1, None, closed="left")],
+        "init_params": [
+            StrOptions({"kmeans", "k-means++", "random", "random_from_data"})
+        ],
+        "weights_init": ["array-like", None],
+        "means_init": ["array-like", None],
+        "precisions_init": ["array-like", None],
+        "random_state": ["random_state"],
+        "warm_start": ["boolean"],
+        "verbose": ["verbose"],
+        "verbose_interval": [Interval(Integral, 1, None, closed="left")],
+        "reg": [Interval(Real, 0.0, None, closed="neither")],
+        "reg_m": [Interval(Real, 0.0, None, closed="left"), Options(Real, {math.inf})],
+        "target_weights": ["array-like", None],
+        "sinkhorn_max_iter": [Interval(Integral, 1, None, closed="left")],
+        "sinkhorn_tol": [Interval(Real, 0.0, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        n_components=1,
+        *,
+        covariance_type="full",
+        tol=1e-3,
+        reg_covar=1e-6,
+        max_iter=100,
+        n_init=1,
+        init_params="kmeans",
+        weights_init=None,
+        means_init=None,
+        precisions_init=None,
+        random_state=None,
+        warm_start=False,
+        verbose=0,
+        verbose_interval=10,
+        reg=1.0,
+        reg_m=0.0,
+        target_weights=None,
+        sinkhorn_max_iter=1000,
+        sinkhorn_tol=1e-9,
+    ):
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.tol = tol
+        self.reg_covar = reg_covar
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.init_params = init_params
+        self.weights_init = weights_init
+        self.means_init = means_init
+        self.precisions_init = precisions_init
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.verbose_interval = verbose_interval
+        self.reg = reg
+        self.reg_m = reg_m
+        self.target_weights = target_weights
+        self.sinkhorn_max_iter = sinkhorn_max_iter
+        self.sinkhorn_tol = sinkhorn_tol
+
+    # ----------------------------------------------------------------------------
+    # Fitting
+
+    def fit(self, X, y=None, sample_weight=None):
+        """Fit the mixture by block-coordinate descent on the transport objective.
+
+        The fit is run ``n_init`` times and the parameters with the largest lower
+        bound are kept. Each run alternates E-step and M-step until the lower
+        bound changes by less than ``tol`` or ``max_iter`` iterations are done
+        (a :class:`~sklearn.exceptions.ConvergenceWarning` then).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : Ignored
+            Not used, present for API consistency by convention.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights of the samples; None gives every sample weight 1.
+
+        Returns
+        -------
+        self : OTGaussianMixture
+            The fitted estimator.
+        """
+        self.fit_predict(X, y, sample_weight=sample_weight)
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit_predict(self, X, y=None, sample_weight=None):
+        """Fit the mixture and return the most probable component of each sample.
+
+        Equivalent to ``fit(X).predict(X)``, computed with one pass less.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : Ignored
+            Not used, present for API consistency by convention.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights of the samples; None gives every sample weight 1.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            Component labels.
+        """
+        X = validate_data(
+            self, X, dtype=[np.float64, np.float32], ensure_min_samples=2
+        )
+        if X.shape[0] < self.n_components:
+            raise ValueError(
+                f"Expected n_samples >= n_components but got n_components = "
+                f"{self.n_components}, n_samples = {X.shape[0]}: use fewer "
+                "components or more samples."
+            )
+        sample_weight = _check_sample_weight(sample_weight, X.shape[0], X.dtype)
+        X_fit, sample_mass, sample_weight = _mass_of_samples(X, sample_weight)
+        if X_fit.shape[0] < self.n_components:
+            raise ValueError(
+                f"Only {X_fit.shape[0]} samples have a positive sample_weight, "
+                f"fewer than n_components = {self.n_components}."
+            )
+        self._check_regime()
+        init = self._checked_initial_parameters(X.shape[1])
+
+        # With warm_start, a fitted model is the single starting point.
+        do_init = not (self.warm_start and hasattr(self, "converged_"))
+        n_init = self.n_init if do_init else 1
+        random_state = check_random_state(self.random_state)
+
+        best = None
+        for init_index in range(n_init):
+            self._print_verbose_init_begin(init_index)
+            if do_init:
+                mixture = self._initialize(
+                    X_fit, sample_mass, sample_weight, init, random_state
+                )
+            else:
+                mixture = self._fitted_mixture()
+            run = self._fit_one(X_fit, sample_mass, mixture, do_init)
+            # Without iterations (max_iter=0) every run has bound -inf: keep the last.
+            if best is None or run[1] > best[1] or best[1] == -math.inf:
+                best = run
+        mixture, lower_bound, lower_bounds, n_iter, converged = best
+
+        if not converged and self.max_iter > 0:
+            warnings.warn(
+                f"The best of {n_init} initialisation(s) did not converge within "
+                f"max_iter={self.max_iter} iterations (tol={self.tol}). Increase "
+                "max_iter or tol, try other initial parameters, or check the data "
+                "for degenerate clusters.",
+                ConvergenceWarning,
+            )
+        self._set_mixture(mixture)
+        self.converged_ = converged
+        self.n_iter_ = n_iter
+        self.lower_bound_ = lower_bound
+        self.lower_bounds_ = lower_bounds
+        # Labels from the final parameters, so fit_predict(X) == fit(X).predict(X).
+        return np.argmax(self._weighted_log_prob(X), axis=1)
+
+    def _fit_one(self, X, sample_mass, mixture, do_init):
+        """One run of block-coordinate descent from ``mixture``.
+
+        Returns
+        -------
+        mixture, lower_bound, lower_bounds, n_iter, converged
+        """
+        lower_bound = -math.inf if do_init else self.lower_bound_
+        lower_bounds = []
+        converged = False
+        n_iter = 0
+        for n_iter in range(1, self.max_iter + 1):
+            previous = lower_bound
+            plan, lower_bound = self._e_step(X, sample_mass, mixture)
+            mixture = self._m_step(X, sample_mass, plan)
+            lower_bounds.append(lower_bound)
+            change = lower_bound - previous
+            self._print_verbose_iteration(n_iter, change)
+            if abs(change) < self.tol:
+                converged = True
+                break
+        if self.max_iter > 0:
+            self._print_verbose_init_end(lower_bound, converged)
+        return mixture, lower_bound, lower_bounds, n_iter, converged
+
+    def _e_step(self, X, sample_mass, mixture):
+        """Transport plan for the current parameters and ``-F`` at it.
+
+        Returns
+        -------
+        plan : ndarray of shape (n_samples, n_components)
+        lower_bound : float
+        """
+        cost = gaussian_cost(
+            X, mixture.means, mixture.precisions_chol, self.covariance_type
+        )
+        plan = semi_relaxed_plan(cost, sample_mass, mixture.weights, self.reg)
+        value = objective(
+            cost, plan, sample_mass, mixture.weights, self.reg, self.reg_m, None
+        )
+        return plan, -value
+
+    def _m_step(self, X, sample_mass, plan):
+        """Weighted Gaussian maximum likelihood and ``pi = P^T 1``."""
+        mass, means, covariances = weighted_gaussian_mle(
+            X, plan, sample_mass, self.reg_covar, self.covariance_type
+        )
+        return _Mixture(
+            mass / np.sum(mass),
+            means,
+            covariances,
+            precision_cholesky(covariances, self.covariance_type),
+        )
+
+    def _check_regime(self):
+        if self.reg_m != 0.0:
+            raise NotImplementedError(
+                "reg_m > 0 (fixed or penalised mixing weights) is not available "
+                "yet; use reg_m=0."
+            )
+
+    def _checked_initial_parameters(self, n_features):
+        """Validated copies of the user's ``*_init`` (the parameters stay as given)."""
+        init = {"weights": None, "means": None, "precisions": None}
+        if self.weights_init is not None:
+            init["weights"] = check_simplex(
+                self.weights_init, self.n_components, "weights_init"
+            )
+        if self.means_init is not None:
+            init["means"] = check_means(self.means_init, self.n_components, n_features)
+        if self.precisions_init is not None:
+            init["precisions"] = check_precisions(
+                self.precisions_init,
+                self.covariance_type,
+                self.n_components,
+                n_features,
+            )
+        return init
+
+    def _initialize(self, X, sample_mass, sample_weight, init, random_state):
+        """Initial parameters: the M-step of an initial plan, then the user's ones.
+
+        The initial plan is ``a_i`` times the responsibilities that ``init_params``
+        gives: hard k-means labels, one point per component (k-means++ seeding or a
+        uniform draw), or uniform random responsibilities. It is skipped when all
+        three ``*_init`` are given.
+        """
+        weights = init["weights"]
+        means = init["means"]
+        covariances = None
+        if weights is None or means is None or init["precisions"] is None:
+            plan = self._initial_plan(X, sample_mass, sample_weight, random_state)
+            mass, fitted_means, covariances = weighted_gaussian_mle(
+                X, plan, sample_mass, self.reg_covar, self.covariance_type
+            )
+            weights = mass / np.sum(sample_mass) if weights is None else weights
+            means = fitted_means if means is None else means
+        if init["precisions"] is None:
+            precisions_chol = precision_cholesky(covariances, self.covariance_type)
+        else:
+            precisions_chol = precision_cholesky_from_precisions(
+                init["precisions"], self.covariance_type
+            )
+            covariances = covariances_from_precisions(
+                init["precisions"], self.covariance_type
+            )
+        return _Mixture(weights, means, covariances, precisions_chol)
+
+    def _initial_plan(self, X, sample_mass, sample_weight, random_state):
+        n_samples = X.shape[0]
+        n_components = self.n_components
+        responsibilities = np.zeros((n_samples, n_components), dtype=X.dtype)
+        if self.init_params == "kmeans":
+            labels = (
+                KMeans(n_clusters=n_components, n_init=1, random_state=random_state)
+                .fit(X, sample_weight=sample_weight)
+                .labels_
+            )
+            responsibilities[np.arange(n_samples), labels] = 1
+        elif self.init_params == "k-means++":
+            _, indices = kmeans_plusplus(
+                X, n_components, sample_weight=sample_weight, random_state=random_state
+            )
+            responsibilities[indices, np.arange(n_components)] = 1
+        elif self.init_params == "random":
+            responsibilities[:] = random_state.uniform(size=(n_samples, n_components))
+            responsibilities /= np.sum(responsibilities, axis=1, keepdims=True)
+        else:  # random_from_data
+            probabilities = (
+                None if sample_weight is None else sample_mass / np.sum(sample_mass)
+            )
+            indices = random_state.choice(
+                n_samples, size=n_components, replace=False, p=probabilities
+            )
+            responsibilities[indices, np.arange(n_components)] = 1
+        return responsibilities * sample_mass[:, np.newaxis]
+
+    def _fitted_mixture(self):
+        return _Mixture(
+            self.weights_, self.means_, self.covariances_, self.precisions_cholesky_
+        )
+
+    def _set_mixture(self, mixture):
+        self.weights_ = mixture.weights
+        self.means_ = mixture.means
+        self.covariances_ = mixture.covariances
+        self.precisions_cholesky_ = mixture.precisions_chol
+        self.precisions_ = precisions_from_cholesky(
+            mixture.precisions_chol, self.covariance_type
+        )
+
+    # ----------------------------------------------------------------------------
+    # The fitted mixture as a density
+
+    def _weighted_log_prob(self, X):
+        """``log pi_k + log N(x_i; mu_k, Sigma_k)``, of shape (n_samples, n_components)."""
+        cost = gaussian_cost(
+            X, self.means_, self.precisions_cholesky_, self.covariance_type
+        )
+        return np.log(self.weights_) - cost
+
+    def _validate_predict_input(self, X):
+        check_is_fitted(self)
+        return validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+
+    def score_samples(self, X):
+        """Log-density of the fitted mixture at each sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        log_density : ndarray of shape (n_samples,)
+            ``log sum_k pi_k N(x_i; mu_k, Sigma_k)``.
+        """
+        X = self._validate_predict_input(X)
+        return logsumexp(self._weighted_log_prob(X), axis=1)
+
+    def score(self, X, y=None, sample_weight=None):
+        """Mean log-likelihood of ``X`` under the fitted mixture.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+        y : Ignored
+            Not used, present for API consistency by convention.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the mean; None weighs every sample equally.
+
+        Returns
+        -------
+        log_likelihood : float
+            Weighted mean of :meth:`score_samples`.
+        """
+        log_density = self.score_samples(X)
+        if sample_weight is None:
+            return float(np.mean(log_density))
+        sample_weight = _check_sample_weight(
+            sample_weight, log_density.shape[0], log_density.dtype
+        )
+        return float(np.average(log_density, weights=sample_weight))
+
+    def predict(self, X):
+        """Most probable component of each sample under the fitted mixture.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            Component labels.
+        """
+        X = self._validate_predict_input(X)
+        return np.argmax(self._weighted_log_prob(X), axis=1)
+
+    def predict_proba(self, X):
+        """Posterior probability of each component given each sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_components)
+            Bayes posterior of the fitted mixture; rows sum to one.
+        """
+        X = self._validate_predict_input(X)
+        weighted_log_prob = self._weighted_log_prob(X)
+        log_norm = logsumexp(weighted_log_prob, axis=1, keepdims=True)
+        return np.exp(weighted_log_prob - log_norm)
+
+    def sample(self, n_samples=1):
+        """Draw samples from the fitted mixture.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of samples to draw.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+            Samples, grouped by component.
+        y : ndarray of shape (n_samples,)
+            Component of each sample.
+        """
+        check_is_fitted(self)
+        if not isinstance(n_samples, Integral) or n_samples < 1:
+            raise ValueError(
+                f"n_samples must be a positive integer, got {n_samples!r}."
+            )
+        rng = check_random_state(self.random_state)
+        counts = rng.multinomial(n_samples, self.weights_)
+        n_features = self.means_.shape[1]
+        if self.covariance_type in ("full", "tied"):
+            covariances = (
+                self.covariances_
+                if self.covariance_type == "full"
+                else [self.covariances_] * self.n_components
+            )
+            blocks = [
+                rng.multivariate_normal(mean, covariance, int(count))
+                for mean, covariance, count in zip(self.means_, covariances, counts)
+            ]
+        else:
+            blocks = [
+                mean + rng.standard_normal(size=(count, n_features)) * np.sqrt(variance)
+                for mean, variance, count in zip(self.means_, self.covariances_, counts)
+            ]
+        labels = np.repeat(np.arange(self.n_components), counts)
+        return np.vstack(blocks).astype(np.float64, copy=False), labels
+
+    def bic(self, X):
+        """Bayesian information criterion of the fitted mixture on ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        bic : float
+            ``-2 log L + p log n``; lower is better.
+        """
+        X = self._validate_predict_input(X)
+        return -2 * self.score(X) * X.shape[0] + self._n_parameters() * math.log(
+            X.shape[0]
+        )
+
+    def aic(self, X):
+        """Akaike information criterion of the fitted mixture on ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        aic : float
+            ``-2 log L + 2 p``; lower is better.
+        """
+        X = self._validate_predict_input(X)
+        return -2 * self.score(X) * X.shape[0] + 2 * self._n_parameters()
+
+    def _n_parameters(self):
+        return n_parameters(
+            self.n_components, self.means_.shape[1], self.covariance_type
+        )
+
+    # ----------------------------------------------------------------------------
+    # Verbose output
+
+    def _print_verbose_init_begin(self, init_index):
+        if self.verbose >= 1:
+            print(f"Initialization {init_index}")
+            self._init_start = self._iter_start = perf_counter()
+
+    def _print_verbose_iteration(self, n_iter, change):
+        if self.verbose < 1 or n_iter % self.verbose_interval:
+            return
+        if self.verbose == 1:
+            print(f"  Iteration {n_iter}")
+        else:
+            now = perf_counter()
+            print(
+                f"  Iteration {n_iter}\t time lapse {now - self._iter_start:.5f}s"
+                f"\t lower bound change {change:.5f}"
+            )
+            self._iter_start = now
+
+    def _print_verbose_init_end(self, lower_bound, converged):
+        status = "converged" if converged else "did not converge"
+        if self.verbose == 1:
+            print(f"Initialization {status}.")
+        elif self.verbose >= 2:
+            elapsed = perf_counter() - self._init_start
+            print(
+                f"Initialization {status}. time lapse {elapsed:.5f}s\t "
+                f"lower bound {lower_bound:.5f}."
+            )
+
+
+def _check_sample_weight(sample_weight, n_samples, dtype):
+    """Validated sample weights: finite, non-negative, not all zero, one per row.
+
+    Returns None when ``sample_weight`` is None.
+    """
+    if sample_weight is None:
+        return None
+    sample_weight = check_array(
+        sample_weight,
+        dtype=[np.float64, np.float32],
+        ensure_2d=False,
+        input_name="sample_weight",
+    )
+    if sample_weight.shape != (n_samples,):
+        raise ValueError(
+            f"sample_weight should have shape ({n_samples},) to match X, "
+            f"but got {sample_weight.shape}."
+        )
+    if np.any(sample_weight < 0):
+        raise ValueError("sample_weight should be non-negative; got negative values.")
+    if not np.any(sample_weight > 0):
+        raise ValueError(
+            "sample_weight sums to zero: at least one sample needs a positive weight."
+        )
+    return sample_weight.astype(dtype, copy=False)
+
+
+def _mass_of_samples(X, sample_weight):
+    """Rows that carry mass and their masses ``w_i`` (``a = w / sum(w)``).
+
+    A zero weight removes its row; uniform weights are no weights at all, so that
+    the initialisation draws the same random numbers as an unweighted fit.
+
+    The plans of the fit carry these masses unnormalised (row sums ``w_i``; ones
+    without sample weights): the normalised plan of the objective times
+    ``sum(w)``. Every step is invariant to that scale, and unweighted plans are
+    then scikit-learn's responsibilities, bit for bit at the initialisation.
+
+    Returns
+    -------
+    X : ndarray of shape (n_kept, n_features)
+    sample_mass : ndarray of shape (n_kept,)
+    sample_weight : ndarray of shape (n_kept,) or None
+    """
+    if sample_weight is not None:
+        kept = sample_weight > 0
+        X, sample_weight = X[kept], sample_weight[kept]
+        if np.all(sample_weight == sample_weight[0]):
+            sample_weight = None
+    if sample_weight is None:
+        return X, np.ones(X.shape[0], dtype=X.dtype), None
+    return X, sample_weight, sample_weight

@@ -1,0 +1,361 @@
+"""The Gaussian family: transport costs (negative log-densities) and the M-step.
+
+A component ``k`` is a Gaussian ``N(mu_k, Sigma_k)`` stored through the Cholesky
+factor of its precision, ``L_k L_k^T = Sigma_k^{-1}`` (``L_k`` upper triangular, as
+in scikit-learn). Its transport cost is
+
+.. math::
+
+    C_{ik} = -\\log \\mathcal{N}(x_i; \\mu_k, \\Sigma_k)
+           = \\tfrac12 \\lVert (x_i - \\mu_k) L_k \\rVert^2
+             + \\tfrac{d}{2}\\log(2\\pi) - \\log\\det L_k,
+
+and the M-step ``phi <- argmin_phi <C(phi), P>`` is the Gaussian maximum-likelihood
+estimate with weights ``P``. Each covariance type (``full``, ``tied``, ``diag``,
+``spherical``) has its own function for both, dispatched by dictionaries.
+"""
+
+import math
+
+import numpy as np
+from scipy.linalg import solve_triangular
+from sklearn.utils import check_array
+
+COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+
+
+# --------------------------------------------------------------------------------
+# Costs
+
+
+def _squared_mahalanobis_full(X, means, precisions_chol):
+    n_samples, n_features = X.shape
+    n_components = means.shape[0]
+    # One matrix product for all components: column block k of the result is X @ L_k.
+    stacked = precisions_chol.transpose(1, 0, 2).reshape(
+        n_features, n_components * n_features
+    )
+    y = (X @ stacked).reshape(n_samples, n_components, n_features)
+    y -= np.einsum("kd,kde->ke", means, precisions_chol)
+    return np.einsum("nke,nke->nk", y, y)
+
+
+def _squared_mahalanobis_tied(X, means, precisions_chol):
+    y = (X @ precisions_chol)[:, np.newaxis, :] - (means @ precisions_chol)
+    return np.einsum("nke,nke->nk", y, y)
+
+
+def _squared_mahalanobis_diag(X, means, precisions_chol):
+    precisions = precisions_chol**2
+    return (
+        np.sum(means**2 * precisions, axis=1)
+        - 2.0 * (X @ (means * precisions).T)
+        + (X**2) @ precisions.T
+    )
+
+
+def _squared_mahalanobis_spherical(X, means, precisions_chol):
+    precisions = precisions_chol**2
+    squared_norms = np.einsum("nd,nd->n", X, X)
+    return (
+        np.sum(means**2, axis=1) - 2.0 * (X @ means.T) + squared_norms[:, np.newaxis]
+    ) * precisions
+
+
+_SQUARED_MAHALANOBIS = {
+    "full": _squared_mahalanobis_full,
+    "tied": _squared_mahalanobis_tied,
+    "diag": _squared_mahalanobis_diag,
+    "spherical": _squared_mahalanobis_spherical,
+}
+
+
+def log_det_cholesky(precisions_chol, covariance_type, n_features):
+    """Log-determinant of each component's precision Cholesky factor.
+
+    Parameters
+    ----------
+    precisions_chol : ndarray
+        Shape (n_components, n_features, n_features) for ``full``,
+        (n_features, n_features) for ``tied``, (n_components, n_features) for
+        ``diag``, (n_components,) for ``spherical``.
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}
+    n_features : int
+
+    Returns
+    -------
+    log_det : ndarray of shape (n_components,) or scalar (``tied``)
+        ``log det L_k = -1/2 log det Sigma_k``.
+    """
+    if covariance_type == "full":
+        return np.sum(np.log(np.diagonal(precisions_chol, axis1=1, axis2=2)), axis=1)
+    if covariance_type == "tied":
+        return np.sum(np.log(np.diag(precisions_chol)))
+    if covariance_type == "diag":
+        return np.sum(np.log(precisions_chol), axis=1)
+    return n_features * np.log(precisions_chol)
+
+
+def gaussian_cost(X, means, precisions_chol, covariance_type):
+    """Transport cost ``C_ik = -log N(x_i; mu_k, Sigma_k)``.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    means : ndarray of shape (n_components, n_features)
+    precisions_chol : ndarray
+        See :func:`log_det_cholesky` for the shape of each covariance type.
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}
+
+    Returns
+    -------
+    cost : ndarray of shape (n_samples, n_components)
+    """
+    n_features = X.shape[1]
+    squared = _SQUARED_MAHALANOBIS[covariance_type](X, means, precisions_chol)
+    log_det = log_det_cholesky(precisions_chol, covariance_type, n_features)
+    return 0.5 * (n_features * math.log(2 * math.pi) + squared) - log_det
+
+
+# --------------------------------------------------------------------------------
+# M-step: weighted maximum likelihood
+
+
+def _covariances_full(X, plan, sample_mass, mass, means, reg_covar):
+    n_components, n_features = means.shape
+    covariances = np.empty((n_components, n_features, n_features), dtype=X.dtype)
+    for k in range(n_components):
+        centred = X - means[k]
+        covariances[k] = (plan[:, k] * centred.T) @ centred / mass[k]
+        covariances[k].flat[:: n_features + 1] += reg_covar
+    return covariances
+
+
+def _covariances_tied(X, plan, sample_mass, mass, means, reg_covar):
+    # sum_ik P_ik x_i x_i^T = X^T diag(a) X, as P 1 = a. scikit-learn uses this
+    # form for its initial one-point plans too (whose rows do not sum to a).
+    second_moment = X.T @ (sample_mass[:, np.newaxis] * X)
+    covariance = (second_moment - (mass * means.T) @ means) / np.sum(mass)
+    covariance.flat[:: X.shape[1] + 1] += reg_covar
+    return covariance
+
+
+def _covariances_diag(X, plan, sample_mass, mass, means, reg_covar):
+    second_moment = (plan.T @ (X * X)) / mass[:, np.newaxis]
+    return second_moment - means**2 + reg_covar
+
+
+def _covariances_spherical(X, plan, sample_mass, mass, means, reg_covar):
+    diagonals = _covariances_diag(X, plan, sample_mass, mass, means, reg_covar)
+    return np.mean(diagonals, axis=1)
+
+
+_COVARIANCES = {
+    "full": _covariances_full,
+    "tied": _covariances_tied,
+    "diag": _covariances_diag,
+    "spherical": _covariances_spherical,
+}
+
+
+def weighted_gaussian_mle(X, plan, sample_mass, reg_covar, covariance_type):
+    """M-step: the Gaussian parameters that minimise ``<C(phi), P>``.
+
+    .. math::
+
+        m_k = \\sum_i P_{ik}, \\quad
+        \\mu_k = \\frac{1}{m_k} \\sum_i P_{ik} x_i, \\quad
+        \\Sigma_k = \\frac{1}{m_k} \\sum_i P_{ik} (x_i - \\mu_k)(x_i - \\mu_k)^\\top
+                    + \\lambda I,
+
+    with the covariance pooled over components (``tied``), restricted to its
+    diagonal (``diag``) or to a multiple of the identity (``spherical``).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    plan : ndarray of shape (n_samples, n_components)
+        Transport plan, in any unit of mass (the estimates do not depend on it).
+    sample_mass : ndarray of shape (n_samples,)
+        Row marginal ``a`` of the plan, in the same unit.
+    reg_covar : float
+        ``lambda``, added to the diagonal of every covariance.
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}
+
+    Returns
+    -------
+    mass : ndarray of shape (n_components,)
+        Column sums ``m_k`` of the plan plus ``10 eps``, so that an empty component
+        keeps finite parameters (scikit-learn's floor on responsibility counts).
+    means : ndarray of shape (n_components, n_features)
+    covariances : ndarray
+        Shape (n_components, n_features, n_features) for ``full``,
+        (n_features, n_features) for ``tied``, (n_components, n_features) for
+        ``diag``, (n_components,) for ``spherical``.
+    """
+    mass = np.sum(plan, axis=0) + 10 * np.finfo(plan.dtype).eps
+    means = (plan.T @ X) / mass[:, np.newaxis]
+    covariances = _COVARIANCES[covariance_type](
+        X, plan, sample_mass, mass, means, reg_covar
+    )
+    return mass, means, covariances
+
+
+# --------------------------------------------------------------------------------
+# Precision Cholesky factors
+
+
+def _not_positive_definite(dtype):
+    message = (
+        "Fitting the mixture model failed: the covariance of some component is "
+        "not positive definite (for instance a component that holds a single "
+        "point or collapsed samples). Increase reg_covar, use fewer components, "
+        "or scale the input data."
+    )
+    if dtype == np.float32:
+        message += " Passing float64 data instead of float32 also helps."
+    return ValueError(message)
+
+
+def precision_cholesky(covariances, covariance_type):
+    """Upper-triangular ``L_k`` with ``L_k L_k^T = Sigma_k^{-1}``.
+
+    Parameters
+    ----------
+    covariances : ndarray
+        Shape as returned by :func:`weighted_gaussian_mle`.
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}
+
+    Returns
+    -------
+    precisions_chol : ndarray of the same shape as ``covariances``
+
+    Raises
+    ------
+    ValueError
+        When a covariance is not positive definite, with what to do about it.
+    """
+    if covariance_type in ("diag", "spherical"):
+        if np.any(covariances <= 0.0):
+            raise _not_positive_definite(covariances.dtype)
+        return 1.0 / np.sqrt(covariances)
+    stack = covariances if covariance_type == "full" else covariances[np.newaxis]
+    try:
+        lower = np.linalg.cholesky(stack)
+    except np.linalg.LinAlgError:
+        raise _not_positive_definite(covariances.dtype) from None
+    identity = np.eye(stack.shape[-1], dtype=stack.dtype)
+    # Sigma = C C^T gives Sigma^{-1} = C^{-T} C^{-1}: the factor is C^{-T}.
+    result = np.stack(
+        [solve_triangular(c, identity, lower=True).T for c in lower]
+    ).astype(covariances.dtype, copy=False)
+    return result if covariance_type == "full" else result[0]
+
+
+def precision_cholesky_from_precisions(precisions, covariance_type):
+    """Upper-triangular ``L`` with ``L L^T = Lambda`` for user-given precisions.
+
+    For ``J`` the exchange matrix, ``J Lambda J = (J L J)(J L J)^T`` with ``J L J``
+    lower triangular: the factor is a flipped ordinary Cholesky factor.
+    """
+    if covariance_type in ("diag", "spherical"):
+        return np.sqrt(precisions)
+    flipped = np.flip(precisions, axis=(-2, -1))
+    return np.flip(np.linalg.cholesky(flipped), axis=(-2, -1))
+
+
+def precisions_from_cholesky(precisions_chol, covariance_type):
+    """``Lambda_k = L_k L_k^T`` (``L_k**2`` for ``diag``/``spherical``)."""
+    if covariance_type in ("diag", "spherical"):
+        return precisions_chol**2
+    return precisions_chol @ np.swapaxes(precisions_chol, -1, -2)
+
+
+def covariances_from_precisions(precisions, covariance_type):
+    """``Sigma_k = Lambda_k^{-1}``."""
+    if covariance_type in ("diag", "spherical"):
+        return 1.0 / precisions
+    return np.linalg.inv(precisions)
+
+
+def n_parameters(n_components, n_features, covariance_type):
+    """Number of free parameters of the mixture (for BIC and AIC)."""
+    covariance_parameters = {
+        "full": n_components * n_features * (n_features + 1) // 2,
+        "tied": n_features * (n_features + 1) // 2,
+        "diag": n_components * n_features,
+        "spherical": n_components,
+    }[covariance_type]
+    return covariance_parameters + n_components * n_features + n_components - 1
+
+
+# --------------------------------------------------------------------------------
+# User-given initial parameters
+
+
+def _check_shape(array, shape, name):
+    if array.shape != shape:
+        raise ValueError(
+            f"The parameter '{name}' should have the shape {shape}, "
+            f"but got {array.shape}."
+        )
+
+
+def check_simplex(weights, n_components, name):
+    """Validate a vector of ``n_components`` non-negative weights summing to one."""
+    weights = check_array(
+        weights, dtype=[np.float64, np.float32], ensure_2d=False, input_name=name
+    )
+    _check_shape(weights, (n_components,), name)
+    if np.any(weights < 0.0) or np.any(weights > 1.0):
+        raise ValueError(
+            f"The parameter '{name}' should be in the range [0, 1], but got "
+            f"min value {weights.min():.5f}, max value {weights.max():.5f}."
+        )
+    atol = 1e-6 if weights.dtype == np.float32 else 1e-8
+    if abs(1.0 - float(np.sum(weights))) > atol:
+        raise ValueError(
+            f"The parameter '{name}' should sum to 1, but got "
+            f"sum({name}) = {float(np.sum(weights)):.10f}."
+        )
+    return weights
+
+
+def check_means(means, n_components, n_features):
+    """Validate user-given means of shape (n_components, n_features)."""
+    means = check_array(
+        means, dtype=[np.float64, np.float32], ensure_2d=False, input_name="means_init"
+    )
+    _check_shape(means, (n_components, n_features), "means_init")
+    return means
+
+
+def check_precisions(precisions, covariance_type, n_components, n_features):
+    """Validate user-given precisions: shape, symmetry and positive definiteness."""
+    precisions = check_array(
+        precisions,
+        dtype=[np.float64, np.float32],
+        ensure_2d=False,
+        allow_nd=covariance_type == "full",
+        input_name="precisions_init",
+    )
+    shape = {
+        "full": (n_components, n_features, n_features),
+        "tied": (n_features, n_features),
+        "diag": (n_components, n_features),
+        "spherical": (n_components,),
+    }[covariance_type]
+    _check_shape(precisions, shape, "precisions_init")
+    if covariance_type in ("diag", "spherical"):
+        if np.any(precisions <= 0.0):
+            raise ValueError(
+                f"'{covariance_type}' precisions_init should be positive."
+            )
+        return precisions
+    symmetric = np.allclose(precisions, np.swapaxes(precisions, -1, -2))
+    if not symmetric or np.any(np.linalg.eigvalsh(precisions) <= 0.0):
+        raise ValueError(
+            f"'{covariance_type}' precisions_init should be symmetric, "
+            "positive-definite."
+        )
+    return precisions
