@@ -28,7 +28,7 @@ from ._gaussian import (
     precisions_from_cholesky,
     weighted_gaussian_mle,
 )
-from ._transport import objective, semi_relaxed_plan
+from ._transport import objective, transport_plan
 
 
 class _Mixture(NamedTuple):
@@ -302,8 +302,7 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
                 f"Only {X_fit.shape[0]} samples have a positive sample_weight, "
                 f"fewer than n_components = {self.n_components}."
             )
-        self._check_regime()
-        init = self._checked_initial_parameters(X.shape[1])
+        init = self._checked_initial_parameters(X.shape[1], X.dtype)
 
         # With warm_start, a fitted model is the single starting point.
         do_init = not (self.warm_start and hasattr(self, "converged_"))
@@ -319,12 +318,22 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
                 )
             else:
                 mixture = self._fitted_mixture()
-            run = self._fit_one(X_fit, sample_mass, mixture, do_init)
+            run = self._fit_one(
+                X_fit, sample_mass, mixture, init["target"], do_init
+            )
             # Without iterations (max_iter=0) every run has bound -inf: keep the last.
             if best is None or run[1] > best[1] or best[1] == -math.inf:
                 best = run
-        mixture, lower_bound, lower_bounds, n_iter, converged = best
+        mixture, lower_bound, lower_bounds, n_iter, converged, unsolved = best
 
+        if unsolved:
+            warnings.warn(
+                f"In {unsolved} of {n_iter} E-steps the optimal-transport solver "
+                f"did not reach sinkhorn_tol={self.sinkhorn_tol} within "
+                f"sinkhorn_max_iter={self.sinkhorn_max_iter} iterations: increase "
+                "sinkhorn_max_iter or sinkhorn_tol, or reg.",
+                ConvergenceWarning,
+            )
         if not converged and self.max_iter > 0:
             warnings.warn(
                 f"The best of {n_init} initialisation(s) did not converge within "
@@ -341,21 +350,44 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
         # Labels from the final parameters, so fit_predict(X) == fit(X).predict(X).
         return np.argmax(self._weighted_log_prob(X), axis=1)
 
-    def _fit_one(self, X, sample_mass, mixture, do_init):
+    def _fit_one(self, X, sample_mass, mixture, target_weights, do_init):
         """One run of block-coordinate descent from ``mixture``.
 
         Returns
         -------
-        mixture, lower_bound, lower_bounds, n_iter, converged
+        mixture, lower_bound, lower_bounds, n_iter, converged, unsolved
+            ``unsolved`` counts the E-steps whose Sinkhorn loop did not converge.
         """
         lower_bound = -math.inf if do_init else self.lower_bound_
         lower_bounds = []
         converged = False
-        n_iter = 0
+        n_iter = unsolved = 0
         for n_iter in range(1, self.max_iter + 1):
             previous = lower_bound
-            plan, lower_bound = self._e_step(X, sample_mass, mixture)
-            mixture = self._m_step(X, sample_mass, plan)
+            cost = gaussian_cost(
+                X, mixture.means, mixture.precisions_chol, self.covariance_type
+            )
+            transport = transport_plan(
+                cost,
+                sample_mass,
+                mixture.weights,
+                reg=self.reg,
+                reg_m=self.reg_m,
+                target_weights=target_weights,
+                max_iter=self.sinkhorn_max_iter,
+                tol=self.sinkhorn_tol,
+            )
+            unsolved += not transport.converged
+            lower_bound = -objective(
+                cost,
+                transport.plan,
+                sample_mass,
+                mixture.weights,
+                self.reg,
+                self.reg_m,
+                target_weights,
+            )
+            mixture = self._m_step(X, sample_mass, transport.plan, target_weights)
             lower_bounds.append(lower_bound)
             change = lower_bound - previous
             self._print_verbose_iteration(n_iter, change)
@@ -364,48 +396,30 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
                 break
         if self.max_iter > 0:
             self._print_verbose_init_end(lower_bound, converged)
-        return mixture, lower_bound, lower_bounds, n_iter, converged
+        return mixture, lower_bound, lower_bounds, n_iter, converged, unsolved
 
-    def _e_step(self, X, sample_mass, mixture):
-        """Transport plan for the current parameters and ``-F`` at it.
-
-        Returns
-        -------
-        plan : ndarray of shape (n_samples, n_components)
-        lower_bound : float
-        """
-        cost = gaussian_cost(
-            X, mixture.means, mixture.precisions_chol, self.covariance_type
-        )
-        plan = semi_relaxed_plan(cost, sample_mass, mixture.weights, self.reg)
-        value = objective(
-            cost, plan, sample_mass, mixture.weights, self.reg, self.reg_m, None
-        )
-        return plan, -value
-
-    def _m_step(self, X, sample_mass, plan):
-        """Weighted Gaussian maximum likelihood and ``pi = P^T 1``."""
+    def _m_step(self, X, sample_mass, plan, target_weights):
+        """Weighted Gaussian maximum likelihood; ``pi = P^T 1`` (``t`` if fixed)."""
         mass, means, covariances = weighted_gaussian_mle(
             X, plan, sample_mass, self.reg_covar, self.covariance_type
         )
+        weights = target_weights if self.reg_m == math.inf else mass / np.sum(mass)
         return _Mixture(
-            mass / np.sum(mass),
+            weights,
             means,
             covariances,
             precision_cholesky(covariances, self.covariance_type),
         )
 
-    def _check_regime(self):
-        if self.reg_m != 0.0:
-            raise NotImplementedError(
-                "reg_m > 0 (fixed or penalised mixing weights) is not available "
-                "yet; use reg_m=0."
-            )
-
-    def _checked_initial_parameters(self, n_features):
-        """Validated copies of the user's ``*_init`` (the parameters stay as given)."""
+    def _checked_initial_parameters(self, n_features, dtype):
+        """Validated copies of ``*_init`` and ``target_weights`` (left as given)."""
         init = {"weights": None, "means": None, "precisions": None}
         if self.weights_init is not None:
+            if self.reg_m == math.inf:
+                raise ValueError(
+                    "weights_init has no effect with reg_m=inf, where the mixing "
+                    "weights are fixed: pass them as target_weights instead."
+                )
             init["weights"] = check_simplex(
                 self.weights_init, self.n_components, "weights_init"
             )
@@ -418,6 +432,20 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
                 self.n_components,
                 n_features,
             )
+        if self.target_weights is None:
+            target = np.full(self.n_components, 1.0 / self.n_components)
+        else:
+            target = check_simplex(
+                self.target_weights, self.n_components, "target_weights"
+            )
+            if np.any(target == 0):
+                raise ValueError(
+                    "target_weights should be positive: a component with target "
+                    "weight 0 would stay empty; use fewer components instead."
+                )
+        init["target"] = target.astype(dtype)
+        if self.reg_m == math.inf:
+            init["weights"] = init["target"]
         return init
 
     def _initialize(self, X, sample_mass, sample_weight, init, random_state):
