@@ -1,4 +1,4 @@
-"""The Gaussian family: transport costs (negative log-densities) and the M-step.
+r"""The Gaussian family: transport costs (negative log-densities) and the M-step.
 
 A component ``k`` is a Gaussian ``N(mu_k, Sigma_k)`` stored through the Cholesky
 factor of its precision, ``L_k L_k^T = Sigma_k^{-1}`` (``L_k`` upper triangular, as
@@ -6,9 +6,9 @@ in scikit-learn). Its transport cost is
 
 .. math::
 
-    C_{ik} = -\\log \\mathcal{N}(x_i; \\mu_k, \\Sigma_k)
-           = \\tfrac12 \\lVert (x_i - \\mu_k) L_k \\rVert^2
-             + \\tfrac{d}{2}\\log(2\\pi) - \\log\\det L_k,
+    C_{ik} = -\log \mathcal{N}(x_i; \mu_k, \Sigma_k)
+           = \tfrac12 \lVert (x_i - \mu_k) L_k \rVert^2
+             + \tfrac{d}{2}\log(2\pi) - \log\det L_k,
 
 and the M-step ``phi <- argmin_phi <C(phi), P>`` is the Gaussian maximum-likelihood
 estimate with weights ``P``. Each covariance type (``full``, ``tied``, ``diag``,
@@ -159,14 +159,14 @@ _COVARIANCES = {
 
 
 def weighted_gaussian_mle(X, plan, sample_mass, reg_covar, covariance_type):
-    """M-step: the Gaussian parameters that minimise ``<C(phi), P>``.
+    r"""M-step: the Gaussian parameters that minimise ``<C(phi), P>``.
 
     .. math::
 
-        m_k = \\sum_i P_{ik}, \\quad
-        \\mu_k = \\frac{1}{m_k} \\sum_i P_{ik} x_i, \\quad
-        \\Sigma_k = \\frac{1}{m_k} \\sum_i P_{ik} (x_i - \\mu_k)(x_i - \\mu_k)^\\top
-                    + \\lambda I,
+        m_k = \sum_i P_{ik}, \quad
+        \mu_k = \frac{1}{m_k} \sum_i P_{ik} x_i, \quad
+        \Sigma_k = \frac{1}{m_k} \sum_i P_{ik} (x_i - \mu_k)(x_i - \mu_k)^\top
+                    + \lambda I,
 
     with the covariance pooled over components (``tied``), restricted to its
     diagonal (``diag``) or to a multiple of the identity (``spherical``).
