@@ -1,0 +1,74 @@
+"""scikit-learn conventions: common checks, meta-estimators, pickling."""
+
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from conftest import DATASETS
+from sklearn_otmix import OTGaussianMixture
+
+
+@parametrize_with_checks(
+    [
+        OTGaussianMixture(),
+        OTGaussianMixture(reg_m=np.inf),
+        OTGaussianMixture(reg_m=1.0),
+        OTGaussianMixture(reg=0.5),
+    ]
+)
+def test_scikit_learn_common_checks(estimator, check):
+    check(estimator)
+
+
+def test_pipeline_and_grid_search_scored_by_likelihood():
+    X, _ = DATASETS["wine"]
+    pipeline = make_pipeline(StandardScaler(), OTGaussianMixture(random_state=0))
+    search = GridSearchCV(
+        pipeline,
+        {
+            "otgaussianmixture__n_components": [1, 2, 3],
+            "otgaussianmixture__covariance_type": ["diag", "spherical"],
+        },
+        cv=3,
+    ).fit(X)
+    # Scored by OTGaussianMixture.score, the held-out mean log-likelihood.
+    assert np.all(np.isfinite(search.cv_results_["mean_test_score"]))
+    best = search.best_estimator_
+    assert best.score(X) == pytest.approx(best[-1].score(best[0].transform(X)))
+    assert search.best_params_["otgaussianmixture__n_components"] > 1
+
+
+def test_clone_and_pickle_round_trip():
+    X, n_components = DATASETS["iris"]
+    model = OTGaussianMixture(n_components, reg_m=np.inf, random_state=0).fit(X)
+    restored = pickle.loads(pickle.dumps(model))
+    assert_array_equal(restored.predict(X), model.predict(X))
+    assert_allclose(restored.score_samples(X), model.score_samples(X))
+    fresh = clone(model)
+    assert fresh.get_params() == model.get_params()
+    assert not hasattr(fresh, "means_")
+
+
+def test_feature_names_from_dataframe():
+    X, _ = DATASETS["iris"]
+    frame = pd.DataFrame(X, columns=["sepal_l", "sepal_w", "petal_l", "petal_w"])
+    model = OTGaussianMixture(3, random_state=0).fit(frame)
+    assert_array_equal(model.feature_names_in_, frame.columns)
+    assert model.n_features_in_ == 4
+    with pytest.warns(UserWarning, match="feature names"):
+        model.predict(X)
+
+
+def test_parameters_are_not_modified_by_fit():
+    X, _ = DATASETS["iris"]
+    weights_init = [0.2, 0.3, 0.5]
+    model = OTGaussianMixture(3, weights_init=weights_init, random_state=0).fit(X)
+    assert model.weights_init is weights_init
