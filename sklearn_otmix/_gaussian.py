@@ -18,7 +18,6 @@ estimate with weights ``P``. Each covariance type (``full``, ``tied``, ``diag``,
 import math
 
 import numpy as np
-from scipy.linalg import solve_triangular
 from sklearn.utils import check_array
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
@@ -245,10 +244,9 @@ def precision_cholesky(covariances, covariance_type):
     except np.linalg.LinAlgError:
         raise _not_positive_definite(covariances.dtype) from None
     identity = np.eye(stack.shape[-1], dtype=stack.dtype)
-    # Sigma = C C^T gives Sigma^{-1} = C^{-T} C^{-1}: the factor is C^{-T}.
-    result = np.stack(
-        [solve_triangular(c, identity, lower=True).T for c in lower]
-    ).astype(covariances.dtype, copy=False)
+    # Sigma = C C^T gives Sigma^{-1} = C^{-T} C^{-1}: the factor is C^{-T}, upper
+    # triangular (one batched solve; triu clears its round-off below the diagonal).
+    result = np.triu(np.swapaxes(np.linalg.solve(lower, identity), -1, -2))
     return result if covariance_type == "full" else result[0]
 
 

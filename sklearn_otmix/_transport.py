@@ -28,7 +28,7 @@ from typing import NamedTuple
 
 import numpy as np
 import ot
-from scipy.special import xlogy
+from scipy.special import logsumexp, xlogy
 
 # scipy's L-BFGS-B stops when the relative decrease of the semi-dual objective, or
 # its gradient (the column residual), falls below this times sinkhorn_tol. The
@@ -117,43 +117,61 @@ def _balanced_plan(cost, sample_mass, target_weights, reg, max_iter, tol):
     Sinkhorn's alternate scalings need thousands (well separated clusters,
     unequal ``t``). Its plan is a log-sum-exp stable softmax of each row, so the
     row marginal is exact. Should the column marginal still be farther than
-    ``tol`` from ``t``, POT's log-domain Sinkhorn, started from those potentials,
-    finishes the job; ``converged`` says whether it did.
+    ``tol`` from ``t`` (L-BFGS-B stops on the objective's relative decrease),
+    POT's log-domain Sinkhorn, started from those potentials, finishes the job;
+    ``converged`` says whether it did.
     """
     total = np.sum(sample_mass)
-    # POT's semi-dual keeps its second marginal exact: the samples go there.
     a = (sample_mass / total).astype(np.float64)
     t = target_weights.astype(np.float64)
-    shifted_t = (cost - np.min(cost, axis=1, keepdims=True)).T.astype(np.float64)
+    shifted = (cost - np.min(cost, axis=1, keepdims=True)).astype(np.float64)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence is measured on the plan
+        # POT's semi-dual keeps its second marginal exact: the samples go there.
         plan_t, log = ot.smooth.smooth_ot_semi_dual(
             t,
             a,
-            shifted_t,
+            shifted.T,
             reg,
             reg_type="kl",
             numItermax=max_iter,
             stopThr=_LBFGS_TOL_FACTOR * tol,
             log=True,
         )
-        if _column_residual(plan_t, t) > tol:
-            plan_t = ot.sinkhorn(
-                t,
+        plan = plan_t.T
+        if _column_residual(plan, t) > tol:
+            # Sinkhorn's row potentials for the components' potentials g.
+            column_potentials = log["alpha"] / reg
+            row_potentials = np.log(a) - logsumexp(
+                column_potentials - shifted / reg, axis=1
+            )
+            plan = ot.sinkhorn(
                 a,
-                shifted_t,
+                t,
+                shifted,
                 reg,
                 method="sinkhorn_log",
                 numItermax=max_iter,
                 stopThr=tol,
-                warmstart=(log["alpha"] / reg, np.zeros_like(a)),
+                warmstart=(row_potentials, column_potentials),
             )
-    converged = _column_residual(plan_t, t) <= tol
-    return TransportResult(total * plan_t.T.astype(cost.dtype), bool(converged))
+    plan = _exact_rows(plan.astype(cost.dtype), sample_mass)
+    converged = _column_residual(plan / total, target_weights) <= tol
+    return TransportResult(plan, bool(converged))
 
 
-def _column_residual(plan_t, target_weights):
-    return np.max(np.abs(np.sum(plan_t, axis=1) - target_weights))
+def _exact_rows(plan, sample_mass):
+    """Rescale the rows to sum to ``sample_mass`` exactly: Sinkhorn's row update.
+
+    POT's loops end on a column update, which leaves the row marginal off by up
+    to their tolerance; the M-step and the objective rely on ``P 1 = a``.
+    """
+    return plan * (sample_mass / np.sum(plan, axis=1))[:, np.newaxis]
+
+
+def _column_residual(plan, target_weights):
+    """Largest deviation of the column sums of a normalised plan from ``t``."""
+    return np.max(np.abs(np.sum(plan, axis=0) - target_weights))
 
 
 def _unbalanced_plan(cost, sample_mass, weights, target_weights, reg, reg_m, max_iter, tol):
@@ -179,7 +197,7 @@ def _unbalanced_plan(cost, sample_mass, weights, target_weights, reg, reg_m, max
         numItermax=max_iter,
         stopThr=tol,
     )
-    return TransportResult(total * plan, converged)
+    return TransportResult(_exact_rows(plan, sample_mass), converged)
 
 
 def _quietly(solver, *args, **kwargs):

@@ -1,0 +1,240 @@
+"""Fixed, penalised and tempered weights, against an independent reference."""
+
+import warnings
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from scipy.special import logsumexp, xlogy
+from scipy.stats import multivariate_normal
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import adjusted_rand_score
+
+from conftest import DATASETS, assert_close_to_scale
+from sklearn_otmix import OTGaussianMixture
+from sklearn_otmix._gaussian import gaussian_cost
+from sklearn_otmix._transport import transport_plan
+
+
+# --------------------------------------------------------------------------------
+# An independent reference: log-domain Sinkhorn with scipy's logsumexp, and a
+# full-covariance M-step, written from the equations of SPEC section 1.
+
+
+def _reference_plan(cost, a, pi, t, reg, reg_m, n_iter=20_000, tol=1e-13):
+    """argmin <C,P> + reg KL(P|a x pi) + reg_m KL(P^T 1|t) subject to P 1 = a."""
+    log_kernel = np.log(a)[:, None] + np.log(pi)[None, :] - cost / reg
+    exponent = 1.0 if reg_m == np.inf else reg_m / (reg_m + reg)
+    g = np.zeros(len(pi))  # column potentials divided by reg
+    for _ in range(n_iter):
+        f = np.log(a) - logsumexp(log_kernel + g, axis=1)  # rows: P 1 = a
+        column = logsumexp(log_kernel + f[:, None], axis=0)
+        g_new = exponent * (np.log(t) - column)
+        if np.max(np.abs(g_new - g)) < tol:
+            g = g_new
+            break
+        g = g_new
+    f = np.log(a) - logsumexp(log_kernel + g, axis=1)
+    return np.exp(log_kernel + f[:, None] + g[None, :])
+
+
+def _reference_fit(X, weights, means, covariances, reg, reg_m, t, n_iter, reg_covar):
+    a = np.full(len(X), 1.0 / len(X))
+    for _ in range(n_iter):
+        cost = -np.column_stack(
+            [multivariate_normal(m, c).logpdf(X) for m, c in zip(means, covariances)]
+        )
+        plan = _reference_plan(cost, a, weights, t, reg, reg_m)
+        mass = plan.sum(axis=0)
+        weights = t if reg_m == np.inf else mass / mass.sum()
+        means = plan.T @ X / mass[:, None]
+        covariances = np.stack(
+            [
+                (plan[:, k, None] * (X - means[k])).T @ (X - means[k]) / mass[k]
+                + reg_covar * np.eye(X.shape[1])
+                for k in range(len(mass))
+            ]
+        )
+    return weights, means, covariances
+
+
+@pytest.mark.parametrize(
+    "reg, reg_m", [(1.0, np.inf), (1.0, 0.5), (1.0, 5.0), (0.5, 0.0), (0.5, np.inf)]
+)
+@pytest.mark.parametrize("dataset", ["iris", "blobs"])
+def test_agrees_with_an_independent_log_domain_sinkhorn(dataset, reg, reg_m):
+    X, n_components = DATASETS[dataset]
+    X = X[:, :3]
+    t = np.linspace(1.0, 2.0, n_components)
+    t /= t.sum()
+    weights = np.full(n_components, 1.0 / n_components)
+    means = X[np.linspace(0, len(X) - 1, n_components).astype(int)]
+    covariances = np.stack([np.cov(X.T)] * n_components)
+    n_iter = 8
+    expected = _reference_fit(
+        X, t if reg_m == np.inf else weights, means, covariances, reg, reg_m, t,
+        n_iter, 1e-6,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # tol=0: exactly n_iter
+        model = OTGaussianMixture(
+            n_components,
+            reg=reg,
+            reg_m=reg_m,
+            target_weights=t,
+            weights_init=None if reg_m == np.inf else weights,
+            means_init=means,
+            precisions_init=np.linalg.inv(covariances),
+            max_iter=n_iter,
+            tol=0.0,
+            sinkhorn_tol=1e-12,
+            sinkhorn_max_iter=10_000,
+        ).fit(X)
+    for actual, desired, name in zip(
+        (model.weights_, model.means_, model.covariances_),
+        expected,
+        ("weights", "means", "covariances"),
+    ):
+        assert_close_to_scale(actual, desired, 1e-7, name)
+
+
+# --------------------------------------------------------------------------------
+# Fixed weights
+
+
+@pytest.mark.parametrize("init_params", ["kmeans", "random", "random_from_data"])
+def test_fixed_weights_are_the_target_from_the_start(blobs, init_params):
+    X, _ = blobs
+    target = np.array([0.6, 0.3, 0.1])
+    for max_iter in (0, 1, 50):
+        model = OTGaussianMixture(
+            3,
+            reg_m=np.inf,
+            target_weights=target,
+            init_params=init_params,
+            max_iter=max_iter,
+            random_state=0,
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model.fit(X)
+        assert_array_equal(model.weights_, target)
+
+
+def test_fixed_true_weights_recover_the_clusters(blobs):
+    X, y = blobs
+    model = OTGaussianMixture(
+        3, reg_m=np.inf, target_weights=[0.6, 0.3, 0.1], random_state=0
+    ).fit(X)
+    assert adjusted_rand_score(y, model.predict(X)) > 0.95
+
+
+def test_lower_bound_of_fixed_weights_bounds_the_likelihood(blobs):
+    X, _ = blobs
+    model = OTGaussianMixture(3, reg_m=np.inf, random_state=0).fit(X)
+    # -F <= mean log-likelihood of the fitted mixture (before the last M-step, the
+    # bound belongs to the previous parameters: compare at a converged fit).
+    assert model.lower_bound_ <= model.score(X) + 1e-6
+
+
+def test_weights_init_with_fixed_weights_is_an_error(blobs):
+    X, _ = blobs
+    with pytest.raises(ValueError, match="pass them as target_weights"):
+        OTGaussianMixture(3, reg_m=np.inf, weights_init=[0.2, 0.3, 0.5]).fit(X)
+
+
+# --------------------------------------------------------------------------------
+# Penalised weights: between EM and fixed weights
+
+
+def test_penalty_interpolates_between_em_and_fixed_weights():
+    # Overlapping clusters, so that the column marginal can move at a moderate cost.
+    rng = np.random.RandomState(0)
+    centres = np.array([[0.0, 0.0], [2.5, 0.0], [0.0, 2.5]])
+    X = np.vstack([rng.randn(m, 2) + c for m, c in zip((300, 150, 50), centres)])
+    target = np.full(3, 1.0 / 3.0)
+    params = dict(
+        target_weights=target,
+        means_init=centres,
+        random_state=0,
+        max_iter=500,
+        sinkhorn_tol=1e-10,
+        sinkhorn_max_iter=5000,
+    )
+    em = OTGaussianMixture(3, **params).fit(X)
+    fixed = OTGaussianMixture(3, reg_m=np.inf, **params).fit(X)
+    to_target, to_fixed = [], []
+    for reg_m in (1e-6, 0.01, 0.1, 1.0, 10.0, 100.0):
+        model = OTGaussianMixture(3, reg_m=reg_m, **params).fit(X)
+        to_target.append(np.abs(model.weights_ - target).sum())
+        to_fixed.append(np.abs(model.means_ - fixed.means_).max())
+        if reg_m == 1e-6:
+            assert_allclose(model.means_, em.means_, atol=1e-4)
+            assert_allclose(model.weights_, em.weights_, atol=1e-5)
+    # The stronger the penalty, the closer the weights to the target and the fit to
+    # the fixed-weights fit.
+    assert np.all(np.diff(to_target) < 0)
+    assert np.all(np.diff(to_fixed) < 0)
+    assert to_target[-1] < 1e-3 * to_target[0]
+    assert to_fixed[-1] < 1e-2 * to_fixed[0]
+
+
+# --------------------------------------------------------------------------------
+# Temperature
+
+
+def test_lower_temperature_gives_harder_assignments():
+    X, _ = DATASETS["iris"]
+    entropies = []
+    for reg in (4.0, 1.0, 0.5, 0.1, 0.01):
+        model = OTGaussianMixture(3, reg=reg, random_state=0).fit(X)
+        assert np.all(np.isfinite(model.means_))
+        cost = gaussian_cost(X, model.means_, model.precisions_cholesky_, "full")
+        plan = transport_plan(
+            cost, np.ones(len(X)), model.weights_, reg=reg, reg_m=0.0,
+            target_weights=model.weights_, max_iter=1, tol=0.0,
+        ).plan
+        entropies.append(-np.mean(np.sum(xlogy(plan, plan), axis=1)))
+    # Row entropy of the plan: soft assignments at high temperature, hard at low.
+    assert np.all(np.diff(entropies) < 0)
+    assert entropies[-1] < 1e-3 < 0.1 < entropies[0]
+
+
+# --------------------------------------------------------------------------------
+# Warnings and validation
+
+
+@pytest.mark.parametrize("reg_m", [1.0, np.inf])
+def test_unconverged_solver_gives_one_clear_warning(reg_m):
+    X, n_components = DATASETS["wine"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        OTGaussianMixture(
+            n_components,
+            reg=0.05,
+            reg_m=reg_m,
+            sinkhorn_max_iter=1,
+            sinkhorn_tol=1e-14,
+            max_iter=5,
+            random_state=0,
+        ).fit(X)
+    messages = [str(w.message) for w in caught]
+    assert all(issubclass(w.category, ConvergenceWarning) for w in caught), messages
+    solver = [m for m in messages if "sinkhorn_max_iter" in m]
+    assert len(solver) == 1, messages
+    assert "sinkhorn_tol" in solver[0]
+
+
+@pytest.mark.parametrize(
+    "target_weights, match",
+    [
+        ([0.5, 0.5], "should have the shape"),
+        ([0.7, 0.5, -0.2], r"should be in the range \[0, 1\]"),
+        ([0.5, 0.3, 0.3], "should sum to 1"),
+        ([0.5, 0.5, 0.0], "should be positive"),
+    ],
+)
+def test_bad_target_weights(target_weights, match):
+    X, _ = DATASETS["iris"]
+    with pytest.raises(ValueError, match=f"target_weights.*{match}|{match}"):
+        OTGaussianMixture(3, reg_m=np.inf, target_weights=target_weights).fit(X)
