@@ -443,7 +443,12 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
                     "target_weights should be positive: a component with target "
                     "weight 0 would stay empty; use fewer components instead."
                 )
-        init["target"] = target.astype(dtype)
+        init["target"] = target
+        # The fit computes in the data's dtype: float32 stays float32.
+        init = {
+            key: None if value is None else value.astype(dtype, copy=False)
+            for key, value in init.items()
+        }
         if self.reg_m == math.inf:
             init["weights"] = init["target"]
         return init
