@@ -2,6 +2,7 @@
 
 import math
 import warnings
+from functools import partial
 from numbers import Integral, Real
 from time import perf_counter
 from typing import NamedTuple
@@ -26,9 +27,10 @@ from ._gaussian import (
     precision_cholesky,
     precision_cholesky_from_precisions,
     precisions_from_cholesky,
+    row_blocks,
     weighted_gaussian_mle,
 )
-from ._transport import objective, transport_plan
+from ._transport import TransportResult, transport_plan
 
 
 class _Mixture(NamedTuple):
@@ -364,29 +366,9 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
         n_iter = unsolved = 0
         for n_iter in range(1, self.max_iter + 1):
             previous = lower_bound
-            cost = gaussian_cost(
-                X, mixture.means, mixture.precisions_chol, self.covariance_type
-            )
-            transport = transport_plan(
-                cost,
-                sample_mass,
-                mixture.weights,
-                reg=self.reg,
-                reg_m=self.reg_m,
-                target_weights=target_weights,
-                max_iter=self.sinkhorn_max_iter,
-                tol=self.sinkhorn_tol,
-            )
+            transport = self._e_step(X, sample_mass, mixture, target_weights)
             unsolved += not transport.converged
-            lower_bound = -objective(
-                cost,
-                transport.plan,
-                sample_mass,
-                mixture.weights,
-                self.reg,
-                self.reg_m,
-                target_weights,
-            )
+            lower_bound = -transport.value
             mixture = self._m_step(X, sample_mass, transport.plan, target_weights)
             lower_bounds.append(lower_bound)
             change = lower_bound - previous
@@ -397,6 +379,43 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
         if self.max_iter > 0:
             self._print_verbose_init_end(lower_bound, converged)
         return mixture, lower_bound, lower_bounds, n_iter, converged, unsolved
+
+    def _e_step(self, X, sample_mass, mixture, target_weights):
+        """The transport plan for the current parameters, and ``F`` there.
+
+        With ``reg_m = 0`` the problem separates over samples: it is solved block
+        by block of rows, so that the costs never exist as a whole.
+
+        Returns
+        -------
+        transport : TransportResult
+        """
+        solve = partial(
+            transport_plan,
+            weights=mixture.weights,
+            reg=self.reg,
+            reg_m=self.reg_m,
+            target_weights=target_weights,
+            max_iter=self.sinkhorn_max_iter,
+            tol=self.sinkhorn_tol,
+        )
+        cost = partial(
+            gaussian_cost,
+            means=mixture.means,
+            precisions_chol=mixture.precisions_chol,
+            covariance_type=self.covariance_type,
+        )
+        if self.reg_m != 0.0:
+            return solve(cost(X), sample_mass)
+        n_samples, n_features = X.shape
+        plan = np.empty((n_samples, self.n_components), dtype=X.dtype)
+        value = 0.0
+        row_bytes = self.n_components * n_features * X.itemsize
+        for rows in row_blocks(n_samples, row_bytes):
+            block = solve(cost(X[rows]), sample_mass[rows])
+            plan[rows] = block.plan
+            value += block.value * float(np.sum(sample_mass[rows]))
+        return TransportResult(plan, value / float(np.sum(sample_mass)), True)
 
     def _m_step(self, X, sample_mass, plan, target_weights):
         """Weighted Gaussian maximum likelihood; ``pi = P^T 1`` (``t`` if fixed)."""

@@ -16,6 +16,7 @@ estimate with weights ``P``. Each covariance type (``full``, ``tied``, ``diag``,
 """
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from sklearn.utils import check_array
@@ -24,41 +25,82 @@ COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 
 
 # --------------------------------------------------------------------------------
+# Work in blocks of rows
+
+# Rows per block: about a thousand keeps a block's temporaries in the processor's
+# cache while the matrix products still run at full speed; fewer when rows are
+# wide, so that a block's temporaries stay under _BLOCK_BYTES.
+_BLOCK_ROWS = 1024
+_BLOCK_BYTES = 2**23
+
+
+def row_blocks(n_samples, row_bytes):
+    """Slices of consecutive rows, whose temporaries take ``row_bytes`` each."""
+    size = max(1, min(_BLOCK_ROWS, _BLOCK_BYTES // max(1, row_bytes)))
+    return [slice(start, start + size) for start in range(0, n_samples, size)]
+
+
+def _block_sums(n_components, n_features, dtype):
+    """(n_components * n_features, n_components) 0/1 matrix summing blocks of columns.
+
+    ``Y @ _block_sums(...)`` adds each run of ``n_features`` columns of ``Y``: a
+    matrix product, much faster than a reduction over a short trailing axis.
+    """
+    return np.repeat(np.eye(n_components, dtype=dtype), n_features, axis=0)
+
+
+# --------------------------------------------------------------------------------
 # Costs
 
 
-def _squared_mahalanobis_full(X, means, precisions_chol):
+def _squared_mahalanobis_full(X, means, precisions_chol, out):
     n_samples, n_features = X.shape
     n_components = means.shape[0]
-    # One matrix product for all components: column block k of the result is X @ L_k.
+    # One matrix product for all components: column block k of X @ stacked is X L_k.
     stacked = precisions_chol.transpose(1, 0, 2).reshape(
         n_features, n_components * n_features
     )
-    y = (X @ stacked).reshape(n_samples, n_components, n_features)
-    y -= np.einsum("kd,kde->ke", means, precisions_chol)
-    return np.einsum("nke,nke->nk", y, y)
+    offset = np.einsum("kd,kde->ke", means, precisions_chol).reshape(-1)
+    sums = _block_sums(n_components, n_features, X.dtype)
+    for rows in row_blocks(n_samples, stacked.shape[1] * X.itemsize):
+        y = X[rows] @ stacked
+        y -= offset
+        np.square(y, out=y)
+        np.matmul(y, sums, out=out[rows])
 
 
-def _squared_mahalanobis_tied(X, means, precisions_chol):
-    y = (X @ precisions_chol)[:, np.newaxis, :] - (means @ precisions_chol)
-    return np.einsum("nke,nke->nk", y, y)
+def _squared_mahalanobis_tied(X, means, precisions_chol, out):
+    n_samples, n_features = X.shape
+    n_components = means.shape[0]
+    offset = means @ precisions_chol
+    sums = _block_sums(n_components, n_features, X.dtype)
+    for rows in row_blocks(n_samples, n_components * n_features * X.itemsize):
+        y = (X[rows] @ precisions_chol)[:, np.newaxis, :] - offset
+        np.square(y, out=y)
+        np.matmul(y.reshape(len(y), -1), sums, out=out[rows])
 
 
-def _squared_mahalanobis_diag(X, means, precisions_chol):
+def _squared_mahalanobis_diag(X, means, precisions_chol, out):
     precisions = precisions_chol**2
-    return (
-        np.sum(means**2 * precisions, axis=1)
-        - 2.0 * (X @ (means * precisions).T)
-        + (X**2) @ precisions.T
-    )
+    constant = np.sum(means**2 * precisions, axis=1)
+    linear = -2.0 * (means * precisions).T
+    for rows in row_blocks(X.shape[0], X.shape[1] * X.itemsize):
+        x = X[rows]
+        np.matmul(x * x, precisions.T, out=out[rows])
+        out[rows] += x @ linear
+        out[rows] += constant
 
 
-def _squared_mahalanobis_spherical(X, means, precisions_chol):
+def _squared_mahalanobis_spherical(X, means, precisions_chol, out):
     precisions = precisions_chol**2
-    squared_norms = np.einsum("nd,nd->n", X, X)
-    return (
-        np.sum(means**2, axis=1) - 2.0 * (X @ means.T) + squared_norms[:, np.newaxis]
-    ) * precisions
+    constant = np.sum(means**2, axis=1)
+    linear = -2.0 * means.T
+    for rows in row_blocks(X.shape[0], X.shape[1] * X.itemsize):
+        x = X[rows]
+        np.matmul(x, linear, out=out[rows])
+        out[rows] += np.einsum("nd,nd->n", x, x)[:, np.newaxis]
+        out[rows] += constant
+        out[rows] *= precisions
 
 
 _SQUARED_MAHALANOBIS = {
@@ -110,54 +152,112 @@ def gaussian_cost(X, means, precisions_chol, covariance_type):
     -------
     cost : ndarray of shape (n_samples, n_components)
     """
-    n_features = X.shape[1]
-    squared = _SQUARED_MAHALANOBIS[covariance_type](X, means, precisions_chol)
+    n_samples, n_features = X.shape
+    cost = np.empty((n_samples, means.shape[0]), dtype=X.dtype)
+    _SQUARED_MAHALANOBIS[covariance_type](X, means, precisions_chol, out=cost)
     log_det = log_det_cholesky(precisions_chol, covariance_type, n_features)
-    return 0.5 * (n_features * math.log(2 * math.pi) + squared) - log_det
+    cost *= 0.5
+    cost += 0.5 * n_features * math.log(2 * math.pi) - log_det
+    return cost
 
 
 # --------------------------------------------------------------------------------
-# M-step: weighted maximum likelihood
+# M-step: weighted maximum likelihood from sufficient statistics
 
 
-def _covariances_full(X, plan, sample_mass, mass, means, reg_covar):
-    n_components, n_features = means.shape
-    covariances = np.empty((n_components, n_features, n_features), dtype=X.dtype)
-    for k in range(n_components):
-        centred = X - means[k]
-        covariances[k] = (plan[:, k] * centred.T) @ centred / mass[k]
-        covariances[k].flat[:: n_features + 1] += reg_covar
-    return covariances
+class Statistics(NamedTuple):
+    """Sufficient statistics of a plan: sums over samples.
+
+    The statistics of blocks of rows, or of chunks on different machines, add up
+    to those of the whole data. Second moments are taken about given centres:
+    for ``full``, each component's own (its mean, from a first pass), as
+    scikit-learn does; about the origin for the other types, as scikit-learn does
+    too, so that both round alike (this matters from initial plans that hold one
+    point per component, whose covariance is then just ``reg_covar``).
+
+    Attributes
+    ----------
+    mass : ndarray of shape (n_components,)
+        ``sum_i P_ik``.
+    first : ndarray of shape (n_components, n_features)
+        ``sum_i P_ik (x_i - c_k)``.
+    second : ndarray
+        ``sum_i P_ik (x_i - c_k)(x_i - c_k)^T`` of shape (n_components,
+        n_features, n_features) for ``full``; ``sum_i a_i x_i x_i^T`` of shape
+        (n_features, n_features) for ``tied``; ``sum_i P_ik x_i^2`` of shape
+        (n_components, n_features) for ``diag`` and ``spherical``.
+    """
+
+    mass: np.ndarray
+    first: np.ndarray
+    second: np.ndarray
 
 
-def _covariances_tied(X, plan, sample_mass, mass, means, reg_covar):
+def _second_moments_full(x, plan, sample_mass, centres, second):
+    centred = np.empty_like(x)
+    for k in range(plan.shape[1]):
+        np.subtract(x, centres[k], out=centred)
+        second[k] += (centred * plan[:, k, np.newaxis]).T @ centred
+
+
+def _second_moments_tied(x, plan, sample_mass, centres, second):
     # sum_ik P_ik x_i x_i^T = X^T diag(a) X, as P 1 = a. scikit-learn uses this
     # form for its initial one-point plans too (whose rows do not sum to a).
-    second_moment = X.T @ (sample_mass[:, np.newaxis] * X)
-    covariance = (second_moment - (mass * means.T) @ means) / np.sum(mass)
-    covariance.flat[:: X.shape[1] + 1] += reg_covar
-    return covariance
+    second += (x * sample_mass[:, np.newaxis]).T @ x
 
 
-def _covariances_diag(X, plan, sample_mass, mass, means, reg_covar):
-    second_moment = (plan.T @ (X * X)) / mass[:, np.newaxis]
-    return second_moment - means**2 + reg_covar
+def _second_moments_diag(x, plan, sample_mass, centres, second):
+    second += plan.T @ (x * x)
 
 
-def _covariances_spherical(X, plan, sample_mass, mass, means, reg_covar):
-    diagonals = _covariances_diag(X, plan, sample_mass, mass, means, reg_covar)
-    return np.mean(diagonals, axis=1)
-
-
-_COVARIANCES = {
-    "full": _covariances_full,
-    "tied": _covariances_tied,
-    "diag": _covariances_diag,
-    "spherical": _covariances_spherical,
+_SECOND_MOMENTS = {
+    "full": _second_moments_full,
+    "tied": _second_moments_tied,
+    "diag": _second_moments_diag,
+    "spherical": _second_moments_diag,
 }
 
 
-def weighted_gaussian_mle(X, plan, sample_mass, reg_covar, covariance_type):
+def sufficient_statistics(X, plan, sample_mass, centres, covariance_type):
+    """Mass, first and second moments of a plan, computed block by block.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    plan : ndarray of shape (n_samples, n_components)
+    sample_mass : ndarray of shape (n_samples,)
+        Row marginal ``a`` of the plan.
+    centres : ndarray of shape (n_components, n_features)
+        Points ``c_k`` about which the moments are taken; only ``full`` uses
+        them (the others take theirs about the origin: pass zeros).
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}
+
+    Returns
+    -------
+    statistics : Statistics
+    """
+    n_samples, n_features = X.shape
+    n_components = plan.shape[1]
+    second = np.zeros(
+        {
+            "full": (n_components, n_features, n_features),
+            "tied": (n_features, n_features),
+            "diag": (n_components, n_features),
+            "spherical": (n_components, n_features),
+        }[covariance_type],
+        dtype=X.dtype,
+    )
+    first = np.zeros((n_components, n_features), dtype=X.dtype)
+    accumulate = _SECOND_MOMENTS[covariance_type]
+    for rows in row_blocks(n_samples, n_features * X.itemsize):
+        x = X[rows]
+        first += plan[rows].T @ x
+        accumulate(x, plan[rows], sample_mass[rows], centres, second)
+    mass = np.sum(plan, axis=0)
+    return Statistics(mass, first - mass[:, np.newaxis] * centres, second)
+
+
+def gaussian_mle(statistics, centres, reg_covar, covariance_type):
     r"""M-step: the Gaussian parameters that minimise ``<C(phi), P>``.
 
     .. math::
@@ -172,11 +272,9 @@ def weighted_gaussian_mle(X, plan, sample_mass, reg_covar, covariance_type):
 
     Parameters
     ----------
-    X : ndarray of shape (n_samples, n_features)
-    plan : ndarray of shape (n_samples, n_components)
-        Transport plan, in any unit of mass (the estimates do not depend on it).
-    sample_mass : ndarray of shape (n_samples,)
-        Row marginal ``a`` of the plan, in the same unit.
+    statistics : Statistics
+        Of the plan, about ``centres``.
+    centres : ndarray of shape (n_components, n_features)
     reg_covar : float
         ``lambda``, added to the diagonal of every covariance.
     covariance_type : {'full', 'tied', 'diag', 'spherical'}
@@ -192,12 +290,53 @@ def weighted_gaussian_mle(X, plan, sample_mass, reg_covar, covariance_type):
         (n_features, n_features) for ``tied``, (n_components, n_features) for
         ``diag``, (n_components,) for ``spherical``.
     """
-    mass = np.sum(plan, axis=0) + 10 * np.finfo(plan.dtype).eps
-    means = (plan.T @ X) / mass[:, np.newaxis]
-    covariances = _COVARIANCES[covariance_type](
-        X, plan, sample_mass, mass, means, reg_covar
-    )
+    mass = statistics.mass + 10 * np.finfo(statistics.mass.dtype).eps
+    offsets = statistics.first / mass[:, np.newaxis]  # mu_k - c_k
+    means = centres + offsets
+    second = statistics.second
+    n_features = means.shape[1]
+    if covariance_type == "full":
+        covariances = second / mass[:, np.newaxis, np.newaxis] - (
+            offsets[:, :, np.newaxis] * offsets[:, np.newaxis, :]
+        )
+        covariances[:, np.arange(n_features), np.arange(n_features)] += reg_covar
+    elif covariance_type == "tied":
+        covariances = (second - (mass * means.T) @ means) / np.sum(mass)
+        covariances.flat[:: n_features + 1] += reg_covar
+    else:
+        covariances = second / mass[:, np.newaxis] - means**2 + reg_covar
+        if covariance_type == "spherical":
+            covariances = np.mean(covariances, axis=1)
     return mass, means, covariances
+
+
+def weighted_gaussian_mle(X, plan, sample_mass, reg_covar, covariance_type):
+    """M-step on in-memory data: :func:`gaussian_mle` of the plan's statistics.
+
+    For ``full`` a first pass gives the means, about which the second pass takes
+    the second moments.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    plan : ndarray of shape (n_samples, n_components)
+        Transport plan, in any unit of mass (the estimates do not depend on it).
+    sample_mass : ndarray of shape (n_samples,)
+        Row marginal ``a`` of the plan, in the same unit.
+    reg_covar : float
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}
+
+    Returns
+    -------
+    mass, means, covariances
+        As :func:`gaussian_mle`.
+    """
+    centres = np.zeros((plan.shape[1], X.shape[1]), dtype=X.dtype)
+    if covariance_type == "full":
+        mass = np.sum(plan, axis=0) + 10 * np.finfo(plan.dtype).eps
+        centres = (plan.T @ X) / mass[:, np.newaxis]
+    statistics = sufficient_statistics(X, plan, sample_mass, centres, covariance_type)
+    return gaussian_mle(statistics, centres, reg_covar, covariance_type)
 
 
 # --------------------------------------------------------------------------------

@@ -35,8 +35,9 @@ def _shifted_cost(cost, log_weights, reg):
 
     Subtracting ``s_i = min_k (C_ik - reg * log pi_k)`` from row ``i`` changes no
     plan (a row shift is absorbed by the row scaling, which the constraint
-    ``P 1 = a`` fixes), but it makes the largest kernel entry of each row
-    ``a_i * exp(0)``, so that costs in the thousands never underflow a whole row.
+    ``P 1 = a`` fixes), but it makes the largest entry of each row of the kernel
+    ``a_i pi_k exp(-(C_ik - s_i) / reg)`` equal to ``a_i``, at the minimiser
+    ``k = nearest_i``, so that costs in the thousands never underflow a row.
 
     Parameters
     ----------
@@ -47,10 +48,18 @@ def _shifted_cost(cost, log_weights, reg):
     Returns
     -------
     shifted : ndarray of shape (n_samples, n_components)
-        ``C - s[:, None]``, every entry >= ``reg * log pi_k``.
+        ``C - s[:, None]``.
+    shift : ndarray of shape (n_samples,)
+        ``s``.
+    nearest : ndarray of shape (n_samples,)
+        The minimisers.
     """
-    shift = np.min(cost - reg * log_weights, axis=1)
-    return cost - shift[:, np.newaxis]
+    shifted = cost - reg * log_weights
+    nearest = np.argmin(shifted, axis=1)
+    shift = shifted[np.arange(len(shifted)), nearest]
+    shifted -= shift[:, np.newaxis]
+    shifted += reg * log_weights
+    return shifted, shift, nearest
 
 
 def _floor_kernel(shifted, log_reference, reg):
@@ -58,28 +67,43 @@ def _floor_kernel(shifted, log_reference, reg):
 
     An entry clipped here stands for a plan entry below the smallest normal
     float of the dtype, zero to working precision either way; POT's scaling
-    loop, however, stops on a column whose kernel is exactly zero.
+    loop, however, stops on a column whose kernel is exactly zero. The clip is
+    skipped when no entry comes near underflow.
     """
     log_tiny = math.log(np.finfo(shifted.dtype).tiny)
+    if np.max(shifted) / reg - np.min(log_reference) < -0.9 * log_tiny:
+        return shifted
     return np.minimum(shifted, reg * (log_reference - log_tiny), out=shifted)
 
 
 class TransportResult(NamedTuple):
-    """An E-step's plan and whether POT's solver reached ``sinkhorn_tol``."""
+    """An E-step: the plan, the objective ``F`` there, and whether POT's solver
+    reached ``sinkhorn_tol``."""
 
     plan: np.ndarray
+    value: float
     converged: bool
 
 
 def _semi_relaxed_plan(cost, sample_mass, weights, reg):
-    """``reg_m = 0``: the closed form, as POT's unbalanced Sinkhorn.
+    r"""``reg_m = 0``: the closed form, as POT's unbalanced Sinkhorn.
 
     With no penalty on the column marginal (``reg_m = (inf, 0)``) the column
-    scaling is identically one and a single row scaling is exact.
+    scaling is identically one and a single row scaling is exact. The optimal
+    value is Gibbs' free energy,
+
+    .. math::
+
+        F^\star = -\varepsilon \sum_i a_i \log \sum_k \pi_k e^{-C_{ik}/\varepsilon}
+                = \sum_i a_i \left(s_i + \varepsilon \log \frac{P_{i k_i}}{a_i}\right),
+
+    read off the plan at ``k_i = nearest_i``, where the kernel entry is ``a_i``
+    (see :func:`_shifted_cost`).
     """
     log_weights = np.log(weights)
-    shifted = _shifted_cost(cost, log_weights, reg)
-    _floor_kernel(shifted, np.log(sample_mass)[:, np.newaxis] + log_weights, reg)
+    shifted, shift, nearest = _shifted_cost(cost, log_weights, reg)
+    log_mass = np.log(sample_mass)
+    _floor_kernel(shifted, log_mass[:, np.newaxis] + log_weights, reg)
     target = np.full_like(weights, 1.0 / weights.shape[0])
     plan = ot.unbalanced.sinkhorn_knopp_unbalanced(
         sample_mass,
@@ -90,7 +114,9 @@ def _semi_relaxed_plan(cost, sample_mass, weights, reg):
         c=sample_mass[:, np.newaxis] * weights,
         numItermax=1,
     )
-    return TransportResult(plan, True)
+    nearest_plan = plan[np.arange(len(plan)), nearest]
+    value = np.sum(sample_mass * (shift + reg * (np.log(nearest_plan) - log_mass)))
+    return TransportResult(plan, float(value) / float(np.sum(sample_mass)), True)
 
 
 def _balanced_plan(cost, sample_mass, target_weights, reg, max_iter, tol):
@@ -135,7 +161,8 @@ def _balanced_plan(cost, sample_mass, target_weights, reg, max_iter, tol):
     if residual > tol:
         plan, residual = _newton_continuation(shifted, a, t, reg, tol, max_iter)
     plan = total * plan.astype(cost.dtype)
-    return TransportResult(plan, bool(residual <= tol))
+    value = objective(cost, plan, sample_mass, target_weights, reg, math.inf, None)
+    return TransportResult(plan, value, bool(residual <= tol))
 
 
 def _semi_dual_plan(shifted, a, potentials, reg):
@@ -229,8 +256,7 @@ def _unbalanced_plan(cost, sample_mass, weights, target_weights, reg, reg_m, max
     kernel's row sums near one, far above POT's ``1e-16`` safeguard.
     """
     total = np.sum(sample_mass)
-    log_weights = np.log(weights)
-    shifted = _shifted_cost(cost, log_weights, reg)
+    shifted, _, _ = _shifted_cost(cost, np.log(weights), reg)
     reference = np.broadcast_to(weights, cost.shape)
     plan, converged = _quietly(
         ot.unbalanced.sinkhorn_unbalanced,
@@ -244,7 +270,9 @@ def _unbalanced_plan(cost, sample_mass, weights, target_weights, reg, reg_m, max
         numItermax=max_iter,
         stopThr=tol,
     )
-    return TransportResult(_exact_rows(plan, sample_mass), converged)
+    plan = _exact_rows(plan, sample_mass)
+    value = objective(cost, plan, sample_mass, weights, reg, reg_m, target_weights)
+    return TransportResult(plan, value, converged)
 
 
 def _quietly(solver, *args, **kwargs):
@@ -308,7 +336,8 @@ def transport_plan(
     -------
     result : TransportResult
         ``plan`` of shape (n_samples, n_components), finite, with row sums
-        ``sample_mass``; ``converged``.
+        ``sample_mass``; ``value``, the objective ``F`` there (see
+        :func:`objective`); ``converged``.
     """
     if reg_m == 0.0:
         return _semi_relaxed_plan(cost, sample_mass, weights, reg)
