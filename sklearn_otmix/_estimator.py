@@ -364,9 +364,11 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
         lower_bounds = []
         converged = False
         n_iter = unsolved = 0
+        transport = None
         for n_iter in range(1, self.max_iter + 1):
             previous = lower_bound
-            transport = self._e_step(X, sample_mass, mixture, target_weights)
+            warm = None if transport is None else transport.potentials
+            transport = self._e_step(X, sample_mass, mixture, target_weights, warm)
             unsolved += not transport.converged
             lower_bound = -transport.value
             mixture = self._m_step(X, sample_mass, transport.plan, target_weights)
@@ -380,7 +382,7 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
             self._print_verbose_init_end(lower_bound, converged)
         return mixture, lower_bound, lower_bounds, n_iter, converged, unsolved
 
-    def _e_step(self, X, sample_mass, mixture, target_weights):
+    def _e_step(self, X, sample_mass, mixture, target_weights, warm=None):
         """The transport plan for the current parameters, and ``F`` there.
 
         With ``reg_m = 0`` the problem separates over samples: it is solved block
@@ -398,6 +400,7 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
             target_weights=target_weights,
             max_iter=self.sinkhorn_max_iter,
             tol=self.sinkhorn_tol,
+            warm=warm,
         )
         cost = partial(
             gaussian_cost,
@@ -407,11 +410,13 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
         )
         if self.reg_m != 0.0:
             return solve(cost(X), sample_mass)
-        n_samples, n_features = X.shape
+        n_samples = X.shape[0]
         plan = np.empty((n_samples, self.n_components), dtype=X.dtype)
         value = 0.0
-        row_bytes = self.n_components * n_features * X.itemsize
-        for rows in row_blocks(n_samples, row_bytes):
+        # Blocks of (n_samples, n_components) temporaries about a megabyte: in
+        # cache, and large enough that the solver's per-call overhead is small.
+        row_bytes = 16 * self.n_components * X.itemsize
+        for rows in row_blocks(n_samples, row_bytes, max_rows=n_samples):
             block = solve(cost(X[rows]), sample_mass[rows])
             plan[rows] = block.plan
             value += block.value * float(np.sum(sample_mass[rows]))

@@ -12,7 +12,8 @@ in scikit-learn). Its transport cost is
 
 and the M-step ``phi <- argmin_phi <C(phi), P>`` is the Gaussian maximum-likelihood
 estimate with weights ``P``. Each covariance type (``full``, ``tied``, ``diag``,
-``spherical``) has its own function for both, dispatched by dictionaries.
+``spherical``) has its own function for both, dispatched by dictionaries; all
+work through the data in cache-sized blocks of rows.
 """
 
 import math
@@ -34,9 +35,10 @@ _BLOCK_ROWS = 1024
 _BLOCK_BYTES = 2**23
 
 
-def row_blocks(n_samples, row_bytes):
-    """Slices of consecutive rows, whose temporaries take ``row_bytes`` each."""
-    size = max(1, min(_BLOCK_ROWS, _BLOCK_BYTES // max(1, row_bytes)))
+def row_blocks(n_samples, row_bytes, max_rows=_BLOCK_ROWS):
+    """Slices of at most ``max_rows`` consecutive rows, whose temporaries take
+    ``row_bytes`` each."""
+    size = max(1, min(max_rows, _BLOCK_BYTES // max(1, row_bytes)))
     return [slice(start, start + size) for start in range(0, n_samples, size)]
 
 
@@ -53,7 +55,7 @@ def _block_sums(n_components, n_features, dtype):
 # Costs
 
 
-def _squared_mahalanobis_full(X, means, precisions_chol, out):
+def _cost_full(X, means, precisions_chol, constant, out):
     n_samples, n_features = X.shape
     n_components = means.shape[0]
     # One matrix product for all components: column block k of X @ stacked is X L_k.
@@ -61,53 +63,55 @@ def _squared_mahalanobis_full(X, means, precisions_chol, out):
         n_features, n_components * n_features
     )
     offset = np.einsum("kd,kde->ke", means, precisions_chol).reshape(-1)
-    sums = _block_sums(n_components, n_features, X.dtype)
+    halves = 0.5 * _block_sums(n_components, n_features, X.dtype)
     for rows in row_blocks(n_samples, stacked.shape[1] * X.itemsize):
         y = X[rows] @ stacked
         y -= offset
         np.square(y, out=y)
-        np.matmul(y, sums, out=out[rows])
+        np.matmul(y, halves, out=out[rows])
+        out[rows] += constant
 
 
-def _squared_mahalanobis_tied(X, means, precisions_chol, out):
+def _cost_tied(X, means, precisions_chol, constant, out):
     n_samples, n_features = X.shape
     n_components = means.shape[0]
     offset = means @ precisions_chol
-    sums = _block_sums(n_components, n_features, X.dtype)
+    halves = 0.5 * _block_sums(n_components, n_features, X.dtype)
     for rows in row_blocks(n_samples, n_components * n_features * X.itemsize):
         y = (X[rows] @ precisions_chol)[:, np.newaxis, :] - offset
         np.square(y, out=y)
-        np.matmul(y.reshape(len(y), -1), sums, out=out[rows])
-
-
-def _squared_mahalanobis_diag(X, means, precisions_chol, out):
-    precisions = precisions_chol**2
-    constant = np.sum(means**2 * precisions, axis=1)
-    linear = -2.0 * (means * precisions).T
-    for rows in row_blocks(X.shape[0], X.shape[1] * X.itemsize):
-        x = X[rows]
-        np.matmul(x * x, precisions.T, out=out[rows])
-        out[rows] += x @ linear
+        np.matmul(y.reshape(len(y), -1), halves, out=out[rows])
         out[rows] += constant
 
 
-def _squared_mahalanobis_spherical(X, means, precisions_chol, out):
+def _cost_diag(X, means, precisions_chol, constant, out):
+    # 1/2 sum_d p_kd (x_d - mu_kd)^2, expanded into two matrix products.
     precisions = precisions_chol**2
-    constant = np.sum(means**2, axis=1)
-    linear = -2.0 * means.T
+    quadratic = 0.5 * precisions.T
+    linear = -(means * precisions).T
+    constant = constant + 0.5 * np.sum(means**2 * precisions, axis=1)
+    for rows in row_blocks(X.shape[0], X.shape[1] * X.itemsize):
+        x = X[rows]
+        np.matmul(x * x, quadratic, out=out[rows])
+        out[rows] += x @ linear + constant
+
+
+def _cost_spherical(X, means, precisions_chol, constant, out):
+    precisions = precisions_chol**2
+    linear = -(means * precisions[:, np.newaxis]).T
+    constant = constant + 0.5 * np.sum(means**2, axis=1) * precisions
     for rows in row_blocks(X.shape[0], X.shape[1] * X.itemsize):
         x = X[rows]
         np.matmul(x, linear, out=out[rows])
-        out[rows] += np.einsum("nd,nd->n", x, x)[:, np.newaxis]
-        out[rows] += constant
-        out[rows] *= precisions
+        squared_norms = np.einsum("nd,nd->n", x, x)
+        out[rows] += 0.5 * squared_norms[:, np.newaxis] * precisions + constant
 
 
-_SQUARED_MAHALANOBIS = {
-    "full": _squared_mahalanobis_full,
-    "tied": _squared_mahalanobis_tied,
-    "diag": _squared_mahalanobis_diag,
-    "spherical": _squared_mahalanobis_spherical,
+_COSTS = {
+    "full": _cost_full,
+    "tied": _cost_tied,
+    "diag": _cost_diag,
+    "spherical": _cost_spherical,
 }
 
 
@@ -154,10 +158,10 @@ def gaussian_cost(X, means, precisions_chol, covariance_type):
     """
     n_samples, n_features = X.shape
     cost = np.empty((n_samples, means.shape[0]), dtype=X.dtype)
-    _SQUARED_MAHALANOBIS[covariance_type](X, means, precisions_chol, out=cost)
     log_det = log_det_cholesky(precisions_chol, covariance_type, n_features)
-    cost *= 0.5
-    cost += 0.5 * n_features * math.log(2 * math.pi) - log_det
+    constant = 0.5 * n_features * math.log(2 * math.pi) - log_det
+    constant = np.broadcast_to(constant, means.shape[:1]).astype(X.dtype)
+    _COSTS[covariance_type](X, means, precisions_chol, constant, out=cost)
     return cost
 
 

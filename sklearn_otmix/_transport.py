@@ -24,7 +24,7 @@ References
 
 import math
 import warnings
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 import numpy as np
 import ot
@@ -54,12 +54,9 @@ def _shifted_cost(cost, log_weights, reg):
     nearest : ndarray of shape (n_samples,)
         The minimisers.
     """
-    shifted = cost - reg * log_weights
-    nearest = np.argmin(shifted, axis=1)
-    shift = shifted[np.arange(len(shifted)), nearest]
-    shifted -= shift[:, np.newaxis]
-    shifted += reg * log_weights
-    return shifted, shift, nearest
+    nearest = np.argmin(cost - reg * log_weights, axis=1)
+    shift = cost[np.arange(len(cost)), nearest] - reg * log_weights[nearest]
+    return cost - shift[:, np.newaxis], shift, nearest
 
 
 def _floor_kernel(shifted, log_reference, reg):
@@ -77,12 +74,14 @@ def _floor_kernel(shifted, log_reference, reg):
 
 
 class TransportResult(NamedTuple):
-    """An E-step: the plan, the objective ``F`` there, and whether POT's solver
-    reached ``sinkhorn_tol``."""
+    """An E-step: the plan, the objective ``F`` there, whether the solver reached
+    ``sinkhorn_tol``, and the components' potentials (balanced problem), which
+    warm-start the next E-step."""
 
     plan: np.ndarray
     value: float
     converged: bool
+    potentials: Optional[np.ndarray] = None
 
 
 def _semi_relaxed_plan(cost, sample_mass, weights, reg):
@@ -119,7 +118,7 @@ def _semi_relaxed_plan(cost, sample_mass, weights, reg):
     return TransportResult(plan, float(value) / float(np.sum(sample_mass)), True)
 
 
-def _balanced_plan(cost, sample_mass, target_weights, reg, max_iter, tol):
+def _balanced_plan(cost, sample_mass, target_weights, reg, max_iter, tol, warm):
     r"""``reg_m = inf``: the balanced problem through its semi-dual, with POT.
 
     Eliminating the potentials of the samples leaves a smooth concave problem in
@@ -130,15 +129,21 @@ def _balanced_plan(cost, sample_mass, target_weights, reg, max_iter, tol):
         \max_g \ \phi(g) = \sum_k t_k g_k - \varepsilon \sum_i a_i
             \log \sum_k e^{(g_k - C_{ik}) / \varepsilon},
 
-    which POT's ``smooth_ot_semi_dual`` (negative-entropy regulariser: the
-    entropic problem) solves with L-BFGS-B in a handful of iterations, where
-    Sinkhorn's alternate scalings need thousands (well separated clusters,
-    unequal ``t``). Its plan is a stable softmax of each row, so the row marginal
-    is exact. L-BFGS-B stops on the relative decrease of :math:`\phi`, which on
-    well separated clusters comes long before the column marginal is within
-    ``tol`` of ``t``: it is run to ``sqrt(tol)``, where Newton's method converges
-    quadratically, and Newton steps on :math:`\phi` finish
-    (:func:`_newton_refinement`).
+    whose gradient is the column residual ``t - P^T 1`` of the plan
+    ``P_ik = a_i softmax_k((g_k - C_ik) / epsilon)`` (its row marginal is exact).
+
+    - Without a warm start (the first E-step), POT's ``smooth_ot_semi_dual``
+      (negative-entropy regulariser: the entropic problem) solves it with
+      L-BFGS-B, to ``sqrt(tol)``: L-BFGS-B stops on the relative decrease of
+      :math:`\phi`, which on well separated clusters comes long before the
+      residual is small, where Sinkhorn's scalings would need thousands of
+      iterations.
+    - From the previous E-step's potentials, one sweep of POT's log-domain
+      Sinkhorn re-solves rows and then columns exactly.
+
+    Newton steps on :math:`\phi` then take the residual below ``tol``
+    (:func:`_newton`), along decreasing temperatures where the semi-dual is
+    nearly piecewise linear (:func:`_newton_continuation`).
     """
     total = np.sum(sample_mass)
     a = (sample_mass / total).astype(np.float64)
@@ -146,32 +151,59 @@ def _balanced_plan(cost, sample_mass, target_weights, reg, max_iter, tol):
     shifted = (cost - np.min(cost, axis=1, keepdims=True)).astype(np.float64)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence is measured on the plan
-        # POT's semi-dual keeps its second marginal exact: the samples go there.
-        _, log = ot.smooth.smooth_ot_semi_dual(
-            t,
-            a,
-            shifted.T,
-            reg,
-            reg_type="kl",
-            numItermax=max_iter,
-            stopThr=math.sqrt(tol),
-            log=True,
-        )
-    plan, _, residual = _newton(shifted, a, t, reg, log["alpha"], tol, max_iter)
+        # Both POT solvers below keep the second marginal exact and update it
+        # first: the problem is passed transposed, samples second.
+        if warm is None:
+            _, log = ot.smooth.smooth_ot_semi_dual(
+                t,
+                a,
+                shifted.T,
+                reg,
+                reg_type="kl",
+                numItermax=max_iter,
+                stopThr=math.sqrt(tol),
+                log=True,
+            )
+            potentials = log["alpha"]
+        else:
+            _, log = ot.sinkhorn(
+                t,
+                a,
+                shifted.T,
+                reg,
+                method="sinkhorn_log",
+                numItermax=1,
+                warmstart=(warm / reg, np.zeros_like(a)),
+                log=True,
+            )
+            potentials = reg * log["log_u"]
+    plan, potentials, residual = _newton(shifted, a, t, reg, potentials, tol, max_iter)
     if residual > tol:
-        plan, residual = _newton_continuation(shifted, a, t, reg, tol, max_iter)
+        plan, potentials, residual = _newton_continuation(
+            shifted, a, t, reg, tol, max_iter
+        )
     plan = total * plan.astype(cost.dtype)
     value = objective(cost, plan, sample_mass, target_weights, reg, math.inf, None)
-    return TransportResult(plan, value, bool(residual <= tol))
+    return TransportResult(plan, value, bool(residual <= tol), potentials)
 
 
-def _semi_dual_plan(shifted, a, potentials, reg):
-    """Row-wise softmax plan ``P_ik = a_i softmax_k((g_k - C_ik) / reg)``."""
+def _semi_dual(shifted, a, t, potentials, reg):
+    r"""The semi-dual's plan ``P_ik = a_i softmax_k((g_k - C_ik) / reg)`` and value.
+
+    Returns
+    -------
+    plan : ndarray of shape (n_samples, n_components)
+    value : float
+        :math:`\phi(g)`.
+    """
     logits = (potentials - shifted) / reg
-    logits -= np.max(logits, axis=1, keepdims=True)
+    largest = np.max(logits, axis=1, keepdims=True)
+    logits -= largest
     plan = np.exp(logits)
-    plan *= (a / np.sum(plan, axis=1))[:, np.newaxis]
-    return plan
+    row_sums = np.sum(plan, axis=1)
+    plan *= (a / row_sums)[:, np.newaxis]
+    log_partition = largest[:, 0] + np.log(row_sums)
+    return plan, float(t @ potentials - reg * (a @ log_partition))
 
 
 def _newton(shifted, a, t, reg, potentials, tol, max_steps):
@@ -180,9 +212,12 @@ def _newton(shifted, a, t, reg, potentials, tol, max_steps):
     The gradient of :math:`\phi` is the column residual ``r = t - P^T 1`` and its
     negated Hessian ``H = (diag(P^T 1) - P^T diag(1/a) P) / reg`` is positive
     semi-definite with kernel ``1`` (``phi`` ignores a common shift of ``g``), so
-    the step solves ``(H + 1 1^T) delta = r`` in the least-squares sense. A step
-    is halved until the residual decreases. Near the solution each step squares
-    the residual. At most ``max_steps`` steps (``sinkhorn_max_iter``).
+    the step solves ``(H + 1 1^T) delta = r`` in the least-squares sense, within
+    a trust radius. A step is halved until it increases :math:`\phi` or decreases
+    the residual (the latter decides near the solution, where :math:`\phi` is
+    flat to round-off).
+    Near the solution each step squares the residual. At most ``max_steps``
+    steps (``sinkhorn_max_iter``).
 
     Returns
     -------
@@ -192,10 +227,11 @@ def _newton(shifted, a, t, reg, potentials, tol, max_steps):
     residual : float
         ``max |P^T 1 - t|``.
     """
-    plan = _semi_dual_plan(shifted, a, potentials, reg)
+    plan, value = _semi_dual(shifted, a, t, potentials, reg)
     residual = t - np.sum(plan, axis=0)
     error = np.max(np.abs(residual))
     ones = np.ones((len(t), len(t)))
+    radius = 10.0 * reg
     for _ in range(max_steps):
         if error <= tol:
             break
@@ -204,17 +240,24 @@ def _newton(shifted, a, t, reg, potentials, tol, max_steps):
         # Least squares: a cluster that no other component reaches leaves H
         # singular, and its potential undetermined, to working precision.
         step = np.linalg.lstsq(hessian + ones, residual, rcond=None)[0]
+        # Where H is nearly singular the step can be huge: within a trust radius,
+        # which grows after each full step taken and shrinks after each halving.
+        length = np.max(np.abs(step))
+        if length > radius:
+            step *= radius / length
         for _ in range(40):
-            trial = _semi_dual_plan(shifted, a, potentials + step, reg)
+            trial, trial_value = _semi_dual(shifted, a, t, potentials + step, reg)
             trial_residual = t - np.sum(trial, axis=0)
             trial_error = np.max(np.abs(trial_residual))
-            if trial_error < error:
+            if trial_value > value or trial_error < error:
                 break
             step /= 2
+            radius /= 2
         else:
-            break  # no decrease left at working precision
+            break  # no progress left at working precision
+        radius = max(radius, 2 * np.max(np.abs(step)))
         potentials = potentials + step
-        plan, residual, error = trial, trial_residual, trial_error
+        plan, value, residual, error = trial, trial_value, trial_residual, trial_error
     return plan, potentials, error
 
 
@@ -236,7 +279,7 @@ def _newton_continuation(shifted, a, t, reg, tol, max_steps):
         plan, potentials, residual = _newton(
             shifted, a, t, temperature, potentials, tol, max_steps
         )
-    return plan, residual
+    return plan, potentials, residual
 
 
 def _exact_rows(plan, sample_mass):
@@ -299,6 +342,7 @@ def transport_plan(
     target_weights,
     max_iter,
     tol,
+    warm=None,
 ):
     r"""E-step: ``P = argmin F(P)`` over plans with row marginal ``sample_mass``.
 
@@ -331,6 +375,8 @@ def transport_plan(
         Maximum number of Sinkhorn iterations (``reg_m > 0``).
     tol : float
         Stopping tolerance of the Sinkhorn iterations (``reg_m > 0``).
+    warm : ndarray of shape (n_components,), default=None
+        The previous E-step's ``potentials`` (balanced problem).
 
     Returns
     -------
@@ -342,7 +388,9 @@ def transport_plan(
     if reg_m == 0.0:
         return _semi_relaxed_plan(cost, sample_mass, weights, reg)
     if reg_m == math.inf:
-        return _balanced_plan(cost, sample_mass, target_weights, reg, max_iter, tol)
+        return _balanced_plan(
+            cost, sample_mass, target_weights, reg, max_iter, tol, warm
+        )
     return _unbalanced_plan(
         cost, sample_mass, weights, target_weights, reg, reg_m, max_iter, tol
     )
