@@ -128,9 +128,9 @@ def test_float32_stays_float32_and_agrees(dataset, covariance_type):
         assert getattr(ours, name).dtype == np.float32, name
         # float32 carries 7 digits; the uncentred second moments of the
         # diag/spherical/tied M-steps (E[x^2] - mu^2, scikit-learn's form too)
-        # lose up to three of them to cancellation: both estimators round
-        # differently within that budget.
-        assert_close_to_scale(getattr(ours, name), getattr(theirs, name), 1e-3, name)
+        # lose some to cancellation, and the two estimators round differently:
+        # 5e-5 of the scale is the largest difference measured (iris, diag).
+        assert_close_to_scale(getattr(ours, name), getattr(theirs, name), 2e-4, name)
     assert ours.n_iter_ == theirs.n_iter_
     assert_array_equal(ours.predict(X), theirs.predict(X))
     assert ours.predict_proba(X).dtype == np.float32
