@@ -81,11 +81,11 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
         Number of block-coordinate (EM) iterations per initialisation.
     n_init : int, default=1
         Number of initialisations; the one with the largest lower bound is kept.
-    init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}, \
-            default='kmeans'
-        How the initial plan is chosen: hard assignments from k-means, one point
-        per component picked by k-means++ or uniformly at random, or random
-        responsibilities.
+    init_params : str, default='kmeans'
+        How the initial plan is chosen: ``'kmeans'``, hard assignments from
+        k-means; ``'k-means++'`` or ``'random_from_data'``, one point per
+        component picked by k-means++ seeding or uniformly at random;
+        ``'random'``, random responsibilities.
     weights_init : array-like of shape (n_components,), default=None
         Initial mixing weights; computed from ``init_params`` when None.
     means_init : array-like of shape (n_components, n_features), default=None
@@ -116,9 +116,13 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
         Target mixing weights :math:`t` (uniform when None); only used when
         ``reg_m > 0``.
     sinkhorn_max_iter : int, default=1000
-        Maximum number of Sinkhorn iterations of one E-step (``reg_m > 0``).
+        Iteration budget of the transport solver in one E-step (``reg_m > 0``):
+        Sinkhorn iterations for ``0 < reg_m < inf``; L-BFGS-B iterations and
+        Newton steps for ``reg_m=np.inf``.
     sinkhorn_tol : float, default=1e-9
-        Stopping tolerance of the Sinkhorn iterations (``reg_m > 0``).
+        Tolerance of the transport solver (``reg_m > 0``): POT's stopping
+        threshold for ``0 < reg_m < inf``; the largest allowed error
+        ``max_k |(P^T 1)_k - t_k|`` of the column marginal for ``reg_m=np.inf``.
 
     Attributes
     ----------
@@ -139,12 +143,13 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
         Number of iterations of the best initialisation.
     lower_bound_ : float
         :math:`-F` after the last E-step of the best initialisation: the mean
-        log-likelihood for the defaults, a lower bound of it for ``reg_m=inf``.
+        log-likelihood for ``reg=1, reg_m=0``, a lower bound of it for any other
+        setting with ``reg >= 1``.
     lower_bounds_ : list of float
         :math:`-F` after each E-step of the best initialisation.
     n_features_in_ : int
         Number of features seen during :meth:`fit`.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during :meth:`fit`, when ``X`` has string column
         names.
 
@@ -690,7 +695,8 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
         Returns
         -------
         bic : float
-            ``-2 log L + p log n``; lower is better.
+            ``-2 log L + p log n``, ``p`` the number of estimated parameters
+            (the weights are not, with ``reg_m=inf``); lower is better.
         """
         X = self._validate_predict_input(X)
         return -2 * self.score(X) * X.shape[0] + self._n_parameters() * math.log(
@@ -708,15 +714,16 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
         Returns
         -------
         aic : float
-            ``-2 log L + 2 p``; lower is better.
+            ``-2 log L + 2 p``, ``p`` as in :meth:`bic`; lower is better.
         """
         X = self._validate_predict_input(X)
         return -2 * self.score(X) * X.shape[0] + 2 * self._n_parameters()
 
     def _n_parameters(self):
-        return n_parameters(
-            self.n_components, self.means_.shape[1], self.covariance_type
-        )
+        n_features = self.means_.shape[1]
+        count = n_parameters(self.n_components, n_features, self.covariance_type)
+        # With reg_m=inf the weights are given, not estimated.
+        return count - (self.n_components - 1) * (self.reg_m == math.inf)
 
     # ----------------------------------------------------------------------------
     # Verbose output

@@ -4,17 +4,16 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import DATASETS, assert_close_to_scale
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.special import logsumexp, xlogy
 from scipy.stats import multivariate_normal
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import adjusted_rand_score
 
-from conftest import DATASETS, assert_close_to_scale
 from sklearn_otmix import OTGaussianMixture
 from sklearn_otmix._gaussian import gaussian_cost
 from sklearn_otmix._transport import transport_plan
-
 
 # --------------------------------------------------------------------------------
 # An independent reference: log-domain Sinkhorn with scipy's logsumexp, and a
@@ -72,8 +71,15 @@ def test_agrees_with_an_independent_log_domain_sinkhorn(dataset, reg, reg_m):
     covariances = np.stack([np.cov(X.T)] * n_components)
     n_iter = 8
     expected = _reference_fit(
-        X, t if reg_m == np.inf else weights, means, covariances, reg, reg_m, t,
-        n_iter, 1e-6,
+        X,
+        t if reg_m == np.inf else weights,
+        means,
+        covariances,
+        reg,
+        reg_m,
+        t,
+        n_iter,
+        1e-6,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # tol=0: exactly n_iter
@@ -137,6 +143,17 @@ def test_lower_bound_of_fixed_weights_bounds_the_likelihood(blobs):
     assert model.lower_bound_ <= model.score(X) + 1e-6
 
 
+def test_information_criteria_do_not_count_fixed_weights(blobs):
+    X, _ = blobs
+    free = OTGaussianMixture(3, covariance_type="diag", random_state=0).fit(X)
+    fixed = OTGaussianMixture(3, covariance_type="diag", reg_m=np.inf, random_state=0)
+    fixed.fit(X)
+    # diag: 3 * 2 variances + 3 * 2 means, plus 2 free weights for EM only.
+    assert_allclose(free.bic(X), -2 * free.score(X) * len(X) + 14 * np.log(len(X)))
+    assert_allclose(fixed.bic(X), -2 * fixed.score(X) * len(X) + 12 * np.log(len(X)))
+    assert_allclose(fixed.aic(X), -2 * fixed.score(X) * len(X) + 2 * 12)
+
+
 def test_weights_init_with_fixed_weights_is_an_error(blobs):
     X, _ = blobs
     with pytest.raises(ValueError, match="pass them as target_weights"):
@@ -191,8 +208,14 @@ def test_lower_temperature_gives_harder_assignments():
         assert np.all(np.isfinite(model.means_))
         cost = gaussian_cost(X, model.means_, model.precisions_cholesky_, "full")
         plan = transport_plan(
-            cost, np.ones(len(X)), model.weights_, reg=reg, reg_m=0.0,
-            target_weights=model.weights_, max_iter=1, tol=0.0,
+            cost,
+            np.ones(len(X)),
+            model.weights_,
+            reg=reg,
+            reg_m=0.0,
+            target_weights=model.weights_,
+            max_iter=1,
+            tol=0.0,
         ).plan
         entropies.append(-np.mean(np.sum(xlogy(plan, plan), axis=1)))
     # Row entropy of the plan: soft assignments at high temperature, hard at low.
