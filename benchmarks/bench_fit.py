@@ -41,9 +41,11 @@ def make_data(n_samples, n_features, n_components, dtype, seed=0):
     rng = np.random.RandomState(seed)
     centres = rng.uniform(-4, 4, size=(n_components, n_features))
     labels = rng.randint(n_components, size=n_samples)
-    X = centres[labels] + rng.standard_normal((n_samples, n_features)) * rng.uniform(
-        0.5, 1.5, size=(n_components, n_features)
-    )[labels]
+    X = (
+        centres[labels]
+        + rng.standard_normal((n_samples, n_features))
+        * rng.uniform(0.5, 1.5, size=(n_components, n_features))[labels]
+    )
     means = centres + rng.standard_normal(centres.shape)
     return X.astype(dtype), means.astype(dtype)
 
@@ -141,19 +143,26 @@ def main(argv=None):
     args = parser.parse_args(argv)
     scale = 0.002 if args.quick else 1.0
     cases = [c for c in CASES if not args.cases or c[0] in args.cases]
-    print(f"{platform.processor() or platform.machine()}, numpy {np.__version__}; "
-          f"{args.iterations} iterations, median of {args.repeats}")
-    header = (f"{'case':<24}{'n':>9}{'GM s':>9}{'OT s':>9}{'GM/OT':>7}"
-              f"{'GM MiB':>9}{'OT MiB':>9}{'max rel diff':>14}{'dtype':>9}")
+    print(
+        f"{platform.processor() or platform.machine()}, numpy {np.__version__}; "
+        f"{args.iterations} iterations, median of {args.repeats}"
+    )
+    header = (
+        f"{'case':<24}{'n':>9}{'GM s':>9}{'OT s':>9}{'GM/OT':>7}"
+        f"{'GM MiB':>9}{'OT MiB':>9}{'max rel diff':>14}{'dtype':>9}"
+    )
     print(header)
     print("-" * len(header))
     rows = []
     for case in cases:
         row = run_case(case, args.iterations, args.repeats, scale)
         rows.append(row)
-        print(f"{row['case']:<24}{row['n']:>9}{row['gm_s']:>9.3f}{row['ot_s']:>9.3f}"
-              f"{row['speedup']:>7.2f}{row['gm_mib']:>9.1f}{row['ot_mib']:>9.1f}"
-              f"{row['difference']:>14.1e}{row['dtype']:>9}", flush=True)
+        print(
+            f"{row['case']:<24}{row['n']:>9}{row['gm_s']:>9.3f}{row['ot_s']:>9.3f}"
+            f"{row['speedup']:>7.2f}{row['gm_mib']:>9.1f}{row['ot_mib']:>9.1f}"
+            f"{row['difference']:>14.1e}{row['dtype']:>9}",
+            flush=True,
+        )
     return rows
 
 

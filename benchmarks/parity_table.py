@@ -34,15 +34,22 @@ def relative_difference(ours, theirs):
 
 
 def main():
-    print("| data set | covariance | " + " | ".join(INIT_PARAMS)
-          + " | n_iter_ equal | predictions equal |")
+    print(
+        "| data set | covariance | "
+        + " | ".join(INIT_PARAMS)
+        + " | n_iter_ equal | predictions equal |"
+    )
     print("|---" * (len(INIT_PARAMS) + 4) + "|")
     for dataset, (X, n_components) in DATASETS.items():
         for covariance_type in COVARIANCE_TYPES:
             cells, same_iter, same_labels = [], True, True
             for init_params in INIT_PARAMS:
-                params = dict(n_components=n_components, random_state=0,
-                              covariance_type=covariance_type, init_params=init_params)
+                params = dict(
+                    n_components=n_components,
+                    random_state=0,
+                    covariance_type=covariance_type,
+                    init_params=init_params,
+                )
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", ConvergenceWarning)
                     theirs = GaussianMixture(**params).fit(X)
@@ -50,8 +57,8 @@ def main():
                 cells.append(f"{relative_difference(ours, theirs):.1e}")
                 same_iter &= ours.n_iter_ == theirs.n_iter_
                 same_labels &= bool(np.all(ours.predict(X) == theirs.predict(X)))
-            print(f"| {dataset} | {covariance_type} | " + " | ".join(cells)
-                  + f" | {'yes' if same_iter else 'NO'} | {'yes' if same_labels else 'NO'} |")
+            flags = ["yes" if flag else "NO" for flag in (same_iter, same_labels)]
+            print(f"| {dataset} | {covariance_type} | " + " | ".join(cells + flags) + " |")
 
 
 if __name__ == "__main__":

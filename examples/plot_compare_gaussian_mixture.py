@@ -69,9 +69,7 @@ print("lower_bound_ (sklearn, otmix) :", sk_gmm.lower_bound_, ot_gmm.lower_bound
 fixed_gmm = OTGaussianMixture(reg_m=np.inf, **params).fit(X)
 print("EM weights_           :", np.round(ot_gmm.weights_, 3))
 print("fixed-weight weights_ :", np.round(fixed_gmm.weights_, 3))
-print(
-    "max |means_ change|   :", np.max(np.abs(fixed_gmm.means_ - ot_gmm.means_))
-)
+print("max |means_ change|   :", np.max(np.abs(fixed_gmm.means_ - ot_gmm.means_)))
 
 
 # %%
@@ -90,13 +88,22 @@ def draw_ellipses(ax, model):
         angle = np.degrees(np.arctan2(eigenvectors[1, -1], eigenvectors[0, -1]))
         width, height = 2 * 2 * np.sqrt(eigenvalues[::-1])  # 2-sigma diameters
         ax.add_patch(
-            Ellipse(mean, width, height, angle=angle, facecolor=color, alpha=0.25,
-                    edgecolor=color, linewidth=2)
+            Ellipse(
+                mean,
+                width,
+                height,
+                angle=angle,
+                facecolor=color,
+                alpha=0.25,
+                edgecolor=color,
+                linewidth=2,
+            )
         )
         ax.plot(*mean, marker="x", color="k")
     labels = model.predict(X)
-    ax.scatter(X[:, 0], X[:, 1], c=np.array(colors)[labels], s=12, edgecolor="k",
-               linewidth=0.3)
+    ax.scatter(
+        X[:, 0], X[:, 1], c=np.array(colors)[labels], s=12, edgecolor="k", linewidth=0.3
+    )
 
 
 models = [

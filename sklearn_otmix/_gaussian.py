@@ -489,9 +489,7 @@ def check_precisions(precisions, covariance_type, n_components, n_features):
     _check_shape(precisions, shape, "precisions_init")
     if covariance_type in ("diag", "spherical"):
         if np.any(precisions <= 0.0):
-            raise ValueError(
-                f"'{covariance_type}' precisions_init should be positive."
-            )
+            raise ValueError(f"'{covariance_type}' precisions_init should be positive.")
         return precisions
     symmetric = np.allclose(precisions, np.swapaxes(precisions, -1, -2))
     if not symmetric or np.any(np.linalg.eigvalsh(precisions) <= 0.0):

@@ -30,6 +30,7 @@ import numpy as np
 import ot
 from scipy.special import xlogy
 
+
 def _shifted_cost(cost, log_weights, reg):
     """Cost minus its row-wise minimum after the reference weights are folded in.
 
@@ -291,7 +292,9 @@ def _exact_rows(plan, sample_mass):
     return plan * (sample_mass / np.sum(plan, axis=1))[:, np.newaxis]
 
 
-def _unbalanced_plan(cost, sample_mass, weights, target_weights, reg, reg_m, max_iter, tol):
+def _unbalanced_plan(
+    cost, sample_mass, weights, target_weights, reg, reg_m, max_iter, tol
+):
     """``0 < reg_m < inf``: POT's stabilised unbalanced Sinkhorn.
 
     The reference passed is ``1 (x) pi`` rather than ``a (x) pi``: a row factor of

@@ -21,7 +21,10 @@ def _datasets():
         "iris": (load_iris().data, 3),
         "wine": (StandardScaler().fit_transform(load_wine().data), 3),
         "breast_cancer": (StandardScaler().fit_transform(load_breast_cancer().data), 2),
-        "digits": (PCA(n_components=10, random_state=0).fit_transform(load_digits().data), 10),
+        "digits": (
+            PCA(n_components=10, random_state=0).fit_transform(load_digits().data),
+            10,
+        ),
         "blobs": (blobs, 4),
     }
 
@@ -55,7 +58,13 @@ def assert_close_to_scale(actual, desired, rtol, name=""):
 
 def assert_same_mixture(ours, theirs, rtol=1e-7):
     """Same fitted mixture as a scikit-learn GaussianMixture, to ``rtol``."""
-    for name in ("weights_", "means_", "covariances_", "precisions_cholesky_", "precisions_"):
+    for name in (
+        "weights_",
+        "means_",
+        "covariances_",
+        "precisions_cholesky_",
+        "precisions_",
+    ):
         assert_close_to_scale(getattr(ours, name), getattr(theirs, name), rtol, name)
     assert ours.n_iter_ == theirs.n_iter_
     assert ours.converged_ == theirs.converged_

@@ -5,8 +5,8 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import DATASETS
+
 from sklearn_otmix._cli import main
 
 
@@ -46,8 +46,15 @@ def test_cluster_a_file(tmp_path, capsys, suffix):
         np.save(path, X)
     output = tmp_path / "labels.csv"
     status = main(
-        [str(path), "--n-components", "3", "--covariance-type", "diag",
-         "--output", str(output)]
+        [
+            str(path),
+            "--n-components",
+            "3",
+            "--covariance-type",
+            "diag",
+            "--output",
+            str(output),
+        ]
     )
     assert status == 0
     assert "150 samples, 4 features" in capsys.readouterr().out

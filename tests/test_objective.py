@@ -4,11 +4,11 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import DATASETS
 from numpy.testing import assert_allclose
 from scipy.special import logsumexp
 from sklearn.exceptions import ConvergenceWarning
 
-from conftest import DATASETS
 from sklearn_otmix import OTGaussianMixture
 from sklearn_otmix._gaussian import gaussian_cost
 from sklearn_otmix._transport import objective, transport_plan
@@ -83,8 +83,14 @@ def test_plan_marginals_and_value(reg, reg_m):
     target = np.array([0.5, 0.3, 0.2])
     weights = np.array([0.2, 0.2, 0.6])
     result = transport_plan(
-        cost, sample_mass, weights, reg=reg, reg_m=reg_m, target_weights=target,
-        max_iter=1000, tol=1e-10,
+        cost,
+        sample_mass,
+        weights,
+        reg=reg,
+        reg_m=reg_m,
+        target_weights=target,
+        max_iter=1000,
+        tol=1e-10,
     )
     plan = result.plan
     assert result.converged

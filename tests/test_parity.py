@@ -4,10 +4,6 @@ import warnings
 
 import numpy as np
 import pytest
-from numpy.testing import assert_allclose, assert_array_equal
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.mixture import GaussianMixture
-
 from conftest import (
     COVARIANCE_TYPES,
     DATASETS,
@@ -15,6 +11,10 @@ from conftest import (
     assert_close_to_scale,
     assert_same_mixture,
 )
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.mixture import GaussianMixture
+
 from sklearn_otmix import OTGaussianMixture
 
 

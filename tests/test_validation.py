@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from conftest import DATASETS
 from sklearn.exceptions import NotFittedError
 
-from conftest import DATASETS
 from sklearn_otmix import OTGaussianMixture
 
 X_IRIS, _ = DATASETS["iris"]
@@ -102,10 +102,16 @@ def test_bad_parameter_values(params, match):
     "params, match",
     [
         ({"weights_init": [0.5, 0.6]}, "'weights_init' should sum to 1"),
-        ({"weights_init": [1.5, -0.5]}, r"'weights_init' should be in the range \[0, 1\]"),
+        (
+            {"weights_init": [1.5, -0.5]},
+            r"'weights_init' should be in the range \[0, 1\]",
+        ),
         ({"weights_init": [0.5, 0.3, 0.2]}, "'weights_init' should have the shape"),
         ({"means_init": np.zeros((3, 4))}, "'means_init' should have the shape"),
-        ({"precisions_init": np.ones((2, 4, 3))}, "'precisions_init' should have the shape"),
+        (
+            {"precisions_init": np.ones((2, 4, 3))},
+            "'precisions_init' should have the shape",
+        ),
         (
             {"precisions_init": np.stack([np.eye(4), -np.eye(4)])},
             "symmetric, positive-definite",
