@@ -74,6 +74,15 @@ def _floor_kernel(shifted, log_reference, reg):
     return np.minimum(shifted, reg * (log_reference - log_tiny), out=shifted)
 
 
+# Rows per block where a computation would otherwise make (n_samples, n_components)
+# temporaries: about a megabyte each for ten components.
+_BLOCK_ROWS = 16384
+
+
+def _row_slices(n_samples):
+    return [slice(i, i + _BLOCK_ROWS) for i in range(0, n_samples, _BLOCK_ROWS)]
+
+
 class TransportResult(NamedTuple):
     """An E-step: the plan, the objective ``F`` there, whether the solver reached
     ``sinkhorn_tol``, and the components' potentials (balanced problem), which
@@ -147,9 +156,10 @@ def _balanced_plan(cost, sample_mass, target_weights, reg, max_iter, tol, warm):
     nearly piecewise linear (:func:`_newton_continuation`).
     """
     total = np.sum(sample_mass)
-    a = (sample_mass / total).astype(np.float64)
-    t = target_weights.astype(np.float64)
-    shifted = (cost - np.min(cost, axis=1, keepdims=True)).astype(np.float64)
+    a = (sample_mass / total).astype(np.float64, copy=False)
+    t = target_weights.astype(np.float64, copy=False)
+    shifted = cost.astype(np.float64)  # a copy, shifted in place
+    shifted -= np.min(shifted, axis=1, keepdims=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence is measured on the plan
         # Both POT solvers below keep the second marginal exact and update it
@@ -197,10 +207,11 @@ def _semi_dual(shifted, a, t, potentials, reg):
     value : float
         :math:`\phi(g)`.
     """
-    logits = (potentials - shifted) / reg
-    largest = np.max(logits, axis=1, keepdims=True)
-    logits -= largest
-    plan = np.exp(logits)
+    plan = potentials - shifted  # logits, times reg
+    plan /= reg
+    largest = np.max(plan, axis=1, keepdims=True)
+    plan -= largest
+    np.exp(plan, out=plan)
     row_sums = np.sum(plan, axis=1)
     plan *= (a / row_sums)[:, np.newaxis]
     log_partition = largest[:, 0] + np.log(row_sums)
@@ -237,7 +248,7 @@ def _newton(shifted, a, t, reg, potentials, tol, max_steps):
         if error <= tol:
             break
         column = np.sum(plan, axis=0)
-        hessian = (np.diag(column) - plan.T @ (plan / a[:, np.newaxis])) / reg
+        hessian = (np.diag(column) - _weighted_gram(plan, 1.0 / a)) / reg
         # Least squares: a cluster that no other component reaches leaves H
         # singular, and its potential undetermined, to working precision.
         step = np.linalg.lstsq(hessian + ones, residual, rcond=None)[0]
@@ -260,6 +271,14 @@ def _newton(shifted, a, t, reg, potentials, tol, max_steps):
         potentials = potentials + step
         plan, value, residual, error = trial, trial_value, trial_residual, trial_error
     return plan, potentials, error
+
+
+def _weighted_gram(plan, row_weights):
+    """``P^T diag(w) P``, block by block of rows (no full-size temporary)."""
+    gram = np.zeros((plan.shape[1], plan.shape[1]))
+    for rows in _row_slices(len(plan)):
+        gram += plan[rows].T @ (plan[rows] * row_weights[rows, np.newaxis])
+    return gram
 
 
 def _newton_continuation(shifted, a, t, reg, tol, max_steps):
@@ -427,9 +446,16 @@ def objective(cost, plan, sample_mass, weights, reg, reg_m, target_weights):
     # Plans carry unnormalised masses w (a = w / W): F is homogeneous of degree one
     # in (P, w), so the value is that of the unnormalised pair divided by W.
     total = float(np.sum(sample_mass))
-    log_reference = np.log(sample_mass)[:, np.newaxis] + np.log(weights)
-    terms = plan * cost + reg * (xlogy(plan, plan) - plan * log_reference)
-    value = float(np.sum(terms)) / total
+    log_weights = np.log(weights)
+    value = 0.0
+    for rows in _row_slices(len(plan)):
+        block = plan[rows]
+        log_reference = np.log(sample_mass[rows])[:, np.newaxis] + log_weights
+        terms = xlogy(block, block) - block * log_reference
+        terms *= reg
+        terms += block * cost[rows]
+        value += float(np.sum(terms))
+    value /= total
     if 0.0 < reg_m < math.inf:
         column_mass = np.sum(plan, axis=0) / total
         value += reg_m * float(np.sum(xlogy(column_mass, column_mass / target_weights)))
