@@ -24,7 +24,7 @@ def _fitted_cost(X, n_components, covariance_type="full", **params):
     return model, cost
 
 
-def _plan_and_value(cost, sample_mass, weights, reg, reg_m, target, tol=1e-10):
+def _solve(cost, sample_mass, weights, reg, reg_m, target, tol=1e-10):
     result = transport_plan(
         cost,
         sample_mass,
@@ -36,8 +36,12 @@ def _plan_and_value(cost, sample_mass, weights, reg, reg_m, target, tol=1e-10):
         tol=tol,
     )
     assert result.converged
-    value = objective(cost, result.plan, sample_mass, weights, reg, reg_m, target)
-    return result.plan, value
+    return result
+
+
+def _plan_and_value(cost, sample_mass, weights, reg, reg_m, target, tol=1e-10):
+    plan = _solve(cost, sample_mass, weights, reg, reg_m, target, tol).plan
+    return plan, objective(cost, plan, sample_mass, weights, reg, reg_m, target)
 
 
 def _negative_log_likelihood(cost, sample_mass, weights):
@@ -82,18 +86,8 @@ def test_plan_marginals_and_value(reg, reg_m):
     sample_mass = np.random.RandomState(1).uniform(0.5, 2.0, len(X))
     target = np.array([0.5, 0.3, 0.2])
     weights = np.array([0.2, 0.2, 0.6])
-    result = transport_plan(
-        cost,
-        sample_mass,
-        weights,
-        reg=reg,
-        reg_m=reg_m,
-        target_weights=target,
-        max_iter=1000,
-        tol=1e-10,
-    )
+    result = _solve(cost, sample_mass, weights, reg, reg_m, target)
     plan = result.plan
-    assert result.converged
     assert np.all(np.isfinite(plan)) and np.all(plan >= 0)
     assert_allclose(plan.sum(axis=1), sample_mass, rtol=1e-12)
     if reg_m == np.inf:
