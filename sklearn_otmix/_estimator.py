@@ -293,9 +293,7 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
         labels : ndarray of shape (n_samples,)
             Component labels.
         """
-        X = validate_data(
-            self, X, dtype=[np.float64, np.float32], ensure_min_samples=2
-        )
+        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
         if X.shape[0] < self.n_components:
             raise ValueError(
                 f"Expected n_samples >= n_components but got n_components = "
@@ -325,9 +323,7 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
                 )
             else:
                 mixture = self._fitted_mixture()
-            run = self._fit_one(
-                X_fit, sample_mass, mixture, init["target"], do_init
-            )
+            run = self._fit_one(X_fit, sample_mass, mixture, init["target"], do_init)
             # Without iterations (max_iter=0) every run has bound -inf: keep the last.
             if best is None or run[1] > best[1] or best[1] == -math.inf:
                 best = run
@@ -340,6 +336,7 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
                 f"sinkhorn_max_iter={self.sinkhorn_max_iter} iterations: increase "
                 "sinkhorn_max_iter or sinkhorn_tol, or reg.",
                 ConvergenceWarning,
+                stacklevel=2,
             )
         if not converged and self.max_iter > 0:
             warnings.warn(
@@ -348,6 +345,7 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
                 "max_iter or tol, try other initial parameters, or check the data "
                 "for degenerate clusters.",
                 ConvergenceWarning,
+                stacklevel=2,
             )
         self._set_mixture(mixture)
         self.converged_ = converged
@@ -558,7 +556,7 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
     # The fitted mixture as a density
 
     def _weighted_log_prob(self, X):
-        """``log pi_k + log N(x_i; mu_k, Sigma_k)``, of shape (n_samples, n_components)."""
+        """``log pi_k + log N(x_i; mu_k, Sigma_k)``: (n_samples, n_components)."""
         cost = gaussian_cost(
             X, self.means_, self.precisions_cholesky_, self.covariance_type
         )
@@ -674,12 +672,16 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
             )
             blocks = [
                 rng.multivariate_normal(mean, covariance, int(count))
-                for mean, covariance, count in zip(self.means_, covariances, counts)
+                for mean, covariance, count in zip(
+                    self.means_, covariances, counts, strict=True
+                )
             ]
         else:
             blocks = [
                 mean + rng.standard_normal(size=(count, n_features)) * np.sqrt(variance)
-                for mean, variance, count in zip(self.means_, self.covariances_, counts)
+                for mean, variance, count in zip(
+                    self.means_, self.covariances_, counts, strict=True
+                )
             ]
         labels = np.repeat(np.arange(self.n_components), counts)
         return np.vstack(blocks).astype(np.float64, copy=False), labels
