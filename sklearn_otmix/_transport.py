@@ -60,17 +60,20 @@ def _shifted_cost(cost, log_weights, reg):
     return cost - shift[:, np.newaxis], shift, nearest
 
 
-def _floor_kernel(shifted, log_reference, reg):
+def _floor_kernel(shifted, log_mass, log_weights, reg):
     """Clip the shifted cost so that no kernel entry underflows to zero.
 
-    An entry clipped here stands for a plan entry below the smallest normal
-    float of the dtype, zero to working precision either way; POT's scaling
-    loop, however, stops on a column whose kernel is exactly zero. The clip is
-    skipped when no entry comes near underflow.
+    The kernel is ``a_i pi_k exp(-shifted_ik / reg)``. An entry clipped here
+    stands for a plan entry below the smallest normal float of the dtype, zero to
+    working precision either way; POT's scaling loop, however, stops on a column
+    whose kernel is exactly zero. The clip is skipped when no entry comes near
+    underflow.
     """
     log_tiny = math.log(np.finfo(shifted.dtype).tiny)
-    if np.max(shifted) / reg - np.min(log_reference) < -0.9 * log_tiny:
+    smallest_reference = np.min(log_mass) + np.min(log_weights)
+    if np.max(shifted) / reg - smallest_reference < -0.9 * log_tiny:
         return shifted
+    log_reference = log_mass[:, np.newaxis] + log_weights
     return np.minimum(shifted, reg * (log_reference - log_tiny), out=shifted)
 
 
@@ -112,7 +115,8 @@ def _semi_relaxed_plan(cost, sample_mass, weights, reg):
     log_weights = np.log(weights)
     shifted, shift, nearest = _shifted_cost(cost, log_weights, reg)
     log_mass = np.log(sample_mass)
-    _floor_kernel(shifted, log_mass[:, np.newaxis] + log_weights, reg)
+    _floor_kernel(shifted, log_mass, log_weights, reg)
+    # With no penalty on the column marginal its target plays no role.
     target = np.full_like(weights, 1.0 / weights.shape[0])
     plan = ot.unbalanced.sinkhorn_knopp_unbalanced(
         sample_mass,
