@@ -41,20 +41,9 @@ def main(covariance_types):
     for covariance_type in covariance_types:
         precisions = initial_parameters(X, means, covariance_type)["precisions_init"]
         factor = precision_cholesky_from_precisions(precisions, covariance_type)
-        cost = gaussian_cost(X, means, factor, covariance_type)
-        plan = transport_plan(
-            cost,
-            sample_mass,
-            weights,
-            reg=1.0,
-            reg_m=0.0,
-            target_weights=weights,
-            max_iter=1,
-            tol=0.0,
-        ).plan
-        timings = {
-            "cost": lambda: gaussian_cost(X, means, factor, covariance_type),
-            "E-step (POT)": lambda: transport_plan(
+
+        def e_step(cost):
+            return transport_plan(
                 cost,
                 sample_mass,
                 weights,
@@ -63,7 +52,13 @@ def main(covariance_types):
                 target_weights=weights,
                 max_iter=1,
                 tol=0.0,
-            ),
+            )
+
+        cost = gaussian_cost(X, means, factor, covariance_type)
+        plan = e_step(cost).plan
+        timings = {
+            "cost": lambda: gaussian_cost(X, means, factor, covariance_type),
+            "E-step (POT)": lambda: e_step(cost),
             "M-step": lambda: weighted_gaussian_mle(
                 X, plan, sample_mass, 1e-6, covariance_type
             ),
