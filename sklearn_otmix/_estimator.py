@@ -12,10 +12,20 @@ from scipy.special import logsumexp
 from sklearn.base import BaseEstimator, DensityMixin, _fit_context
 from sklearn.cluster import KMeans, kmeans_plusplus
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.externals import array_api_compat
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._array_api import (
+    asarray,
+    check_same_namespace,
+    get_namespace,
+    namespace_of,
+    on_device_of,
+    to_numpy,
+)
+from ._array_api import logsumexp as _xp_logsumexp
 from ._gaussian import (
     COVARIANCE_TYPES,
     check_means,
@@ -293,21 +303,24 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
         labels : ndarray of shape (n_samples,)
             Component labels.
         """
-        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+        xp, device = get_namespace(X)
+        X = validate_data(self, X, dtype=[xp.float64, xp.float32], ensure_min_samples=2)
         if X.shape[0] < self.n_components:
             raise ValueError(
                 f"Expected n_samples >= n_components but got n_components = "
                 f"{self.n_components}, n_samples = {X.shape[0]}: use fewer "
                 "components or more samples."
             )
-        sample_weight = _check_sample_weight(sample_weight, X.shape[0], X.dtype)
+        sample_weight = _check_sample_weight(sample_weight, X.shape[0], X.dtype, like=X)
         X_fit, sample_mass, sample_weight = _mass_of_samples(X, sample_weight)
         if X_fit.shape[0] < self.n_components:
             raise ValueError(
                 f"Only {X_fit.shape[0]} samples have a positive sample_weight, "
                 f"fewer than n_components = {self.n_components}."
             )
-        init = self._checked_initial_parameters(X.shape[1], X.dtype)
+        init = self._checked_initial_parameters(X.shape[1], _host_dtype(X))
+        if xp is not np:
+            init = {key: asarray(value, xp, device) for key, value in init.items()}
 
         # With warm_start, a fitted model is the single starting point.
         do_init = not (self.warm_start and hasattr(self, "converged_"))
@@ -353,7 +366,7 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
         self.lower_bound_ = lower_bound
         self.lower_bounds_ = lower_bounds
         # Labels from the final parameters, so fit_predict(X) == fit(X).predict(X).
-        return np.argmax(self._weighted_log_prob(X), axis=1)
+        return xp.argmax(self._weighted_log_prob(X), axis=1)
 
     def _fit_one(self, X, sample_mass, mixture, target_weights, do_init):
         """One run of block-coordinate descent from ``mixture``.
@@ -411,7 +424,8 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
             precisions_chol=mixture.precisions_chol,
             covariance_type=self.covariance_type,
         )
-        if self.reg_m != 0.0:
+        # Other namespaces (accelerators) solve the whole problem at once.
+        if self.reg_m != 0.0 or namespace_of(X) is not np:
             return solve(cost(X), sample_mass)
         n_samples = X.shape[0]
         plan = np.empty((n_samples, self.n_components), dtype=X.dtype)
@@ -430,7 +444,8 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
         mass, means, covariances = weighted_gaussian_mle(
             X, plan, sample_mass, self.reg_covar, self.covariance_type
         )
-        weights = target_weights if self.reg_m == math.inf else mass / np.sum(mass)
+        xp = namespace_of(mass)
+        weights = target_weights if self.reg_m == math.inf else mass / xp.sum(mass)
         return _Mixture(
             weights,
             means,
@@ -448,13 +463,15 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
                     "weights are fixed: pass them as target_weights instead."
                 )
             init["weights"] = check_simplex(
-                self.weights_init, self.n_components, "weights_init"
+                _host(self.weights_init), self.n_components, "weights_init"
             )
         if self.means_init is not None:
-            init["means"] = check_means(self.means_init, self.n_components, n_features)
+            init["means"] = check_means(
+                _host(self.means_init), self.n_components, n_features
+            )
         if self.precisions_init is not None:
             init["precisions"] = check_precisions(
-                self.precisions_init,
+                _host(self.precisions_init),
                 self.covariance_type,
                 self.n_components,
                 n_features,
@@ -463,7 +480,7 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
             target = np.full(self.n_components, 1.0 / self.n_components)
         else:
             target = check_simplex(
-                self.target_weights, self.n_components, "target_weights"
+                _host(self.target_weights), self.n_components, "target_weights"
             )
             if np.any(target == 0):
                 raise ValueError(
@@ -488,6 +505,7 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
         uniform draw), or uniform random responsibilities. It is skipped when all
         three ``*_init`` are given.
         """
+        xp = namespace_of(X)
         weights = init["weights"]
         means = init["means"]
         covariances = None
@@ -496,7 +514,7 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
             mass, fitted_means, covariances = weighted_gaussian_mle(
                 X, plan, sample_mass, self.reg_covar, self.covariance_type
             )
-            weights = mass / np.sum(sample_mass) if weights is None else weights
+            weights = mass / xp.sum(sample_mass) if weights is None else weights
             means = fitted_means if means is None else means
         if init["precisions"] is None:
             precisions_chol = precision_cholesky(covariances, self.covariance_type)
@@ -510,6 +528,8 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
         return _Mixture(weights, means, covariances, precisions_chol)
 
     def _initial_plan(self, X, sample_mass, sample_weight, random_state):
+        if namespace_of(X) is not np:
+            return self._xp_initial_plan(X, sample_mass, sample_weight, random_state)
         n_samples = X.shape[0]
         n_components = self.n_components
         responsibilities = np.zeros((n_samples, n_components), dtype=X.dtype)
@@ -538,6 +558,54 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
             responsibilities[indices, np.arange(n_components)] = 1
         return responsibilities * sample_mass[:, np.newaxis]
 
+    def _xp_initial_plan(self, X, sample_mass, sample_weight, random_state):
+        """:meth:`_initial_plan` for ``X`` in another namespace, same draws.
+
+        Random responsibilities are drawn on the host and moved. k-means and
+        k-means++ seeding are scikit-learn's numpy code: they get a host copy of
+        ``X`` (and of the weights) and only their labels or indices come back.
+        """
+        xp = namespace_of(X)
+        device = on_device_of(X)
+        n_samples = X.shape[0]
+        n_components = self.n_components
+        if self.init_params == "random":
+            draws = random_state.uniform(size=(n_samples, n_components))
+            responsibilities = xp.asarray(draws, dtype=X.dtype, **device)
+            responsibilities /= xp.sum(responsibilities, axis=1, keepdims=True)
+            return responsibilities * sample_mass[:, np.newaxis]
+        host_weight = None if sample_weight is None else to_numpy(sample_weight)
+        if self.init_params == "kmeans":
+            labels = (
+                KMeans(n_clusters=n_components, n_init=1, random_state=random_state)
+                .fit(to_numpy(X), sample_weight=host_weight)
+                .labels_
+            )
+            sample_keys = xp.asarray(labels, **device)
+            component_keys = xp.arange(n_components, **device)
+        else:
+            if self.init_params == "k-means++":
+                _, indices = kmeans_plusplus(
+                    to_numpy(X),
+                    n_components,
+                    sample_weight=host_weight,
+                    random_state=random_state,
+                )
+            else:  # random_from_data
+                probabilities = (
+                    None if sample_weight is None else host_weight / np.sum(host_weight)
+                )
+                indices = random_state.choice(
+                    n_samples, size=n_components, replace=False, p=probabilities
+                )
+            sample_keys = xp.arange(n_samples, **device)
+            component_keys = xp.asarray(indices, **device)
+        # One-hot: sample i belongs to component k where their keys match.
+        responsibilities = xp.astype(
+            sample_keys[:, np.newaxis] == component_keys[np.newaxis, :], X.dtype
+        )
+        return responsibilities * sample_mass[:, np.newaxis]
+
     def _fitted_mixture(self):
         return _Mixture(
             self.weights_, self.means_, self.covariances_, self.precisions_cholesky_
@@ -560,11 +628,13 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
         cost = gaussian_cost(
             X, self.means_, self.precisions_cholesky_, self.covariance_type
         )
-        return np.log(self.weights_) - cost
+        return namespace_of(self.weights_).log(self.weights_) - cost
 
-    def _validate_predict_input(self, X):
+    def _validate_predict_input(self, X, method):
         check_is_fitted(self)
-        return validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        check_same_namespace(X, self, "means_", method)
+        xp, _ = get_namespace(X)
+        return validate_data(self, X, dtype=[xp.float64, xp.float32], reset=False)
 
     def score_samples(self, X):
         """Log-density of the fitted mixture at each sample.
@@ -579,8 +649,12 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
         log_density : ndarray of shape (n_samples,)
             ``log sum_k pi_k N(x_i; mu_k, Sigma_k)``.
         """
-        X = self._validate_predict_input(X)
-        return logsumexp(self._weighted_log_prob(X), axis=1)
+        X = self._validate_predict_input(X, "score_samples")
+        weighted_log_prob = self._weighted_log_prob(X)
+        xp = namespace_of(weighted_log_prob)
+        if xp is not np:
+            return _xp_logsumexp(weighted_log_prob, axis=1, xp=xp)
+        return logsumexp(weighted_log_prob, axis=1)
 
     def score(self, X, y=None, sample_weight=None):
         """Mean log-likelihood of ``X`` under the fitted mixture.
@@ -600,11 +674,14 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
             Weighted mean of :meth:`score_samples`.
         """
         log_density = self.score_samples(X)
+        xp = namespace_of(log_density)
         if sample_weight is None:
-            return float(np.mean(log_density))
+            return float(xp.mean(log_density))
         sample_weight = _check_sample_weight(
-            sample_weight, log_density.shape[0], log_density.dtype
+            sample_weight, log_density.shape[0], log_density.dtype, like=log_density
         )
+        if xp is not np:
+            return float(sample_weight @ log_density / xp.sum(sample_weight))
         return float(np.average(log_density, weights=sample_weight))
 
     def predict(self, X):
@@ -620,8 +697,9 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
         labels : ndarray of shape (n_samples,)
             Component labels.
         """
-        X = self._validate_predict_input(X)
-        return np.argmax(self._weighted_log_prob(X), axis=1)
+        X = self._validate_predict_input(X, "predict")
+        weighted_log_prob = self._weighted_log_prob(X)
+        return namespace_of(weighted_log_prob).argmax(weighted_log_prob, axis=1)
 
     def predict_proba(self, X):
         """Posterior probability of each component given each sample.
@@ -636,8 +714,12 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
         proba : ndarray of shape (n_samples, n_components)
             Bayes posterior of the fitted mixture; rows sum to one.
         """
-        X = self._validate_predict_input(X)
+        X = self._validate_predict_input(X, "predict_proba")
         weighted_log_prob = self._weighted_log_prob(X)
+        xp = namespace_of(weighted_log_prob)
+        if xp is not np:
+            log_norm = _xp_logsumexp(weighted_log_prob, axis=1, xp=xp)
+            return xp.exp(weighted_log_prob - log_norm[:, np.newaxis])
         log_norm = logsumexp(weighted_log_prob, axis=1, keepdims=True)
         return np.exp(weighted_log_prob - log_norm)
 
@@ -662,29 +744,36 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
                 f"n_samples must be a positive integer, got {n_samples!r}."
             )
         rng = check_random_state(self.random_state)
-        counts = rng.multinomial(n_samples, self.weights_)
-        n_features = self.means_.shape[1]
+        # Drawn on the host by numpy, from host copies of the parameters.
+        weights, means, covariances = (
+            to_numpy(self.weights_),
+            to_numpy(self.means_),
+            to_numpy(self.covariances_),
+        )
+        counts = rng.multinomial(n_samples, weights)
+        n_features = means.shape[1]
         if self.covariance_type in ("full", "tied"):
-            covariances = (
-                self.covariances_
-                if self.covariance_type == "full"
-                else [self.covariances_] * self.n_components
-            )
+            if self.covariance_type == "tied":
+                covariances = [covariances] * self.n_components
             blocks = [
                 rng.multivariate_normal(mean, covariance, int(count))
                 for mean, covariance, count in zip(
-                    self.means_, covariances, counts, strict=True
+                    means, covariances, counts, strict=True
                 )
             ]
         else:
             blocks = [
                 mean + rng.standard_normal(size=(count, n_features)) * np.sqrt(variance)
                 for mean, variance, count in zip(
-                    self.means_, self.covariances_, counts, strict=True
+                    means, covariances, counts, strict=True
                 )
             ]
         labels = np.repeat(np.arange(self.n_components), counts)
-        return np.vstack(blocks).astype(np.float64, copy=False), labels
+        X = np.vstack(blocks).astype(np.float64, copy=False)
+        xp, device = get_namespace(self.means_)
+        if xp is np:
+            return X, labels
+        return asarray(X, xp, device), asarray(labels, xp, device)
 
     def bic(self, X):
         """Bayesian information criterion of the fitted mixture on ``X``.
@@ -700,7 +789,7 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
             ``-2 log L + p log n``, ``p`` the number of estimated parameters
             (the weights are not, with ``reg_m=inf``); lower is better.
         """
-        X = self._validate_predict_input(X)
+        X = self._validate_predict_input(X, "bic")
         return -2 * self.score(X) * X.shape[0] + self._n_parameters() * math.log(
             X.shape[0]
         )
@@ -718,7 +807,7 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
         aic : float
             ``-2 log L + 2 p``, ``p`` as in :meth:`bic`; lower is better.
         """
-        X = self._validate_predict_input(X)
+        X = self._validate_predict_input(X, "aic")
         return -2 * self.score(X) * X.shape[0] + 2 * self._n_parameters()
 
     def _n_parameters(self):
@@ -726,6 +815,11 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
         count = n_parameters(self.n_components, n_features, self.covariance_type)
         # With reg_m=inf the weights are given, not estimated.
         return count - (self.n_components - 1) * (self.reg_m == math.inf)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.array_api_support = True
+        return tags
 
     # ----------------------------------------------------------------------------
     # Verbose output
@@ -760,15 +854,18 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
             )
 
 
-def _check_sample_weight(sample_weight, n_samples, dtype):
+def _check_sample_weight(sample_weight, n_samples, dtype, *, like=None):
     """Validated sample weights: finite, non-negative, not all zero, one per row.
 
-    Returns None when ``sample_weight`` is None.
+    They are validated on the host, then take ``dtype`` and the namespace and
+    device of ``like`` (numpy when None). Returns None when ``sample_weight``
+    is None.
     """
     if sample_weight is None:
         return None
+    xp, device = get_namespace(like)
     sample_weight = check_array(
-        sample_weight,
+        _host(sample_weight),
         dtype=[np.float64, np.float32],
         ensure_2d=False,
         input_name="sample_weight",
@@ -784,7 +881,21 @@ def _check_sample_weight(sample_weight, n_samples, dtype):
         raise ValueError(
             "sample_weight sums to zero: at least one sample needs a positive weight."
         )
+    if xp is not np:
+        return xp.asarray(sample_weight, dtype=dtype, device=device)
     return sample_weight.astype(dtype, copy=False)
+
+
+def _host(array):
+    """A host (numpy) copy of an array of another namespace; others as given."""
+    if array_api_compat.is_array_api_obj(array):
+        return to_numpy(array)
+    return array
+
+
+def _host_dtype(X):
+    """The numpy dtype of ``X``'s floating type."""
+    return np.float32 if X.dtype == namespace_of(X).float32 else np.float64
 
 
 def _mass_of_samples(X, sample_weight):
@@ -804,11 +915,12 @@ def _mass_of_samples(X, sample_weight):
     sample_mass : ndarray of shape (n_kept,)
     sample_weight : ndarray of shape (n_kept,) or None
     """
+    xp = namespace_of(X)
     if sample_weight is not None:
         kept = sample_weight > 0
         X, sample_weight = X[kept], sample_weight[kept]
-        if np.all(sample_weight == sample_weight[0]):
+        if xp.all(sample_weight == sample_weight[0]):
             sample_weight = None
     if sample_weight is None:
-        return X, np.ones(X.shape[0], dtype=X.dtype), None
+        return X, xp.ones(X.shape[0], dtype=X.dtype, **on_device_of(X)), None
     return X, sample_weight, sample_weight

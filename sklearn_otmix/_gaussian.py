@@ -20,7 +20,10 @@ import math
 from typing import NamedTuple
 
 import numpy as np
+from sklearn.externals.array_api_compat import device as _device
 from sklearn.utils import check_array
+
+from ._array_api import block_bytes, namespace_of
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 
@@ -35,10 +38,10 @@ _BLOCK_ROWS = 1024
 _BLOCK_BYTES = 2**23
 
 
-def row_blocks(n_samples, row_bytes, max_rows=_BLOCK_ROWS):
+def row_blocks(n_samples, row_bytes, max_rows=_BLOCK_ROWS, *, budget=_BLOCK_BYTES):
     """Slices of at most ``max_rows`` consecutive rows, whose temporaries take
-    ``row_bytes`` each."""
-    size = max(1, min(max_rows, _BLOCK_BYTES // max(1, row_bytes)))
+    ``row_bytes`` each, ``budget`` bytes at most per block."""
+    size = max(1, min(max_rows, budget // max(1, row_bytes)))
     return [slice(start, start + size) for start in range(0, n_samples, size)]
 
 
@@ -115,6 +118,81 @@ _COSTS = {
 }
 
 
+# The same costs in any array namespace (torch, CuPy, ...), as whole-array
+# expressions per block of rows: no ``out=`` or ``einsum`` in the array API.
+# Each returns the cost of a block ``x`` from parameters prepared once.
+
+
+def _xp_cost_full(xp, means, precisions_chol, constant):
+    n_components, n_features = means.shape
+    stacked = xp.reshape(
+        xp.permute_dims(precisions_chol, (1, 0, 2)),
+        (n_features, n_components * n_features),
+    )
+    offset = xp.reshape(means[:, xp.newaxis, :] @ precisions_chol, (-1,))
+
+    def block_cost(x):
+        y = x @ stacked - offset
+        squares = xp.reshape(y * y, (x.shape[0], n_components, n_features))
+        return 0.5 * xp.sum(squares, axis=2) + constant
+
+    return block_cost, n_components * n_features
+
+
+def _xp_cost_tied(xp, means, precisions_chol, constant):
+    n_components, n_features = means.shape
+    offset = means @ precisions_chol
+
+    def block_cost(x):
+        y = (x @ precisions_chol)[:, xp.newaxis, :] - offset
+        return 0.5 * xp.sum(y * y, axis=2) + constant
+
+    return block_cost, n_components * n_features
+
+
+def _xp_cost_diag(xp, means, precisions_chol, constant):
+    precisions = precisions_chol**2
+    quadratic = 0.5 * precisions.T
+    linear = -(means * precisions).T
+    constant = constant + 0.5 * xp.sum(means**2 * precisions, axis=1)
+
+    def block_cost(x):
+        return (x * x) @ quadratic + (x @ linear + constant)
+
+    return block_cost, means.shape[1]
+
+
+def _xp_cost_spherical(xp, means, precisions_chol, constant):
+    precisions = precisions_chol**2
+    linear = -(means * precisions[:, xp.newaxis]).T
+    constant = constant + 0.5 * xp.sum(means**2, axis=1) * precisions
+
+    def block_cost(x):
+        squared_norms = xp.sum(x * x, axis=1)
+        return x @ linear + (0.5 * squared_norms[:, xp.newaxis] * precisions + constant)
+
+    return block_cost, means.shape[1]
+
+
+_XP_COSTS = {
+    "full": _xp_cost_full,
+    "tied": _xp_cost_tied,
+    "diag": _xp_cost_diag,
+    "spherical": _xp_cost_spherical,
+}
+
+
+def _xp_gaussian_cost(xp, X, means, precisions_chol, constant, covariance_type):
+    block_cost, row_width = _XP_COSTS[covariance_type](
+        xp, means, precisions_chol, constant
+    )
+    itemsize = xp.finfo(X.dtype).bits // 8
+    blocks = row_blocks(
+        X.shape[0], row_width * itemsize, max_rows=X.shape[0], budget=block_bytes(X)
+    )
+    return xp.concat([block_cost(X[rows, :]) for rows in blocks], axis=0)
+
+
 def log_det_cholesky(precisions_chol, covariance_type, n_features):
     """Log-determinant of each component's precision Cholesky factor.
 
@@ -132,13 +210,16 @@ def log_det_cholesky(precisions_chol, covariance_type, n_features):
     log_det : ndarray of shape (n_components,) or scalar (``tied``)
         ``log det L_k = -1/2 log det Sigma_k``.
     """
+    xp = namespace_of(precisions_chol)
+    if xp is not np and covariance_type in ("full", "tied"):
+        return xp.sum(xp.log(xp.linalg.diagonal(precisions_chol)), axis=-1)
     if covariance_type == "full":
         return np.sum(np.log(np.diagonal(precisions_chol, axis1=1, axis2=2)), axis=1)
     if covariance_type == "tied":
         return np.sum(np.log(np.diag(precisions_chol)))
     if covariance_type == "diag":
-        return np.sum(np.log(precisions_chol), axis=1)
-    return n_features * np.log(precisions_chol)
+        return xp.sum(xp.log(precisions_chol), axis=1)
+    return n_features * xp.log(precisions_chol)
 
 
 def gaussian_cost(X, means, precisions_chol, covariance_type):
@@ -157,9 +238,14 @@ def gaussian_cost(X, means, precisions_chol, covariance_type):
     cost : ndarray of shape (n_samples, n_components)
     """
     n_samples, n_features = X.shape
-    cost = np.empty((n_samples, means.shape[0]), dtype=X.dtype)
     log_det = log_det_cholesky(precisions_chol, covariance_type, n_features)
     constant = 0.5 * n_features * math.log(2 * math.pi) - log_det
+    xp = namespace_of(X)
+    if xp is not np:
+        return _xp_gaussian_cost(
+            xp, X, means, precisions_chol, constant, covariance_type
+        )
+    cost = np.empty((n_samples, means.shape[0]), dtype=X.dtype)
     constant = np.broadcast_to(constant, means.shape[:1]).astype(X.dtype)
     _COSTS[covariance_type](X, means, precisions_chol, constant, out=cost)
     return cost
@@ -240,6 +326,11 @@ def sufficient_statistics(X, plan, sample_mass, centres, covariance_type):
     -------
     statistics : Statistics
     """
+    xp = namespace_of(X)
+    if xp is not np:
+        return _xp_sufficient_statistics(
+            xp, X, plan, sample_mass, centres, covariance_type
+        )
     n_samples, n_features = X.shape
     n_components = plan.shape[1]
     second = np.zeros(
@@ -259,6 +350,23 @@ def sufficient_statistics(X, plan, sample_mass, centres, covariance_type):
         accumulate(x, plan[rows], sample_mass[rows], centres, second)
     mass = np.sum(plan, axis=0)
     return Statistics(mass, first - mass[:, np.newaxis] * centres, second)
+
+
+def _xp_sufficient_statistics(xp, X, plan, sample_mass, centres, covariance_type):
+    """:func:`sufficient_statistics` in another namespace, in whole-array products
+    (whose temporaries are the size of ``X``)."""
+    mass = xp.sum(plan, axis=0)
+    first = plan.T @ X - mass[:, xp.newaxis] * centres
+    if covariance_type == "full":
+        centred = [X - centres[k, :] for k in range(plan.shape[1])]
+        second = xp.stack(
+            [(c * plan[:, k : k + 1]).T @ c for k, c in enumerate(centred)]
+        )
+    elif covariance_type == "tied":
+        second = (X * sample_mass[:, xp.newaxis]).T @ X
+    else:
+        second = plan.T @ (X * X)
+    return Statistics(mass, first, second)
 
 
 def gaussian_mle(statistics, centres, reg_covar, covariance_type):
@@ -294,24 +402,35 @@ def gaussian_mle(statistics, centres, reg_covar, covariance_type):
         (n_features, n_features) for ``tied``, (n_components, n_features) for
         ``diag``, (n_components,) for ``spherical``.
     """
-    mass = statistics.mass + 10 * np.finfo(statistics.mass.dtype).eps
+    xp = namespace_of(statistics.mass)
+    mass = statistics.mass + 10 * xp.finfo(statistics.mass.dtype).eps
     offsets = statistics.first / mass[:, np.newaxis]  # mu_k - c_k
     means = centres + offsets
     second = statistics.second
-    n_features = means.shape[1]
     if covariance_type == "full":
         covariances = second / mass[:, np.newaxis, np.newaxis] - (
             offsets[:, :, np.newaxis] * offsets[:, np.newaxis, :]
         )
-        covariances[:, np.arange(n_features), np.arange(n_features)] += reg_covar
+        covariances = _add_to_diagonal(covariances, reg_covar, xp)
     elif covariance_type == "tied":
-        covariances = (second - (mass * means.T) @ means) / np.sum(mass)
-        covariances.flat[:: n_features + 1] += reg_covar
+        covariances = (second - (mass * means.T) @ means) / xp.sum(mass)
+        covariances = _add_to_diagonal(covariances, reg_covar, xp)
     else:
         covariances = second / mass[:, np.newaxis] - means**2 + reg_covar
         if covariance_type == "spherical":
-            covariances = np.mean(covariances, axis=1)
+            covariances = xp.mean(covariances, axis=1)
     return mass, means, covariances
+
+
+def _add_to_diagonal(matrices, value, xp):
+    """``value`` added to the diagonal of each matrix (in place for numpy)."""
+    n_features = matrices.shape[-1]
+    if xp is np:
+        diagonal = np.arange(n_features)
+        matrices[..., diagonal, diagonal] += value
+        return matrices
+    identity = xp.eye(n_features, dtype=matrices.dtype, device=_device(matrices))
+    return matrices + value * identity
 
 
 def weighted_gaussian_mle(X, plan, sample_mass, reg_covar, covariance_type):
@@ -335,9 +454,14 @@ def weighted_gaussian_mle(X, plan, sample_mass, reg_covar, covariance_type):
     mass, means, covariances
         As :func:`gaussian_mle`.
     """
-    centres = np.zeros((plan.shape[1], X.shape[1]), dtype=X.dtype)
+    xp = namespace_of(X)
+    shape = (plan.shape[1], X.shape[1])
+    if xp is np:
+        centres = np.zeros(shape, dtype=X.dtype)
+    else:
+        centres = xp.zeros(shape, dtype=X.dtype, device=_device(X))
     if covariance_type == "full":
-        mass = np.sum(plan, axis=0) + 10 * np.finfo(plan.dtype).eps
+        mass = xp.sum(plan, axis=0) + 10 * xp.finfo(plan.dtype).eps
         centres = (plan.T @ X) / mass[:, np.newaxis]
     statistics = sufficient_statistics(X, plan, sample_mass, centres, covariance_type)
     return gaussian_mle(statistics, centres, reg_covar, covariance_type)
@@ -377,6 +501,9 @@ def precision_cholesky(covariances, covariance_type):
     ValueError
         When a covariance is not positive definite, with what to do about it.
     """
+    xp = namespace_of(covariances)
+    if xp is not np:
+        return _xp_precision_cholesky(xp, covariances, covariance_type)
     if covariance_type in ("diag", "spherical"):
         if np.any(covariances <= 0.0):
             raise _not_positive_definite(covariances.dtype)
@@ -393,22 +520,51 @@ def precision_cholesky(covariances, covariance_type):
     return result if covariance_type == "full" else result[0]
 
 
+def _xp_precision_cholesky(xp, covariances, covariance_type):
+    """:func:`precision_cholesky` in another namespace.
+
+    A failed factorisation raises in torch and ``array_api_strict`` but gives
+    NaN in CuPy: both are caught.
+    """
+    error = _not_positive_definite(
+        np.float32 if covariances.dtype == xp.float32 else np.float64
+    )
+    if covariance_type in ("diag", "spherical"):
+        if bool(xp.any(covariances <= 0.0)):
+            raise error
+        return 1.0 / xp.sqrt(covariances)
+    try:
+        lower = xp.linalg.cholesky(covariances)
+    except (ValueError, RuntimeError):  # numpy's and torch's LinAlgError
+        raise error from None
+    if not bool(xp.all(xp.isfinite(lower))):
+        raise error
+    identity = xp.eye(
+        covariances.shape[-1], dtype=covariances.dtype, device=_device(covariances)
+    )
+    return xp.triu(xp.matrix_transpose(xp.linalg.solve(lower, identity)))
+
+
 def precision_cholesky_from_precisions(precisions, covariance_type):
     """Upper-triangular ``L`` with ``L L^T = Lambda`` for user-given precisions.
 
     For ``J`` the exchange matrix, ``J Lambda J = (J L J)(J L J)^T`` with ``J L J``
     lower triangular: the factor is a flipped ordinary Cholesky factor.
     """
+    xp = namespace_of(precisions)
     if covariance_type in ("diag", "spherical"):
-        return np.sqrt(precisions)
-    flipped = np.flip(precisions, axis=(-2, -1))
-    return np.flip(np.linalg.cholesky(flipped), axis=(-2, -1))
+        return xp.sqrt(precisions)
+    flipped = xp.flip(precisions, axis=(-2, -1))
+    return xp.flip(xp.linalg.cholesky(flipped), axis=(-2, -1))
 
 
 def precisions_from_cholesky(precisions_chol, covariance_type):
     """``Lambda_k = L_k L_k^T`` (``L_k**2`` for ``diag``/``spherical``)."""
     if covariance_type in ("diag", "spherical"):
         return precisions_chol**2
+    xp = namespace_of(precisions_chol)
+    if xp is not np:
+        return precisions_chol @ xp.matrix_transpose(precisions_chol)
     return precisions_chol @ np.swapaxes(precisions_chol, -1, -2)
 
 
@@ -416,7 +572,7 @@ def covariances_from_precisions(precisions, covariance_type):
     """``Sigma_k = Lambda_k^{-1}``."""
     if covariance_type in ("diag", "spherical"):
         return 1.0 / precisions
-    return np.linalg.inv(precisions)
+    return namespace_of(precisions).linalg.inv(precisions)
 
 
 def n_parameters(n_components, n_features, covariance_type):

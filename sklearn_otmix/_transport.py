@@ -30,6 +30,9 @@ import numpy as np
 import ot
 from scipy.special import xlogy
 
+from ._array_api import astype, logsumexp, namespace_of, on_device_of
+from ._array_api import xlogy as _xp_xlogy
+
 
 def _shifted_cost(cost, log_weights, reg):
     """Cost minus its row-wise minimum after the reference weights are folded in.
@@ -132,6 +135,26 @@ def _semi_relaxed_plan(cost, sample_mass, weights, reg):
     return TransportResult(plan, float(value) / float(np.sum(sample_mass)), True)
 
 
+def _xp_semi_relaxed_plan(cost, sample_mass, weights, reg):
+    r"""``reg_m = 0`` in another namespace: the closed form itself,
+
+    .. math::
+
+        P_{ik} = a_i \operatorname{softmax}_k(\log \pi_k - C_{ik} / \varepsilon),
+        \qquad F^\star = -\varepsilon \sum_i a_i
+            \log \sum_k \pi_k e^{-C_{ik}/\varepsilon},
+
+    in log-sum-exp form (no entry underflows a row), which is what POT's single
+    scaling computes on numpy arrays.
+    """
+    xp = namespace_of(cost)
+    logits = xp.log(weights) - cost / reg
+    log_norm = logsumexp(logits, axis=1, xp=xp)
+    plan = sample_mass[:, np.newaxis] * xp.exp(logits - log_norm[:, np.newaxis])
+    value = -reg * float(sample_mass @ log_norm) / float(xp.sum(sample_mass))
+    return TransportResult(plan, value, True)
+
+
 def _balanced_plan(cost, sample_mass, target_weights, reg, max_iter, tol, warm):
     r"""``reg_m = inf``: the balanced problem through its semi-dual, with POT.
 
@@ -159,47 +182,82 @@ def _balanced_plan(cost, sample_mass, target_weights, reg, max_iter, tol, warm):
     (:func:`_newton`), along decreasing temperatures where the semi-dual is
     nearly piecewise linear (:func:`_newton_continuation`).
     """
-    total = np.sum(sample_mass)
-    a = (sample_mass / total).astype(np.float64, copy=False)
-    t = target_weights.astype(np.float64, copy=False)
-    shifted = cost.astype(np.float64)  # a copy, shifted in place
-    shifted -= np.min(shifted, axis=1, keepdims=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # convergence is measured on the plan
-        # Both POT solvers below keep the second marginal exact and update it
-        # first: the problem is passed transposed, samples second.
-        if warm is None:
-            _, log = ot.smooth.smooth_ot_semi_dual(
-                t,
-                a,
-                shifted.T,
-                reg,
-                reg_type="kl",
-                numItermax=max_iter,
-                stopThr=math.sqrt(tol),
-                log=True,
-            )
-            potentials = log["alpha"]
-        else:
-            _, log = ot.sinkhorn(
-                t,
-                a,
-                shifted.T,
-                reg,
-                method="sinkhorn_log",
-                numItermax=1,
-                warmstart=(warm / reg, np.zeros_like(a)),
-                log=True,
-            )
-            potentials = reg * log["log_u"]
-    plan, potentials, residual = _newton(shifted, a, t, reg, potentials, tol, max_iter)
+    xp = namespace_of(cost)
+    total = xp.sum(sample_mass)
+    a = astype(sample_mass / total, xp.float64)
+    t = astype(target_weights, xp.float64)
+    shifted = astype(cost, xp.float64, copy=True)
+    shifted -= xp.min(shifted, axis=1, keepdims=True)
+    if warm is None and xp is not np:
+        # L-BFGS-B runs on numpy only: Newton's method from zero potentials.
+        residual = math.inf
+    else:
+        potentials = (
+            _lbfgs_potentials(shifted, a, t, reg, max_iter, tol)
+            if warm is None
+            else _sinkhorn_sweep(shifted, a, t, reg, warm)
+        )
+        plan, potentials, residual = _newton(
+            shifted, a, t, reg, potentials, tol, max_iter
+        )
     if residual > tol:
         plan, potentials, residual = _newton_continuation(
             shifted, a, t, reg, tol, max_iter
         )
-    plan = total * plan.astype(cost.dtype)
+    plan = total * astype(plan, cost.dtype)
     value = objective(cost, plan, sample_mass, target_weights, reg, math.inf, None)
     return TransportResult(plan, value, bool(residual <= tol), potentials)
+
+
+def _lbfgs_potentials(shifted, a, t, reg, max_iter, tol):
+    """Components' potentials from POT's ``smooth_ot_semi_dual`` (numpy only)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # convergence is measured on the plan
+        # POT keeps the second marginal exact: the problem is passed transposed,
+        # samples second.
+        _, log = ot.smooth.smooth_ot_semi_dual(
+            t,
+            a,
+            shifted.T,
+            reg,
+            reg_type="kl",
+            numItermax=max_iter,
+            stopThr=math.sqrt(tol),
+            log=True,
+        )
+    return log["alpha"]
+
+
+def _sinkhorn_sweep(shifted, a, t, reg, warm):
+    """One Sinkhorn sweep from the components' potentials ``warm``: the rows
+    exact, then the columns; by POT's log-domain Sinkhorn where POT takes the
+    arrays, as the column update ``g + reg (log t - log P^T 1)`` otherwise."""
+    xp = namespace_of(shifted)
+    if _pot_backend(shifted) is None:
+        plan, _ = _semi_dual(shifted, a, t, warm, reg)
+        return warm + reg * (xp.log(t) - xp.log(xp.sum(plan, axis=0)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # convergence is measured on the plan
+        # POT updates the second marginal first: passed transposed, as above.
+        _, log = ot.sinkhorn(
+            t,
+            a,
+            shifted.T,
+            reg,
+            method="sinkhorn_log",
+            numItermax=1,
+            warmstart=(warm / reg, xp.zeros_like(a)),
+            log=True,
+        )
+    return reg * log["log_u"]
+
+
+def _pot_backend(*arrays):
+    """POT's backend for ``arrays``; None where POT has none (``array_api_strict``)."""
+    try:
+        return ot.backend.get_backend(*arrays)
+    except ValueError:
+        return None
 
 
 def _semi_dual(shifted, a, t, potentials, reg):
@@ -211,14 +269,15 @@ def _semi_dual(shifted, a, t, potentials, reg):
     value : float
         :math:`\phi(g)`.
     """
+    xp = namespace_of(shifted)
     plan = potentials - shifted  # logits, times reg
     plan /= reg
-    largest = np.max(plan, axis=1, keepdims=True)
+    largest = xp.max(plan, axis=1, keepdims=True)
     plan -= largest
-    np.exp(plan, out=plan)
-    row_sums = np.sum(plan, axis=1)
+    plan = np.exp(plan, out=plan) if xp is np else xp.exp(plan)
+    row_sums = xp.sum(plan, axis=1)
     plan *= (a / row_sums)[:, np.newaxis]
-    log_partition = largest[:, 0] + np.log(row_sums)
+    log_partition = largest[:, 0] + xp.log(row_sums)
     return plan, float(t @ potentials - reg * (a @ log_partition))
 
 
@@ -243,42 +302,56 @@ def _newton(shifted, a, t, reg, potentials, tol, max_steps):
     residual : float
         ``max |P^T 1 - t|``.
     """
+    xp = namespace_of(shifted)
     plan, value = _semi_dual(shifted, a, t, potentials, reg)
-    residual = t - np.sum(plan, axis=0)
-    error = np.max(np.abs(residual))
-    ones = np.ones((len(t), len(t)))
+    residual = t - xp.sum(plan, axis=0)
+    error = float(xp.max(xp.abs(residual)))
+    n_components = t.shape[0]
+    ones = xp.ones((n_components, n_components), dtype=t.dtype, **on_device_of(t))
+    identity = xp.eye(n_components, dtype=t.dtype, **on_device_of(t))
     radius = 10.0 * reg
     for _ in range(max_steps):
         if error <= tol:
             break
-        column = np.sum(plan, axis=0)
-        hessian = (np.diag(column) - _weighted_gram(plan, 1.0 / a)) / reg
-        # Least squares: a cluster that no other component reaches leaves H
-        # singular, and its potential undetermined, to working precision.
-        step = np.linalg.lstsq(hessian + ones, residual, rcond=None)[0]
+        column = xp.sum(plan, axis=0)
+        hessian = (column * identity - _weighted_gram(plan, 1.0 / a)) / reg
+        step = _least_squares(hessian + ones, residual)
         # Where H is nearly singular the step can be huge: within a trust radius,
         # which grows after each full step taken and shrinks after each halving.
-        length = np.max(np.abs(step))
+        length = float(xp.max(xp.abs(step)))
         if length > radius:
             step *= radius / length
         for _ in range(40):
             trial, trial_value = _semi_dual(shifted, a, t, potentials + step, reg)
-            trial_residual = t - np.sum(trial, axis=0)
-            trial_error = np.max(np.abs(trial_residual))
+            trial_residual = t - xp.sum(trial, axis=0)
+            trial_error = float(xp.max(xp.abs(trial_residual)))
             if trial_value > value or trial_error < error:
                 break
             step /= 2
             radius /= 2
         else:
             break  # no progress left at working precision
-        radius = max(radius, 2 * np.max(np.abs(step)))
+        radius = max(radius, 2 * float(xp.max(xp.abs(step))))
         potentials = potentials + step
         plan, value, residual, error = trial, trial_value, trial_residual, trial_error
     return plan, potentials, error
 
 
+def _least_squares(matrix, vector):
+    """Least-squares solution of ``matrix @ x = vector``: a cluster that no other
+    component reaches leaves the Hessian singular, and its potential undetermined,
+    to working precision."""
+    xp = namespace_of(matrix)
+    if xp is np:
+        return np.linalg.lstsq(matrix, vector, rcond=None)[0]
+    return xp.linalg.pinv(matrix) @ vector
+
+
 def _weighted_gram(plan, row_weights):
     """``P^T diag(w) P``, block by block of rows (no full-size temporary)."""
+    xp = namespace_of(plan)
+    if xp is not np:
+        return plan.T @ (plan * row_weights[:, np.newaxis])
     gram = np.zeros((plan.shape[1], plan.shape[1]))
     for rows in _row_slices(len(plan)):
         gram += plan[rows].T @ (plan[rows] * row_weights[rows, np.newaxis])
@@ -296,9 +369,10 @@ def _newton_continuation(shifted, a, t, reg, tol, max_steps):
     the previous one's solution.
     """
     temperatures = [reg]
-    while temperatures[-1] < np.max(shifted):
+    spread = float(namespace_of(shifted).max(shifted))
+    while temperatures[-1] < spread:
         temperatures.append(4.0 * temperatures[-1])
-    potentials = np.zeros_like(t)
+    potentials = namespace_of(t).zeros_like(t)
     for temperature in reversed(temperatures):
         plan, potentials, residual = _newton(
             shifted, a, t, temperature, potentials, tol, max_steps
@@ -312,7 +386,8 @@ def _exact_rows(plan, sample_mass):
     POT's loops end on a column update, which leaves the row marginal off by up
     to their tolerance; the M-step and the objective rely on ``P 1 = a``.
     """
-    return plan * (sample_mass / np.sum(plan, axis=1))[:, np.newaxis]
+    xp = namespace_of(plan)
+    return plan * (sample_mass / xp.sum(plan, axis=1))[:, np.newaxis]
 
 
 def _unbalanced_plan(
@@ -324,11 +399,20 @@ def _unbalanced_plan(
     the reference is absorbed by the hard row constraint, and this one keeps the
     kernel's row sums near one, far above POT's ``1e-16`` safeguard.
     """
-    total = np.sum(sample_mass)
-    shifted, _, _ = _shifted_cost(cost, np.log(weights), reg)
-    reference = np.broadcast_to(weights, cost.shape)
+    xp = namespace_of(cost)
+    total = xp.sum(sample_mass)
+    if xp is np:
+        shifted, _, _ = _shifted_cost(cost, np.log(weights), reg)
+    else:
+        shifted = cost - xp.min(cost - reg * xp.log(weights), axis=1, keepdims=True)
+    reference = xp.broadcast_to(weights, cost.shape)
+    solver = (
+        ot.unbalanced.sinkhorn_unbalanced
+        if _pot_backend(cost) is not None
+        else _log_sinkhorn_unbalanced
+    )
     plan, converged = _quietly(
-        ot.unbalanced.sinkhorn_unbalanced,
+        solver,
         sample_mass / total,
         target_weights,
         shifted,
@@ -342,6 +426,41 @@ def _unbalanced_plan(
     plan = _exact_rows(plan, sample_mass)
     value = objective(cost, plan, sample_mass, weights, reg, reg_m, target_weights)
     return TransportResult(plan, value, converged)
+
+
+def _log_sinkhorn_unbalanced(a, b, M, reg, reg_m, method, c, numItermax, stopThr):
+    r"""Log-domain unbalanced Sinkhorn with a hard row marginal, in any namespace.
+
+        POT has no backend for some array-API namespaces (``array_api_strict``):
+        this is the iteration of POT's ``sinkhorn_unbalanced`` for ``reg_m=(inf,
+        rho)``, written with array-API operations and taking POT's arguments. With
+        potentials ``f`` (samples) and ``g`` (components) and ``K = c e^{-M / reg}``,
+
+        .. math::
+
+            f_i = arepsilon \log a_i - arepsilon \log \sum_k K_{ik} e^{g_k/arepsilon},
+            \qquad
+            g_k = rac{
+    ho}{
+    ho + arepsilon} \Bigl(arepsilon \log b_k
+                  - arepsilon \log \sum_i K_{ik} e^{f_i/arepsilon}\Bigr),
+
+        until ``g / reg`` moves by less than ``stopThr``; a ``UserWarning`` if not
+        within ``numItermax`` sweeps, as POT's.
+    """
+    xp = namespace_of(M)
+    rho = reg_m[1]
+    log_kernel = xp.log(c) - M / reg
+    g = xp.zeros_like(b)
+    for _ in range(numItermax):
+        f = reg * (xp.log(a) - logsumexp(log_kernel + g / reg, axis=1, xp=xp))
+        column = logsumexp(log_kernel + f[:, np.newaxis] / reg, axis=0, xp=xp)
+        previous, g = g, rho / (rho + reg) * reg * (xp.log(b) - column)
+        if float(xp.max(xp.abs(g - previous))) / reg < stopThr:
+            break
+    else:
+        warnings.warn("Sinkhorn did not converge", UserWarning, stacklevel=2)
+    return xp.exp(log_kernel + (f[:, np.newaxis] + g) / reg)
 
 
 def _quietly(solver, *args, **kwargs):
@@ -412,6 +531,8 @@ def transport_plan(
         :func:`objective`); ``converged``.
     """
     if reg_m == 0.0:
+        if namespace_of(cost) is not np:
+            return _xp_semi_relaxed_plan(cost, sample_mass, weights, reg)
         return _semi_relaxed_plan(cost, sample_mass, weights, reg)
     if reg_m == math.inf:
         return _balanced_plan(
@@ -449,6 +570,11 @@ def objective(cost, plan, sample_mass, weights, reg, reg_m, target_weights):
     """
     # Plans carry unnormalised masses w (a = w / W): F is homogeneous of degree one
     # in (P, w), so the value is that of the unnormalised pair divided by W.
+    xp = namespace_of(plan)
+    if xp is not np:
+        return _xp_objective(
+            xp, cost, plan, sample_mass, weights, reg, reg_m, target_weights
+        )
     total = float(np.sum(sample_mass))
     log_weights = np.log(weights)
     value = 0.0
@@ -463,4 +589,17 @@ def objective(cost, plan, sample_mass, weights, reg, reg_m, target_weights):
     if 0.0 < reg_m < math.inf:
         column_mass = np.sum(plan, axis=0) / total
         value += reg_m * float(np.sum(xlogy(column_mass, column_mass / target_weights)))
+    return value
+
+
+def _xp_objective(xp, cost, plan, sample_mass, weights, reg, reg_m, target_weights):
+    """:func:`objective` in another namespace, in whole-array operations."""
+    total = float(xp.sum(sample_mass))
+    log_reference = xp.log(sample_mass)[:, np.newaxis] + xp.log(weights)
+    terms = reg * (_xp_xlogy(plan, plan, xp) - plan * log_reference) + plan * cost
+    value = float(xp.sum(terms)) / total
+    if 0.0 < reg_m < math.inf:
+        column_mass = xp.sum(plan, axis=0) / total
+        divergence = _xp_xlogy(column_mass, column_mass / target_weights, xp)
+        value += reg_m * float(xp.sum(divergence))
     return value
