@@ -320,7 +320,10 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
             )
         init = self._checked_initial_parameters(X.shape[1], _host_dtype(X))
         if xp is not np:
-            init = {key: asarray(value, xp, device) for key, value in init.items()}
+            init = {
+                key: None if value is None else asarray(value, xp, device)
+                for key, value in init.items()
+            }
 
         # With warm_start, a fitted model is the single starting point.
         do_init = not (self.warm_start and hasattr(self, "converged_"))
