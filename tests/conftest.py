@@ -1,3 +1,10 @@
+import os
+
+# scikit-learn's array_api_dispatch (tests/test_array_api.py, and the array-API
+# common checks) needs SciPy's array-API mode, which SciPy reads when first
+# imported: pytest loads this file before any test module imports SciPy.
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
+
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
