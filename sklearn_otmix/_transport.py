@@ -184,8 +184,12 @@ def _balanced_plan(cost, sample_mass, target_weights, reg, max_iter, tol, warm):
     """
     xp = namespace_of(cost)
     total = xp.sum(sample_mass)
-    a = astype(sample_mass / total, xp.float64)
+    # Both marginals normalised in float64: float32 masses sum to one only to
+    # 1e-7, more than the column residual the solver is asked for.
+    a = astype(sample_mass, xp.float64)
+    a = a / xp.sum(a)
     t = astype(target_weights, xp.float64)
+    t = t / xp.sum(t)
     shifted = astype(cost, xp.float64, copy=True)
     shifted -= xp.min(shifted, axis=1, keepdims=True)
     if warm is None and xp is not np:
