@@ -7,17 +7,28 @@ the peak memory that each fit allocates (tracemalloc, one separate run each) and
 largest relative difference between the fitted parameters.
 
 Run ``python benchmarks/bench_fit.py`` (all cases) or ``--quick`` (tiny sizes).
+
+``--device cpu`` or ``--device cuda`` fits torch tensors on that device instead,
+both estimators under scikit-learn's ``array_api_dispatch`` (memory: the peak that
+torch allocates on a CUDA device); ``--cases gpu`` selects the large GPU cases.
 """
 
 import argparse
 import gc
+import os
 import platform
 import statistics
 import tracemalloc
 import warnings
+from contextlib import nullcontext
 from time import perf_counter
 
+# scikit-learn's array_api_dispatch needs SciPy's array-API mode, read when SciPy
+# is first imported.
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
+
 import numpy as np
+import sklearn
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 
@@ -33,6 +44,13 @@ CASES = [
     ("full, n=20k d=100 K=5", 20_000, 100, 5, "full", {}, np.float64),
     ("full, reg_m=inf", 100_000, 20, 10, "full", {"reg_m": np.inf}, np.float64),
     ("full, float32", 100_000, 20, 10, "full", {}, np.float32),
+]
+# For an accelerator (``--device cuda --cases gpu``).
+GPU_CASES = [
+    ("gpu full", 1_000_000, 32, 16, "full", {}, np.float64),
+    ("gpu diag", 1_000_000, 32, 16, "diag", {}, np.float64),
+    ("gpu full, float32", 1_000_000, 32, 16, "full", {}, np.float32),
+    ("gpu diag, float32", 1_000_000, 32, 16, "diag", {}, np.float32),
 ]
 
 
@@ -66,31 +84,84 @@ def initial_parameters(X, means, covariance_type):
     )
 
 
-def _estimators(case, X, means, n_iter):
+class Device:
+    """Where the fits run: numpy arrays (``name`` None), or torch tensors on
+    device ``name`` under ``array_api_dispatch``."""
+
+    def __init__(self, name=None):
+        self.name = name
+        if name is not None:
+            import torch
+
+            self.torch = torch
+            self.cuda = torch.device(name).type == "cuda"
+
+    def put(self, array):
+        if self.name is None:
+            return array
+        return self.torch.asarray(array, device=self.name)
+
+    def get(self, array):
+        if isinstance(array, np.ndarray):
+            return array
+        return array.cpu().numpy()
+
+    def dispatch(self):
+        if self.name is None:
+            return nullcontext()
+        return sklearn.config_context(array_api_dispatch=True)
+
+    def synchronize(self):
+        if self.name is not None and self.cuda:
+            self.torch.cuda.synchronize()
+
+
+def _estimators(case, X, means, n_iter, device=None):
     _, _, _, n_components, covariance_type, extra, _ = case
+    device = device or Device()
+    initial = initial_parameters(X, means, covariance_type)
+    if device.name is not None:
+        # GaussianMixture does not cast its *_init under dispatch: in X's dtype.
+        initial = {key: device.put(v.astype(X.dtype)) for key, v in initial.items()}
     shared = dict(
         n_components=n_components,
         covariance_type=covariance_type,
         max_iter=n_iter,
         tol=0.0,
-        **initial_parameters(X, means, covariance_type),
+        **initial,
     )
+    if device.name is not None:
+        # GaussianMixture refuses k-means based initialisations under dispatch;
+        # with all three *_init given, neither uses its own.
+        shared["init_params"] = "random_from_data"
     ours = dict(shared, **extra)
     if extra.get("reg_m") == np.inf:
         del ours["weights_init"]
     return GaussianMixture(**shared), OTGaussianMixture(**ours)
 
 
-def _fit(estimator, X):
-    with warnings.catch_warnings():
+def _fit(estimator, X, device=None):
+    device = device or Device()
+    with warnings.catch_warnings(), device.dispatch():
         warnings.simplefilter("ignore", ConvergenceWarning)
+        device.synchronize()
         start = perf_counter()
         estimator.fit(X)
+        device.synchronize()
         return perf_counter() - start
 
 
-def _peak_memory(estimator, X):
+def _peak_memory(estimator, X, device=None):
+    device = device or Device()
     gc.collect()
+    if device.name is not None:
+        if not device.cuda:
+            _fit(estimator, X, device)
+            return float("nan")  # torch's CPU allocations are not traced
+        device.torch.cuda.reset_peak_memory_stats()
+        base = device.torch.cuda.memory_allocated()
+        _fit(estimator, X, device)
+        return device.torch.cuda.max_memory_allocated() - base
     tracemalloc.start()
     _fit(estimator, X)
     peak = tracemalloc.get_traced_memory()[1]
@@ -98,26 +169,34 @@ def _peak_memory(estimator, X):
     return peak
 
 
-def _difference(ours, theirs, same_problem):
+def _difference(ours, theirs, same_problem, device=None):
     if not same_problem:
         return float("nan")
+    device = device or Device()
     worst = 0.0
     for name in ("weights_", "means_", "covariances_"):
-        a, b = getattr(ours, name), getattr(theirs, name)
+        a = device.get(getattr(ours, name))
+        b = device.get(getattr(theirs, name))
         worst = max(worst, float(np.max(np.abs(a - b)) / np.max(np.abs(b))))
     return worst
 
 
-def run_case(case, n_iter, repeats, scale=1.0):
+def run_case(case, n_iter, repeats, scale=1.0, device=None):
     name, n_samples, n_features, n_components, _, extra, dtype = case
+    device = device or Device()
     n_samples = max(int(n_samples * scale), 20 * n_components)
     X, means = make_data(n_samples, n_features, n_components, dtype)
+    X_fit = device.put(X)
+    # A first fit of each, untimed: CUDA kernels load on first use.
+    if device.name is not None:
+        for estimator in _estimators(case, X, means, 1, device):
+            _fit(estimator, X_fit, device)
     times = {"GaussianMixture": [], "OTGaussianMixture": []}
     for _ in range(repeats):
-        for estimator in _estimators(case, X, means, n_iter):
-            times[type(estimator).__name__].append(_fit(estimator, X))
-    theirs, ours = _estimators(case, X, means, n_iter)
-    memory = {type(e).__name__: _peak_memory(e, X) for e in (theirs, ours)}
+        for estimator in _estimators(case, X, means, n_iter, device):
+            times[type(estimator).__name__].append(_fit(estimator, X_fit, device))
+    theirs, ours = _estimators(case, X, means, n_iter, device)
+    memory = {type(e).__name__: _peak_memory(e, X_fit, device) for e in (theirs, ours)}
     median = {key: statistics.median(value) for key, value in times.items()}
     return {
         "case": name,
@@ -127,8 +206,8 @@ def run_case(case, n_iter, repeats, scale=1.0):
         "speedup": median["GaussianMixture"] / median["OTGaussianMixture"],
         "gm_mib": memory["GaussianMixture"] / 2**20,
         "ot_mib": memory["OTGaussianMixture"] / 2**20,
-        "difference": _difference(ours, theirs, not extra),
-        "dtype": np.dtype(ours.means_.dtype).name,
+        "difference": _difference(ours, theirs, not extra, device),
+        "dtype": str(ours.means_.dtype).removeprefix("torch."),
     }
 
 
@@ -139,13 +218,31 @@ def main(argv=None):
     parser.add_argument(
         "--quick", action="store_true", help="tiny sizes: checks that it runs"
     )
-    parser.add_argument("--cases", nargs="*", help="names of the cases to run (all)")
+    parser.add_argument(
+        "--cases",
+        nargs="*",
+        help="names of the cases to run (all but the GPU ones); 'gpu': the GPU ones",
+    )
+    parser.add_argument(
+        "--device",
+        help="fit torch tensors on this device (cpu, cuda) under array_api_dispatch",
+    )
     args = parser.parse_args(argv)
     scale = 0.002 if args.quick else 1.0
-    cases = [c for c in CASES if not args.cases or c[0] in args.cases]
+    if args.cases == ["gpu"]:
+        cases = GPU_CASES
+    else:
+        cases = [c for c in CASES + GPU_CASES if c[0] in (args.cases or [])]
+        cases = cases or ([] if args.cases else CASES)
+    device = Device(args.device)
+    where = "numpy"
+    if args.device is not None:
+        where = f"torch {device.torch.__version__} on {args.device}"
+        if device.cuda:
+            where += f" ({device.torch.cuda.get_device_name()})"
     print(
-        f"{platform.processor() or platform.machine()}, numpy {np.__version__}; "
-        f"{args.iterations} iterations, median of {args.repeats}"
+        f"{platform.processor() or platform.machine()}, numpy {np.__version__}, "
+        f"{where}; {args.iterations} iterations, median of {args.repeats}"
     )
     header = (
         f"{'case':<24}{'n':>9}{'GM s':>9}{'OT s':>9}{'GM/OT':>7}"
@@ -155,7 +252,7 @@ def main(argv=None):
     print("-" * len(header))
     rows = []
     for case in cases:
-        row = run_case(case, args.iterations, args.repeats, scale)
+        row = run_case(case, args.iterations, args.repeats, scale, device)
         rows.append(row)
         print(
             f"{row['case']:<24}{row['n']:>9}{row['gm_s']:>9.3f}{row['ot_s']:>9.3f}"

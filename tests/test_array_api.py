@@ -198,7 +198,7 @@ def test_float32_stays_float32(namespace, regime, covariance_type):
 def test_warm_start_continues_in_the_namespace(namespace):
     xp, _, to_xp = namespace
     X, n_components = DATASETS["wine"]
-    params = dict(n_components=n_components, max_iter=2, warm_start=True)
+    params = {"n_components": n_components, "max_iter": 2, "warm_start": True}
     reference = OTGaussianMixture(**params, random_state=0)
     ours = OTGaussianMixture(**params, random_state=0)
     for _ in range(3):
