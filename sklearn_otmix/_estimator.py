@@ -23,6 +23,7 @@ from ._gaussian import (
     check_simplex,
     covariances_from_precisions,
     gaussian_cost,
+    gaussian_mle,
     n_parameters,
     precision_cholesky,
     precision_cholesky_from_precisions,
@@ -308,22 +309,36 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
                 f"fewer than n_components = {self.n_components}."
             )
         init = self._checked_initial_parameters(X.shape[1], X.dtype)
+        self._fit_runs(
+            partial(self._initialize, X_fit, sample_mass, sample_weight, init),
+            partial(self._em_step, X_fit, sample_mass, init["target"]),
+            check_random_state(self.random_state),
+        )
+        # Labels from the final parameters, so fit_predict(X) == fit(X).predict(X).
+        return np.argmax(self._weighted_log_prob(X), axis=1)
 
+    def _fit_runs(self, initialize, step, random_state):
+        """Run the fit ``n_init`` times (once with a warm start); keep the best.
+
+        Parameters
+        ----------
+        initialize : callable
+            ``initialize(random_state)`` returns the initial :class:`_Mixture`.
+        step : callable
+            ``step(mixture, warm)``: one iteration, E-step then M-step, from
+            ``mixture``; returns the new mixture and the E-step's
+            :class:`~sklearn_otmix._transport.TransportResult` (whose plan may be
+            None where the data are not in memory).
+        random_state : RandomState
+        """
         # With warm_start, a fitted model is the single starting point.
-        do_init = not (self.warm_start and hasattr(self, "converged_"))
+        do_init = not (self.warm_start and hasattr(self, "lower_bound_"))
         n_init = self.n_init if do_init else 1
-        random_state = check_random_state(self.random_state)
-
         best = None
         for init_index in range(n_init):
             self._print_verbose_init_begin(init_index)
-            if do_init:
-                mixture = self._initialize(
-                    X_fit, sample_mass, sample_weight, init, random_state
-                )
-            else:
-                mixture = self._fitted_mixture()
-            run = self._fit_one(X_fit, sample_mass, mixture, init["target"], do_init)
+            mixture = initialize(random_state) if do_init else self._fitted_mixture()
+            run = self._fit_one(step, mixture, do_init)
             # Without iterations (max_iter=0) every run has bound -inf: keep the last.
             if best is None or run[1] > best[1] or best[1] == -math.inf:
                 best = run
@@ -336,7 +351,7 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
                 f"sinkhorn_max_iter={self.sinkhorn_max_iter} iterations: increase "
                 "sinkhorn_max_iter or sinkhorn_tol, or reg.",
                 ConvergenceWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
         if not converged and self.max_iter > 0:
             warnings.warn(
@@ -345,17 +360,15 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
                 "max_iter or tol, try other initial parameters, or check the data "
                 "for degenerate clusters.",
                 ConvergenceWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
         self._set_mixture(mixture)
         self.converged_ = converged
         self.n_iter_ = n_iter
         self.lower_bound_ = lower_bound
         self.lower_bounds_ = lower_bounds
-        # Labels from the final parameters, so fit_predict(X) == fit(X).predict(X).
-        return np.argmax(self._weighted_log_prob(X), axis=1)
 
-    def _fit_one(self, X, sample_mass, mixture, target_weights, do_init):
+    def _fit_one(self, step, mixture, do_init):
         """One run of block-coordinate descent from ``mixture``.
 
         Returns
@@ -371,10 +384,9 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
         for n_iter in range(1, self.max_iter + 1):
             previous = lower_bound
             warm = None if transport is None else transport.potentials
-            transport = self._e_step(X, sample_mass, mixture, target_weights, warm)
+            mixture, transport = step(mixture, warm)
             unsolved += not transport.converged
             lower_bound = -transport.value
-            mixture = self._m_step(X, sample_mass, transport.plan, target_weights)
             lower_bounds.append(lower_bound)
             change = lower_bound - previous
             self._print_verbose_iteration(n_iter, change)
@@ -384,6 +396,11 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
         if self.max_iter > 0:
             self._print_verbose_init_end(lower_bound, converged)
         return mixture, lower_bound, lower_bounds, n_iter, converged, unsolved
+
+    def _em_step(self, X, sample_mass, target_weights, mixture, warm=None):
+        """E-step then M-step on in-memory data; see :meth:`_fit_runs`."""
+        transport = self._e_step(X, sample_mass, mixture, target_weights, warm)
+        return self._m_step(X, sample_mass, transport.plan, target_weights), transport
 
     def _e_step(self, X, sample_mass, mixture, target_weights, warm=None):
         """The transport plan for the current parameters, and ``F`` there.
@@ -427,9 +444,19 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
 
     def _m_step(self, X, sample_mass, plan, target_weights):
         """Weighted Gaussian maximum likelihood; ``pi = P^T 1`` (``t`` if fixed)."""
-        mass, means, covariances = weighted_gaussian_mle(
+        estimates = weighted_gaussian_mle(
             X, plan, sample_mass, self.reg_covar, self.covariance_type
         )
+        return self._mixture_from_estimates(*estimates, target_weights)
+
+    def _mixture_from_statistics(self, statistics, centres, target_weights):
+        """M-step from sufficient statistics (streams, chunks of Dask arrays)."""
+        estimates = gaussian_mle(
+            statistics, centres, self.reg_covar, self.covariance_type
+        )
+        return self._mixture_from_estimates(*estimates, target_weights)
+
+    def _mixture_from_estimates(self, mass, means, covariances, target_weights):
         weights = target_weights if self.reg_m == math.inf else mass / np.sum(mass)
         return _Mixture(
             weights,

@@ -24,7 +24,9 @@ References
 
 import math
 import warnings
-from typing import NamedTuple, Optional
+from collections.abc import Callable
+from functools import partial
+from typing import NamedTuple
 
 import numpy as np
 import ot
@@ -94,7 +96,7 @@ class TransportResult(NamedTuple):
     plan: np.ndarray
     value: float
     converged: bool
-    potentials: Optional[np.ndarray] = None
+    potentials: np.ndarray | None = None
 
 
 def _semi_relaxed_plan(cost, sample_mass, weights, reg):
@@ -156,8 +158,8 @@ def _balanced_plan(cost, sample_mass, target_weights, reg, max_iter, tol, warm):
       Sinkhorn re-solves rows and then columns exactly.
 
     Newton steps on :math:`\phi` then take the residual below ``tol``
-    (:func:`_newton`), along decreasing temperatures where the semi-dual is
-    nearly piecewise linear (:func:`_newton_continuation`).
+    (:func:`newton`), along decreasing temperatures where the semi-dual is
+    nearly piecewise linear (:func:`newton_continuation`).
     """
     total = np.sum(sample_mass)
     a = (sample_mass / total).astype(np.float64, copy=False)
@@ -192,12 +194,13 @@ def _balanced_plan(cost, sample_mass, target_weights, reg, max_iter, tol, warm):
                 log=True,
             )
             potentials = reg * log["log_u"]
-    plan, potentials, residual = _newton(shifted, a, t, reg, potentials, tol, max_iter)
+    evaluate = _in_memory_semi_dual(shifted, a, t)
+    point, potentials, residual = newton(evaluate, t, reg, potentials, tol, max_iter)
     if residual > tol:
-        plan, potentials, residual = _newton_continuation(
-            shifted, a, t, reg, tol, max_iter
+        point, potentials, residual = newton_continuation(
+            evaluate, t, reg, np.max(shifted), tol, max_iter
         )
-    plan = total * plan.astype(cost.dtype)
+    plan = total * point.plan.astype(cost.dtype)
     value = objective(cost, plan, sample_mass, target_weights, reg, math.inf, None)
     return TransportResult(plan, value, bool(residual <= tol), potentials)
 
@@ -222,7 +225,40 @@ def _semi_dual(shifted, a, t, potentials, reg):
     return plan, float(t @ potentials - reg * (a @ log_partition))
 
 
-def _newton(shifted, a, t, reg, potentials, tol, max_steps):
+class DualPoint(NamedTuple):
+    r"""The semi-dual at some potentials ``g``, as Newton's method needs it.
+
+    Attributes
+    ----------
+    value : float
+        :math:`\phi(g)`.
+    column : ndarray of shape (n_components,)
+        Column marginal ``P^T 1`` of the plan (total mass one).
+    gram : callable
+        Returns ``P^T diag(1/a) P``, shape (n_components, n_components): only
+        the points where a step is taken need it.
+    plan : ndarray of shape (n_samples, n_components) or None
+        The plan itself, where it is held in memory.
+    """
+
+    value: float
+    column: np.ndarray
+    gram: Callable[[], np.ndarray]
+    plan: np.ndarray | None = None
+
+
+def _in_memory_semi_dual(shifted, a, t):
+    """The semi-dual of in-memory costs: ``evaluate(potentials, reg)``."""
+
+    def evaluate(potentials, reg):
+        plan, value = _semi_dual(shifted, a, t, potentials, reg)
+        column = np.sum(plan, axis=0)
+        return DualPoint(value, column, partial(_weighted_gram, plan, 1.0 / a), plan)
+
+    return evaluate
+
+
+def newton(evaluate, t, reg, potentials, tol, max_steps):
     r"""Newton steps on the semi-dual until the column marginal is within ``tol``.
 
     The gradient of :math:`\phi` is the column residual ``r = t - P^T 1`` and its
@@ -235,24 +271,36 @@ def _newton(shifted, a, t, reg, potentials, tol, max_steps):
     Near the solution each step squares the residual. At most ``max_steps``
     steps (``sinkhorn_max_iter``).
 
+    Parameters
+    ----------
+    evaluate : callable
+        ``evaluate(potentials, reg)`` returns the :class:`DualPoint` there: the
+        samples' side of the problem (in memory, or chunks of a Dask array) is
+        only seen through it.
+    t : ndarray of shape (n_components,)
+    reg : float
+    potentials : ndarray of shape (n_components,)
+        Starting point.
+    tol : float
+    max_steps : int
+
     Returns
     -------
-    plan : ndarray of shape (n_samples, n_components)
-        Normalised plan (total mass one) for the final potentials.
+    point : DualPoint
+        At the final potentials.
     potentials : ndarray of shape (n_components,)
     residual : float
         ``max |P^T 1 - t|``.
     """
-    plan, value = _semi_dual(shifted, a, t, potentials, reg)
-    residual = t - np.sum(plan, axis=0)
+    point = evaluate(potentials, reg)
+    residual = t - point.column
     error = np.max(np.abs(residual))
     ones = np.ones((len(t), len(t)))
     radius = 10.0 * reg
     for _ in range(max_steps):
         if error <= tol:
             break
-        column = np.sum(plan, axis=0)
-        hessian = (np.diag(column) - _weighted_gram(plan, 1.0 / a)) / reg
+        hessian = (np.diag(point.column) - point.gram()) / reg
         # Least squares: a cluster that no other component reaches leaves H
         # singular, and its potential undetermined, to working precision.
         step = np.linalg.lstsq(hessian + ones, residual, rcond=None)[0]
@@ -262,10 +310,10 @@ def _newton(shifted, a, t, reg, potentials, tol, max_steps):
         if length > radius:
             step *= radius / length
         for _ in range(40):
-            trial, trial_value = _semi_dual(shifted, a, t, potentials + step, reg)
-            trial_residual = t - np.sum(trial, axis=0)
+            trial = evaluate(potentials + step, reg)
+            trial_residual = t - trial.column
             trial_error = np.max(np.abs(trial_residual))
-            if trial_value > value or trial_error < error:
+            if trial.value > point.value or trial_error < error:
                 break
             step /= 2
             radius /= 2
@@ -273,8 +321,8 @@ def _newton(shifted, a, t, reg, potentials, tol, max_steps):
             break  # no progress left at working precision
         radius = max(radius, 2 * np.max(np.abs(step)))
         potentials = potentials + step
-        plan, value, residual, error = trial, trial_value, trial_residual, trial_error
-    return plan, potentials, error
+        point, residual, error = trial, trial_residual, trial_error
+    return point, potentials, error
 
 
 def _weighted_gram(plan, row_weights):
@@ -285,7 +333,7 @@ def _weighted_gram(plan, row_weights):
     return gram
 
 
-def _newton_continuation(shifted, a, t, reg, tol, max_steps):
+def newton_continuation(evaluate, t, reg, spread, tol, max_steps):
     """Newton's method along decreasing temperatures, down to ``reg``.
 
     When ``reg`` is small next to the spread of the costs, the semi-dual is nearly
@@ -294,16 +342,28 @@ def _newton_continuation(shifted, a, t, reg, tol, max_steps):
     enough. At a temperature above the spread it is smooth; dividing the
     temperature by four at a time, each problem starts in the quadratic basin of
     the previous one's solution.
+
+    Parameters
+    ----------
+    evaluate, t, reg, tol, max_steps
+        As :func:`newton`.
+    spread : float
+        The largest entry of the row-shifted cost.
+
+    Returns
+    -------
+    point, potentials, residual
+        As :func:`newton`.
     """
     temperatures = [reg]
-    while temperatures[-1] < np.max(shifted):
+    while temperatures[-1] < spread:
         temperatures.append(4.0 * temperatures[-1])
     potentials = np.zeros_like(t)
     for temperature in reversed(temperatures):
-        plan, potentials, residual = _newton(
-            shifted, a, t, temperature, potentials, tol, max_steps
+        point, potentials, residual = newton(
+            evaluate, t, temperature, potentials, tol, max_steps
         )
-    return plan, potentials, residual
+    return point, potentials, residual
 
 
 def _exact_rows(plan, sample_mass):
