@@ -16,8 +16,11 @@ from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from . import _dask
+from ._dask import is_dask_array
 from ._gaussian import (
     COVARIANCE_TYPES,
+    Statistics,
     check_means,
     check_precisions,
     check_simplex,
@@ -28,10 +31,10 @@ from ._gaussian import (
     precision_cholesky,
     precision_cholesky_from_precisions,
     precisions_from_cholesky,
-    row_blocks,
+    sufficient_statistics,
     weighted_gaussian_mle,
 )
-from ._transport import TransportResult, transport_plan
+from ._transport import semi_relaxed_in_blocks, transport_plan
 
 
 class _Mixture(NamedTuple):
@@ -124,6 +127,12 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
         Tolerance of the transport solver (``reg_m > 0``): POT's stopping
         threshold for ``0 < reg_m < inf``; the largest allowed error
         ``max_k |(P^T 1)_k - t_k|`` of the column marginal for ``reg_m=np.inf``.
+    learning_decay : float, default=0.7
+        Step-size schedule of :meth:`partial_fit`: the ``s``-th chunk's
+        statistics enter the running ones with weight ``s ** -learning_decay``
+        (the first replaces them). In ``(0.5, 1]``; ``1`` averages all chunks
+        alike, smaller values forget the early ones, computed from earlier
+        parameters, faster.
 
     Attributes
     ----------
@@ -148,6 +157,8 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
         setting with ``reg >= 1``.
     lower_bounds_ : list of float
         :math:`-F` after each E-step of the best initialisation.
+    n_steps_ : int
+        Number of chunks seen by :meth:`partial_fit`.
     n_features_in_ : int
         Number of features seen during :meth:`fit`.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -201,6 +212,7 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
         "target_weights": ["array-like", None],
         "sinkhorn_max_iter": [Interval(Integral, 1, None, closed="left")],
         "sinkhorn_tol": [Interval(Real, 0.0, None, closed="left")],
+        "learning_decay": [Interval(Real, 0.5, 1.0, closed="right")],
     }
 
     def __init__(
@@ -225,6 +237,7 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
         target_weights=None,
         sinkhorn_max_iter=1000,
         sinkhorn_tol=1e-9,
+        learning_decay=0.7,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -245,6 +258,7 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
         self.target_weights = target_weights
         self.sinkhorn_max_iter = sinkhorn_max_iter
         self.sinkhorn_tol = sinkhorn_tol
+        self.learning_decay = learning_decay
 
     # ----------------------------------------------------------------------------
     # Fitting
@@ -292,8 +306,10 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
         Returns
         -------
         labels : ndarray of shape (n_samples,)
-            Component labels.
+            Component labels; a lazy Dask array for a Dask ``X``.
         """
+        if is_dask_array(X):
+            return _dask.fit(self, X, sample_weight)
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
         if X.shape[0] < self.n_components:
             raise ValueError(
@@ -316,6 +332,107 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
         )
         # Labels from the final parameters, so fit_predict(X) == fit(X).predict(X).
         return np.argmax(self._weighted_log_prob(X), axis=1)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None, sample_weight=None):
+        """Update the mixture with one chunk of a stream: a step of online EM.
+
+        Stepwise EM (Cappé & Moulines, 2009; Liang & Klein, 2009): the chunk's
+        transport plan at the current parameters gives sufficient statistics
+        (per unit of mass), which are mixed into running ones with step size
+        ``s ** -learning_decay`` at the ``s``-th chunk; the parameters are the
+        M-step of the running statistics. The first call initialises the
+        mixture from its chunk with ``init_params`` (and the ``*_init``), unless
+        the estimator is already fitted, in which case it starts from the fitted
+        parameters. On a shuffled stream the result approaches the batch fit.
+
+        With ``reg_m=np.inf`` each chunk's plan is balanced on its own: the
+        columns of every chunk carry the mass ``target_weights``. This is the
+        batch plan when the proportions of the components are the same in every
+        chunk, as in a shuffled stream of large enough chunks; a stream sorted by
+        cluster breaks it. The same holds for the penalty of ``0 < reg_m < inf``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            One chunk of training data; the first one needs at least
+            ``n_components`` samples.
+        y : Ignored
+            Not used, present for API consistency by convention.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights of the chunk's samples; None gives every sample
+            weight 1.
+
+        Returns
+        -------
+        self : OTGaussianMixture
+            The updated estimator.
+
+        References
+        ----------
+        .. [1] O. Cappé, E. Moulines. On-line expectation-maximization algorithm
+           for latent data models. JRSS B 71(3), 2009.
+        .. [2] P. Liang, D. Klein. Online EM for unsupervised models. NAACL, 2009.
+        """
+        fitted = hasattr(self, "weights_")
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=not fitted)
+        sample_weight = _check_sample_weight(sample_weight, X.shape[0], X.dtype)
+        X, sample_mass, sample_weight = _mass_of_samples(X, sample_weight)
+        init = self._checked_initial_parameters(X.shape[1], X.dtype)
+        if fitted:
+            mixture = self._fitted_mixture()
+        elif X.shape[0] < self.n_components:
+            raise ValueError(
+                f"The first chunk given to partial_fit initialises the mixture and "
+                f"needs at least n_components = {self.n_components} samples with "
+                f"a positive weight; got {X.shape[0]}."
+            )
+        else:
+            mixture = self._initialize(
+                X,
+                sample_mass,
+                sample_weight,
+                init,
+                check_random_state(self.random_state),
+            )
+        if not hasattr(self, "n_steps_"):
+            self.n_steps_ = 0
+            # Second moments about fixed centres (see Statistics): the first
+            # means for 'full', the origin otherwise.
+            self._stream_centres = mixture.means
+            if self.covariance_type != "full":
+                self._stream_centres = np.zeros_like(mixture.means)
+            self._stream_statistics = self._stream_potentials = None
+            self.lower_bounds_ = []
+
+        transport = self._e_step(
+            X, sample_mass, mixture, init["target"], self._stream_potentials
+        )
+        centres = self._stream_centres.astype(X.dtype, copy=False)
+        statistics = sufficient_statistics(
+            X, transport.plan, sample_mass, centres, self.covariance_type
+        )
+        self.n_steps_ += 1
+        step = self.n_steps_**-self.learning_decay
+        scale = step / float(np.sum(sample_mass))
+        running = self._stream_statistics
+        if running is None:
+            running = Statistics(*(scale * new for new in statistics))
+        else:
+            running = Statistics(
+                *(
+                    (1 - step) * old + scale * new
+                    for old, new in zip(running, statistics, strict=True)
+                )
+            )
+        self._stream_statistics = running
+        self._stream_potentials = transport.potentials
+        self._set_mixture(
+            self._mixture_from_statistics(running, centres, init["target"])
+        )
+        self.lower_bound_ = -transport.value
+        self.lower_bounds_.append(self.lower_bound_)
+        return self
 
     def _fit_runs(self, initialize, step, random_state):
         """Run the fit ``n_init`` times (once with a warm start); keep the best.
@@ -412,9 +529,20 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
         -------
         transport : TransportResult
         """
-        solve = partial(
-            transport_plan,
-            weights=mixture.weights,
+        cost = partial(
+            gaussian_cost,
+            means=mixture.means,
+            precisions_chol=mixture.precisions_chol,
+            covariance_type=self.covariance_type,
+        )
+        if self.reg_m == 0.0:
+            return semi_relaxed_in_blocks(
+                cost, X, sample_mass, mixture.weights, self.reg
+            )
+        return transport_plan(
+            cost(X),
+            sample_mass,
+            mixture.weights,
             reg=self.reg,
             reg_m=self.reg_m,
             target_weights=target_weights,
@@ -422,25 +550,6 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
             tol=self.sinkhorn_tol,
             warm=warm,
         )
-        cost = partial(
-            gaussian_cost,
-            means=mixture.means,
-            precisions_chol=mixture.precisions_chol,
-            covariance_type=self.covariance_type,
-        )
-        if self.reg_m != 0.0:
-            return solve(cost(X), sample_mass)
-        n_samples = X.shape[0]
-        plan = np.empty((n_samples, self.n_components), dtype=X.dtype)
-        value = 0.0
-        # Blocks of (n_samples, n_components) temporaries about a megabyte: in
-        # cache, and large enough that the solver's per-call overhead is small.
-        row_bytes = 16 * self.n_components * X.itemsize
-        for rows in row_blocks(n_samples, row_bytes, max_rows=n_samples):
-            block = solve(cost(X[rows]), sample_mass[rows])
-            plan[rows] = block.plan
-            value += block.value * float(np.sum(sample_mass[rows]))
-        return TransportResult(plan, value / float(np.sum(sample_mass)), True)
 
     def _m_step(self, X, sample_mass, plan, target_weights):
         """Weighted Gaussian maximum likelihood; ``pi = P^T 1`` (``t`` if fixed)."""
@@ -591,6 +700,8 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
 
     def _validate_predict_input(self, X):
         check_is_fitted(self)
+        if is_dask_array(X):
+            return _dask.check_array(self, X, reset=False)
         return validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
 
     def score_samples(self, X):
@@ -607,6 +718,8 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
             ``log sum_k pi_k N(x_i; mu_k, Sigma_k)``.
         """
         X = self._validate_predict_input(X)
+        if is_dask_array(X):
+            return _dask.density(self, X, "log_density")
         return logsumexp(self._weighted_log_prob(X), axis=1)
 
     def score(self, X, y=None, sample_weight=None):
@@ -627,6 +740,8 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
             Weighted mean of :meth:`score_samples`.
         """
         log_density = self.score_samples(X)
+        if is_dask_array(log_density):
+            return _dask.mean(log_density, sample_weight)
         if sample_weight is None:
             return float(np.mean(log_density))
         sample_weight = _check_sample_weight(
@@ -648,6 +763,8 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
             Component labels.
         """
         X = self._validate_predict_input(X)
+        if is_dask_array(X):
+            return _dask.density(self, X, "labels")
         return np.argmax(self._weighted_log_prob(X), axis=1)
 
     def predict_proba(self, X):
@@ -664,6 +781,8 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
             Bayes posterior of the fitted mixture; rows sum to one.
         """
         X = self._validate_predict_input(X)
+        if is_dask_array(X):
+            return _dask.density(self, X, "proba")
         weighted_log_prob = self._weighted_log_prob(X)
         log_norm = logsumexp(weighted_log_prob, axis=1, keepdims=True)
         return np.exp(weighted_log_prob - log_norm)

@@ -32,6 +32,8 @@ import numpy as np
 import ot
 from scipy.special import xlogy
 
+from ._gaussian import row_blocks
+
 
 def _shifted_cost(cost, log_weights, reg):
     """Cost minus its row-wise minimum after the reference weights are folded in.
@@ -480,6 +482,39 @@ def transport_plan(
     return _unbalanced_plan(
         cost, sample_mass, weights, target_weights, reg, reg_m, max_iter, tol
     )
+
+
+def semi_relaxed_in_blocks(cost, X, sample_mass, weights, reg):
+    """``reg_m = 0`` on in-memory data, block by block of rows.
+
+    The problem separates over samples: each block's plan is solved on its own
+    (:func:`transport_plan`), so that the costs never exist as a whole.
+
+    Parameters
+    ----------
+    cost : callable
+        ``cost(X[rows])`` returns the costs of those rows.
+    X : ndarray of shape (n_samples, n_features)
+    sample_mass : ndarray of shape (n_samples,)
+    weights : ndarray of shape (n_components,)
+    reg : float
+
+    Returns
+    -------
+    result : TransportResult
+    """
+    n_samples = X.shape[0]
+    n_components = weights.shape[0]
+    plan = np.empty((n_samples, n_components), dtype=X.dtype)
+    value = 0.0
+    # Blocks of (n_samples, n_components) temporaries about a megabyte: in
+    # cache, and large enough that the solver's per-call overhead is small.
+    row_bytes = 16 * n_components * X.itemsize
+    for rows in row_blocks(n_samples, row_bytes, max_rows=n_samples):
+        block = _semi_relaxed_plan(cost(X[rows]), sample_mass[rows], weights, reg)
+        plan[rows] = block.plan
+        value += block.value * float(np.sum(sample_mass[rows]))
+    return TransportResult(plan, value / float(np.sum(sample_mass)), True)
 
 
 def objective(cost, plan, sample_mass, weights, reg, reg_m, target_weights):
