@@ -35,6 +35,7 @@ from ._transport import (
     TransportResult,
     _semi_dual,
     _weighted_gram,
+    balanced_point,
     newton,
     newton_continuation,
     objective,
@@ -139,7 +140,7 @@ def _checked_sample_weight(sample_weight, X):
             smallest=sample_weight.min(),
             largest=sample_weight.max(),
             smallest_positive=da.where(sample_weight > 0, sample_weight, np.inf).min(),
-            total=sample_weight.sum(),
+            total=sample_weight.sum(dtype=np.float64),
         )
     (checks,) = dask.compute(checks)
     if not checks["finite"]:
@@ -161,7 +162,7 @@ def _checked_sample_weight(sample_weight, X):
         if checks["smallest"] > 0:
             return None, float(X.shape[0]), True
         kept = (sample_weight > 0).astype(X.dtype)
-        return kept, float(kept.sum().compute()), True
+        return kept, float(kept.sum(dtype=np.float64).compute()), True
     return sample_weight, float(checks["total"]), False
 
 
@@ -251,7 +252,7 @@ def _dual_chunk(chunk, total, potentials, reg, with_gram):
     """The chunk's share of the semi-dual at ``potentials``: its term of
     :math:`\\phi`, its column sums and (Newton) its Gram matrix."""
     shifted, _, w = chunk
-    a = w / total
+    a = w.astype(np.float64) / total
     plan, value = _semi_dual(shifted, a, np.zeros_like(potentials), potentials, reg)
     gram = _weighted_gram(plan, 1.0 / a) if with_gram else 0.0
     return value, np.sum(plan, axis=0), gram
@@ -263,7 +264,7 @@ def _plan_statistics_chunk(x, w, chunk, total, potentials, reg, reference, spec)
     centres, covariance_type = spec
     shifted, shift, mass = chunk
     x, _ = _kept_rows(x, w)
-    a = mass / total
+    a = mass.astype(np.float64) / total
     plan, _ = _semi_dual(shifted, a, np.zeros_like(potentials), potentials, reg)
     plan = total * plan.astype(x.dtype)
     cost = shifted + shift[:, np.newaxis]
@@ -331,12 +332,13 @@ class DaskStep:
             ]
         )
         t = self.target_weights.astype(np.float64)
+        t /= np.sum(t)  # to one in float64, as in memory
         if estimator.reg_m == math.inf:
             potentials, converged = self._balanced(chunks, t, warm)
             reference, logit_potentials = t, potentials
         else:
             log_weights = np.log(mixture.weights.astype(np.float64))
-            potentials, converged = self._unbalanced(chunks, t, log_weights)
+            potentials, converged = self._unbalanced(chunks, t, log_weights, warm)
             # Logits (g_k + reg log pi_k - C_ik) / reg: the reference pi in the
             # potentials.
             reference = mixture.weights
@@ -361,25 +363,19 @@ class DaskStep:
             value += estimator.reg_m * float(
                 np.sum(column * np.log(column / self.target_weights))
             )
-        warm = potentials if estimator.reg_m == math.inf else None
-        return TransportResult(None, value, converged, warm), statistics
+        return TransportResult(None, value, converged, potentials), statistics
 
-    def _semi_dual(self, chunks, t):
-        """The semi-dual as :func:`~sklearn_otmix._transport.newton` sees it."""
+    def _sums(self, chunks, potentials, reg, with_gram):
+        """One pass: the chunks' sums of :func:`_dual_chunk`."""
         dask, _ = _import_dask()
-
-        def evaluate(potentials, reg, with_gram=True):
-            chunk = partial(
-                _dual_chunk,
-                total=self.total,
-                potentials=potentials,
-                reg=reg,
-                with_gram=with_gram,
-            )
-            value, column, gram = _reduce([dask.delayed(chunk)(c) for c in chunks])
-            return DualPoint(t @ potentials + value, column, lambda: gram)
-
-        return evaluate
+        chunk = partial(
+            _dual_chunk,
+            total=self.total,
+            potentials=potentials,
+            reg=reg,
+            with_gram=with_gram,
+        )
+        return _reduce([dask.delayed(chunk)(c) for c in chunks])
 
     def _balanced(self, chunks, t, warm):
         """``reg_m = inf``: as in memory (``_transport._balanced_plan``), L-BFGS-B
@@ -388,12 +384,16 @@ class DaskStep:
         estimator = self.estimator
         reg, tol = estimator.reg, estimator.sinkhorn_tol
         max_iter = estimator.sinkhorn_max_iter
-        evaluate = self._semi_dual(chunks, t)
+
+        def evaluate(potentials, reg):
+            value, column, gram = self._sums(chunks, potentials, reg, True)
+            return balanced_point(t @ potentials + value, column, lambda: gram, t, reg)
+
         if warm is None:
 
             def negated(potentials):
-                point = evaluate(potentials, reg, with_gram=False)
-                return -point.value, point.column - t
+                value, column, _ = self._sums(chunks, potentials, reg, False)
+                return -(t @ potentials + value), column - t
 
             potentials = minimize(
                 negated,
@@ -404,35 +404,54 @@ class DaskStep:
                 options={"maxiter": max_iter},
             ).x
         else:
-            column = evaluate(warm, reg, with_gram=False).column
+            _, column, _ = self._sums(chunks, warm, reg, False)
             potentials = warm + reg * (np.log(t) - np.log(_positive(column)))
-        _, potentials, residual = newton(evaluate, t, reg, potentials, tol, max_iter)
+        _, potentials, residual = newton(evaluate, reg, potentials, tol, max_iter)
         if residual > tol:
             _, potentials, residual = newton_continuation(
-                evaluate, t, reg, self._spread(chunks), tol, max_iter
+                evaluate, reg, self._spread(chunks), len(t), tol, max_iter
             )
         return potentials, bool(residual <= tol)
 
-    def _unbalanced(self, chunks, t, log_weights):
-        r"""``0 < reg_m < inf``: Sinkhorn's iterations on the components'
-        potentials, rows exact: ``g <- rho / (rho + reg) (g - reg log(P^T 1 / t))``,
-        one pass each, until ``g / reg`` moves by less than ``sinkhorn_tol``."""
+    def _unbalanced(self, chunks, t, log_weights, warm):
+        r"""``0 < reg_m < inf``: Newton's method on the dual in the components'
+        potentials ``g``,
+
+        .. math::
+
+            \psi(g) = -\varepsilon \sum_i a_i \log \sum_k \pi_k
+                e^{(g_k - C_{ik}) / \varepsilon}
+                + \rho \sum_k t_k (1 - e^{-g_k / \rho}),
+
+        strictly concave, with gradient ``t exp(-g / rho) - P^T 1``: at its root
+        the column marginal is ``t exp(-g / rho)``, Sinkhorn's fixed point (in
+        memory POT's Sinkhorn iterations find it; over chunks each iteration is
+        a pass, and Newton's method takes a handful of passes where Sinkhorn's
+        takes tens). It starts from the previous E-step's potentials."""
         estimator = self.estimator
         reg, reg_m = estimator.reg, estimator.reg_m
-        evaluate = self._semi_dual(chunks, t)
-        potentials = np.zeros_like(t)
-        for _ in range(estimator.sinkhorn_max_iter):
-            column = evaluate(
-                potentials + reg * log_weights, reg, with_gram=False
-            ).column
-            update = (reg_m / (reg_m + reg)) * (
-                potentials - reg * np.log(_positive(column) / t)
-            )
-            change = np.max(np.abs(update - potentials)) / reg
-            potentials = update
-            if change <= estimator.sinkhorn_tol:
-                return potentials, True
-        return potentials, False
+
+        def evaluate(potentials, reg):
+            logits = potentials + reg * log_weights
+            value, column, gram = self._sums(chunks, logits, reg, True)
+            target = t * np.exp(-potentials / reg_m)
+
+            def curvature():
+                return (np.diag(column) - gram) / reg + np.diag(target / reg_m)
+
+            value += reg_m * np.sum(t - target)
+            return DualPoint(value, target - column, curvature)
+
+        potentials = np.zeros_like(t) if warm is None else warm
+        _, potentials, residual = newton(
+            evaluate,
+            reg,
+            potentials,
+            estimator.sinkhorn_tol,
+            estimator.sinkhorn_max_iter,
+            shift_invariant=False,
+        )
+        return potentials, bool(residual <= estimator.sinkhorn_tol)
 
     @staticmethod
     def _spread(chunks):

@@ -163,9 +163,13 @@ def _balanced_plan(cost, sample_mass, target_weights, reg, max_iter, tol, warm):
     (:func:`newton`), along decreasing temperatures where the semi-dual is
     nearly piecewise linear (:func:`newton_continuation`).
     """
-    total = np.sum(sample_mass)
-    a = (sample_mass / total).astype(np.float64, copy=False)
-    t = target_weights.astype(np.float64, copy=False)
+    # In float64 whatever the data: float32 masses sum to one only within 1e-7,
+    # and the columns cannot then come within sinkhorn_tol of t.
+    a = sample_mass.astype(np.float64)
+    total = float(np.sum(a))
+    a /= total
+    t = target_weights.astype(np.float64)
+    t /= np.sum(t)
     shifted = cost.astype(np.float64)  # a copy, shifted in place
     shifted -= np.min(shifted, axis=1, keepdims=True)
     with warnings.catch_warnings():
@@ -197,10 +201,10 @@ def _balanced_plan(cost, sample_mass, target_weights, reg, max_iter, tol, warm):
             )
             potentials = reg * log["log_u"]
     evaluate = _in_memory_semi_dual(shifted, a, t)
-    point, potentials, residual = newton(evaluate, t, reg, potentials, tol, max_iter)
+    point, potentials, residual = newton(evaluate, reg, potentials, tol, max_iter)
     if residual > tol:
         point, potentials, residual = newton_continuation(
-            evaluate, t, reg, np.max(shifted), tol, max_iter
+            evaluate, reg, np.max(shifted), len(t), tol, max_iter
         )
     plan = total * point.plan.astype(cost.dtype)
     value = objective(cost, plan, sample_mass, target_weights, reg, math.inf, None)
@@ -228,25 +232,39 @@ def _semi_dual(shifted, a, t, potentials, reg):
 
 
 class DualPoint(NamedTuple):
-    r"""The semi-dual at some potentials ``g``, as Newton's method needs it.
+    r"""A concave dual objective at some potentials ``g`` of the components, as
+    Newton's method needs it.
 
     Attributes
     ----------
     value : float
-        :math:`\phi(g)`.
-    column : ndarray of shape (n_components,)
-        Column marginal ``P^T 1`` of the plan (total mass one).
-    gram : callable
-        Returns ``P^T diag(1/a) P``, shape (n_components, n_components): only
-        the points where a step is taken need it.
+        The objective, e.g. the semi-dual :math:`\phi(g)`.
+    gradient : ndarray of shape (n_components,)
+        Its gradient, e.g. the column residual ``t - P^T 1``.
+    curvature : callable
+        Returns minus its Hessian, shape (n_components, n_components), positive
+        semi-definite: only the points where a step is taken need it.
     plan : ndarray of shape (n_samples, n_components) or None
         The plan itself, where it is held in memory.
     """
 
     value: float
-    column: np.ndarray
-    gram: Callable[[], np.ndarray]
+    gradient: np.ndarray
+    curvature: Callable[[], np.ndarray]
     plan: np.ndarray | None = None
+
+
+def balanced_point(value, column, gram, t, reg, plan=None):
+    """The semi-dual's :class:`DualPoint` from sums over the plan.
+
+    ``column`` is ``P^T 1`` and ``gram()`` returns ``P^T diag(1/a) P``: the
+    negated Hessian is ``(diag(P^T 1) - P^T diag(1/a) P) / reg``.
+    """
+
+    def curvature():
+        return (np.diag(column) - gram()) / reg
+
+    return DualPoint(value, t - column, curvature, plan)
 
 
 def _in_memory_semi_dual(shifted, a, t):
@@ -254,24 +272,24 @@ def _in_memory_semi_dual(shifted, a, t):
 
     def evaluate(potentials, reg):
         plan, value = _semi_dual(shifted, a, t, potentials, reg)
-        column = np.sum(plan, axis=0)
-        return DualPoint(value, column, partial(_weighted_gram, plan, 1.0 / a), plan)
+        gram = partial(_weighted_gram, plan, 1.0 / a)
+        return balanced_point(value, np.sum(plan, axis=0), gram, t, reg, plan)
 
     return evaluate
 
 
-def newton(evaluate, t, reg, potentials, tol, max_steps):
-    r"""Newton steps on the semi-dual until the column marginal is within ``tol``.
+def newton(evaluate, reg, potentials, tol, max_steps, *, shift_invariant=True):
+    r"""Newton steps on a concave dual until its gradient is within ``tol``.
 
-    The gradient of :math:`\phi` is the column residual ``r = t - P^T 1`` and its
-    negated Hessian ``H = (diag(P^T 1) - P^T diag(1/a) P) / reg`` is positive
-    semi-definite with kernel ``1`` (``phi`` ignores a common shift of ``g``), so
-    the step solves ``(H + 1 1^T) delta = r`` in the least-squares sense, within
-    a trust radius. A step is halved until it increases :math:`\phi` or decreases
-    the residual (the latter decides near the solution, where :math:`\phi` is
-    flat to round-off).
-    Near the solution each step squares the residual. At most ``max_steps``
-    steps (``sinkhorn_max_iter``).
+    On the semi-dual :math:`\phi` the gradient is the column residual
+    ``r = t - P^T 1`` and the negated Hessian
+    ``H = (diag(P^T 1) - P^T diag(1/a) P) / reg`` is positive semi-definite with
+    kernel ``1`` (``phi`` ignores a common shift of ``g``), so the step solves
+    ``(H + 1 1^T) delta = r`` in the least-squares sense, within a trust radius.
+    A step is halved until it increases the objective or decreases the
+    gradient (the latter decides near the solution, where the objective is flat
+    to round-off). Near the solution each step squares the gradient. At most
+    ``max_steps`` steps (``sinkhorn_max_iter``).
 
     Parameters
     ----------
@@ -279,12 +297,16 @@ def newton(evaluate, t, reg, potentials, tol, max_steps):
         ``evaluate(potentials, reg)`` returns the :class:`DualPoint` there: the
         samples' side of the problem (in memory, or chunks of a Dask array) is
         only seen through it.
-    t : ndarray of shape (n_components,)
     reg : float
+        Temperature passed to ``evaluate``; the trust radius starts at ten times
+        it.
     potentials : ndarray of shape (n_components,)
         Starting point.
     tol : float
     max_steps : int
+    shift_invariant : bool, default=True
+        Whether the objective ignores a common shift of the potentials (the
+        balanced semi-dual); otherwise the Hessian is taken as definite.
 
     Returns
     -------
@@ -292,20 +314,21 @@ def newton(evaluate, t, reg, potentials, tol, max_steps):
         At the final potentials.
     potentials : ndarray of shape (n_components,)
     residual : float
-        ``max |P^T 1 - t|``.
+        ``max |gradient|``, e.g. ``max |P^T 1 - t|``.
     """
     point = evaluate(potentials, reg)
-    residual = t - point.column
-    error = np.max(np.abs(residual))
-    ones = np.ones((len(t), len(t)))
+    error = np.max(np.abs(point.gradient))
+    n_components = len(potentials)
+    kernel = np.ones((n_components, n_components)) if shift_invariant else 0.0
     radius = 10.0 * reg
     for _ in range(max_steps):
         if error <= tol:
             break
-        hessian = (np.diag(point.column) - point.gram()) / reg
         # Least squares: a cluster that no other component reaches leaves H
         # singular, and its potential undetermined, to working precision.
-        step = np.linalg.lstsq(hessian + ones, residual, rcond=None)[0]
+        step = np.linalg.lstsq(point.curvature() + kernel, point.gradient, rcond=None)[
+            0
+        ]
         # Where H is nearly singular the step can be huge: within a trust radius,
         # which grows after each full step taken and shrinks after each halving.
         length = np.max(np.abs(step))
@@ -313,8 +336,7 @@ def newton(evaluate, t, reg, potentials, tol, max_steps):
             step *= radius / length
         for _ in range(40):
             trial = evaluate(potentials + step, reg)
-            trial_residual = t - trial.column
-            trial_error = np.max(np.abs(trial_residual))
+            trial_error = np.max(np.abs(trial.gradient))
             if trial.value > point.value or trial_error < error:
                 break
             step /= 2
@@ -323,7 +345,7 @@ def newton(evaluate, t, reg, potentials, tol, max_steps):
             break  # no progress left at working precision
         radius = max(radius, 2 * np.max(np.abs(step)))
         potentials = potentials + step
-        point, residual, error = trial, trial_residual, trial_error
+        point, error = trial, trial_error
     return point, potentials, error
 
 
@@ -335,7 +357,7 @@ def _weighted_gram(plan, row_weights):
     return gram
 
 
-def newton_continuation(evaluate, t, reg, spread, tol, max_steps):
+def newton_continuation(evaluate, reg, spread, n_components, tol, max_steps):
     """Newton's method along decreasing temperatures, down to ``reg``.
 
     When ``reg`` is small next to the spread of the costs, the semi-dual is nearly
@@ -347,10 +369,11 @@ def newton_continuation(evaluate, t, reg, spread, tol, max_steps):
 
     Parameters
     ----------
-    evaluate, t, reg, tol, max_steps
+    evaluate, reg, tol, max_steps
         As :func:`newton`.
     spread : float
         The largest entry of the row-shifted cost.
+    n_components : int
 
     Returns
     -------
@@ -360,10 +383,10 @@ def newton_continuation(evaluate, t, reg, spread, tol, max_steps):
     temperatures = [reg]
     while temperatures[-1] < spread:
         temperatures.append(4.0 * temperatures[-1])
-    potentials = np.zeros_like(t)
+    potentials = np.zeros(n_components)
     for temperature in reversed(temperatures):
         point, potentials, residual = newton(
-            evaluate, t, temperature, potentials, tol, max_steps
+            evaluate, temperature, potentials, tol, max_steps
         )
     return point, potentials, residual
 
