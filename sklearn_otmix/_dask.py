@@ -27,7 +27,7 @@ from functools import partial
 
 import numpy as np
 from scipy.optimize import minimize
-from scipy.special import logsumexp
+from scipy.special import logsumexp, xlogy
 
 from ._gaussian import gaussian_cost, sufficient_statistics
 from ._transport import (
@@ -177,13 +177,26 @@ def _kept_rows(x, w):
     return x[kept], w[kept]
 
 
+def _distinct_rows(n_samples, size, random_state):
+    """``size`` distinct rows out of ``n_samples``, uniformly, sorted.
+
+    Without an ``n_samples``-long permutation: the distinct values of uniform
+    draws form a uniform subset given their number, and a uniform subset of
+    that is one of the whole.
+    """
+    rows = np.empty(0, dtype=np.intp)
+    while rows.size < size:
+        rows = np.union1d(rows, random_state.randint(n_samples, size=size))
+    return np.sort(random_state.choice(rows, size, replace=False))
+
+
 def _initial_sample(X, sample_weight, uniform, random_state):
     """In-memory rows on which to initialise: all of them if there are at most
     ``INIT_SAMPLE_SIZE``, else a uniform sample of that many, in their order."""
     dask, _ = _import_dask()
     n_samples = X.shape[0]
     if n_samples > INIT_SAMPLE_SIZE:
-        rows = np.sort(random_state.choice(n_samples, INIT_SAMPLE_SIZE, replace=False))
+        rows = _distinct_rows(n_samples, INIT_SAMPLE_SIZE, random_state)
         X = X[rows]
         sample_weight = None if sample_weight is None else sample_weight[rows]
     x, w = dask.compute(X, sample_weight)
@@ -361,7 +374,7 @@ class DaskStep:
         if estimator.reg_m != math.inf:
             column = statistics.mass / self.total
             value += estimator.reg_m * float(
-                np.sum(column * np.log(column / self.target_weights))
+                np.sum(xlogy(column, column / self.target_weights))
             )
         return TransportResult(None, value, converged, potentials), statistics
 
@@ -483,8 +496,12 @@ def fit(estimator, X, sample_weight):
     sample_weight, total, uniform = _checked_sample_weight(sample_weight, X)
     init = estimator._checked_initial_parameters(X.shape[1], X.dtype)
     random_state = check_random_state(estimator.random_state)
-    x, mass, weights = _initial_sample(X, sample_weight, uniform, random_state)
-    if x.shape[0] < estimator.n_components:
+    if all(init[name] is not None for name in ("weights", "means", "precisions")):
+        # Explicit initial parameters: the initialisation needs no data.
+        x = mass = weights = None
+    else:
+        x, mass, weights = _initial_sample(X, sample_weight, uniform, random_state)
+    if x is not None and x.shape[0] < estimator.n_components:
         raise ValueError(
             f"Only {x.shape[0]} samples of the initialisation sample have a "
             f"positive sample_weight, fewer than n_components = "
@@ -534,5 +551,10 @@ def mean(log_density, sample_weight):
     _, da = _import_dask()
     if sample_weight is None:
         return float(log_density.mean().compute())
+    if np.shape(sample_weight) != log_density.shape:
+        raise ValueError(
+            f"sample_weight should have shape {log_density.shape} to match X, "
+            f"but got {np.shape(sample_weight)}."
+        )
     sample_weight = da.asarray(sample_weight).rechunk((log_density.chunks[0],))
     return float(((log_density * sample_weight).sum() / sample_weight.sum()).compute())

@@ -480,6 +480,9 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
                 stacklevel=3,
             )
         self._set_mixture(mixture)
+        # A fit starts partial_fit's stream afresh.
+        for name in ("n_steps_", "_stream_statistics"):
+            self.__dict__.pop(name, None)
         self.converged_ = converged
         self.n_iter_ = n_iter
         self.lower_bound_ = lower_bound

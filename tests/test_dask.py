@@ -189,3 +189,15 @@ def test_missing_distributed_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "distributed", None)
     with pytest.raises(ImportError, match=r"sklearn-otmix\[dask\]"):
         OTGaussianMixture(2).fit(da.ones((10, 2), chunks=5))
+
+
+@pytest.mark.parametrize("n_samples", [1001, 5000, 10**7])
+def test_initialisation_rows_are_distinct_and_uniform(n_samples):
+    rng = np.random.RandomState(0)
+    rows = _dask._distinct_rows(n_samples, 1000, rng)
+    assert rows.shape == (1000,)
+    assert np.all(np.diff(rows) > 0)
+    assert 0 <= rows[0] and rows[-1] < n_samples
+    # Uniform: the mean position is that of the whole range, within 4 standard
+    # errors of a sample of 1000 (without replacement: a little less).
+    assert abs(rows.mean() - (n_samples - 1) / 2) < 4 * n_samples / np.sqrt(12e3)

@@ -136,3 +136,18 @@ def test_dask_ml_incremental_streams_the_blocks():
     labels = incremental.predict(X_dask)
     assert isinstance(labels, da.Array)
     np.testing.assert_array_equal(labels.compute(), online.predict(X_dask).compute())
+
+
+def test_fit_restarts_the_stream():
+    X, _ = make_blobs(400, n_features=2, centers=2, random_state=0)
+    model = OTGaussianMixture(2, random_state=0).partial_fit(X[:200])
+    model.partial_fit(X[200:])
+    model.fit(X)
+    assert not hasattr(model, "n_steps_")
+    fitted_means = model.means_.copy()
+    model.partial_fit(X)
+    assert model.n_steps_ == 1
+    # Step size one from the fitted parameters: the old stream is forgotten.
+    fresh = OTGaussianMixture(2, random_state=0).fit(X).partial_fit(X)
+    assert_close_to_scale(model.means_, fresh.means_, 1e-12)
+    assert not np.array_equal(model.means_, fitted_means)
