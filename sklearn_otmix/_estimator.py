@@ -17,6 +17,7 @@ from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from . import _dask
 from ._array_api import (
     asarray,
     check_same_namespace,
@@ -26,21 +27,24 @@ from ._array_api import (
     to_numpy,
 )
 from ._array_api import logsumexp as _xp_logsumexp
+from ._dask import is_dask_array
 from ._gaussian import (
     COVARIANCE_TYPES,
+    Statistics,
     check_means,
     check_precisions,
     check_simplex,
     covariances_from_precisions,
     gaussian_cost,
+    gaussian_mle,
     n_parameters,
     precision_cholesky,
     precision_cholesky_from_precisions,
     precisions_from_cholesky,
-    row_blocks,
+    sufficient_statistics,
     weighted_gaussian_mle,
 )
-from ._transport import TransportResult, transport_plan
+from ._transport import semi_relaxed_in_blocks, transport_plan
 
 
 class _Mixture(NamedTuple):
@@ -133,6 +137,12 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
         Tolerance of the transport solver (``reg_m > 0``): POT's stopping
         threshold for ``0 < reg_m < inf``; the largest allowed error
         ``max_k |(P^T 1)_k - t_k|`` of the column marginal for ``reg_m=np.inf``.
+    learning_decay : float, default=0.7
+        Step-size schedule of :meth:`partial_fit`: the ``s``-th chunk's
+        statistics enter the running ones with weight ``s ** -learning_decay``
+        (the first replaces them). In ``(0.5, 1]``; ``1`` averages all chunks
+        alike, smaller values forget the early ones, computed from earlier
+        parameters, faster.
 
     Attributes
     ----------
@@ -157,6 +167,8 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
         setting with ``reg >= 1``.
     lower_bounds_ : list of float
         :math:`-F` after each E-step of the best initialisation.
+    n_steps_ : int
+        Number of chunks seen by :meth:`partial_fit`.
     n_features_in_ : int
         Number of features seen during :meth:`fit`.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -210,6 +222,7 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
         "target_weights": ["array-like", None],
         "sinkhorn_max_iter": [Interval(Integral, 1, None, closed="left")],
         "sinkhorn_tol": [Interval(Real, 0.0, None, closed="left")],
+        "learning_decay": [Interval(Real, 0.5, 1.0, closed="right")],
     }
 
     def __init__(
@@ -234,6 +247,7 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
         target_weights=None,
         sinkhorn_max_iter=1000,
         sinkhorn_tol=1e-9,
+        learning_decay=0.7,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -254,6 +268,7 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
         self.target_weights = target_weights
         self.sinkhorn_max_iter = sinkhorn_max_iter
         self.sinkhorn_tol = sinkhorn_tol
+        self.learning_decay = learning_decay
 
     # ----------------------------------------------------------------------------
     # Fitting
@@ -301,8 +316,10 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
         Returns
         -------
         labels : ndarray of shape (n_samples,)
-            Component labels.
+            Component labels; a lazy Dask array for a Dask ``X``.
         """
+        if is_dask_array(X):
+            return _dask.fit(self, X, sample_weight)
         xp, device = get_namespace(X)
         X = validate_data(self, X, dtype=[xp.float64, xp.float32], ensure_min_samples=2)
         if X.shape[0] < self.n_components:
@@ -324,22 +341,137 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
                 key: None if value is None else asarray(value, xp, device)
                 for key, value in init.items()
             }
+        self._fit_runs(
+            partial(self._initialize, X_fit, sample_mass, sample_weight, init),
+            partial(self._em_step, X_fit, sample_mass, init["target"]),
+            check_random_state(self.random_state),
+        )
+        # Labels from the final parameters, so fit_predict(X) == fit(X).predict(X).
+        return xp.argmax(self._weighted_log_prob(X), axis=1)
 
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None, sample_weight=None):
+        """Update the mixture with one chunk of a stream: a step of online EM.
+
+        Stepwise EM (Cappé & Moulines, 2009; Liang & Klein, 2009): the chunk's
+        transport plan at the current parameters gives sufficient statistics
+        (per unit of mass), which are mixed into running ones with step size
+        ``s ** -learning_decay`` at the ``s``-th chunk; the parameters are the
+        M-step of the running statistics. The first call initialises the
+        mixture from its chunk with ``init_params`` (and the ``*_init``), unless
+        the estimator is already fitted, in which case it starts from the fitted
+        parameters. On a shuffled stream the result approaches the batch fit.
+
+        With ``reg_m=np.inf`` each chunk's plan is balanced on its own: the
+        columns of every chunk carry the mass ``target_weights``. This is the
+        batch plan when the proportions of the components are the same in every
+        chunk, as in a shuffled stream of large enough chunks; a stream sorted by
+        cluster breaks it. The same holds for the penalty of ``0 < reg_m < inf``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            One chunk of training data; the first one needs at least
+            ``n_components`` samples.
+        y : Ignored
+            Not used, present for API consistency by convention.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights of the chunk's samples; None gives every sample
+            weight 1.
+
+        Returns
+        -------
+        self : OTGaussianMixture
+            The updated estimator.
+
+        References
+        ----------
+        .. [1] O. Cappé, E. Moulines. On-line expectation-maximization algorithm
+           for latent data models. JRSS B 71(3), 2009.
+        .. [2] P. Liang, D. Klein. Online EM for unsupervised models. NAACL, 2009.
+        """
+        fitted = hasattr(self, "weights_")
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=not fitted)
+        sample_weight = _check_sample_weight(sample_weight, X.shape[0], X.dtype)
+        X, sample_mass, sample_weight = _mass_of_samples(X, sample_weight)
+        init = self._checked_initial_parameters(X.shape[1], X.dtype)
+        if fitted:
+            mixture = self._fitted_mixture()
+        elif X.shape[0] < self.n_components:
+            raise ValueError(
+                f"The first chunk given to partial_fit initialises the mixture and "
+                f"needs at least n_components = {self.n_components} samples with "
+                f"a positive weight; got {X.shape[0]}."
+            )
+        else:
+            mixture = self._initialize(
+                X,
+                sample_mass,
+                sample_weight,
+                init,
+                check_random_state(self.random_state),
+            )
+        if not hasattr(self, "n_steps_"):
+            self.n_steps_ = 0
+            # Second moments about fixed centres (see Statistics): the first
+            # means for 'full', the origin otherwise.
+            self._stream_centres = mixture.means
+            if self.covariance_type != "full":
+                self._stream_centres = np.zeros_like(mixture.means)
+            self._stream_statistics = self._stream_potentials = None
+            self.lower_bounds_ = []
+
+        transport = self._e_step(
+            X, sample_mass, mixture, init["target"], self._stream_potentials
+        )
+        centres = self._stream_centres.astype(X.dtype, copy=False)
+        statistics = sufficient_statistics(
+            X, transport.plan, sample_mass, centres, self.covariance_type
+        )
+        self.n_steps_ += 1
+        step = self.n_steps_**-self.learning_decay
+        scale = step / float(np.sum(sample_mass))
+        running = self._stream_statistics
+        if running is None:
+            running = Statistics(*(scale * new for new in statistics))
+        else:
+            running = Statistics(
+                *(
+                    (1 - step) * old + scale * new
+                    for old, new in zip(running, statistics, strict=True)
+                )
+            )
+        self._stream_statistics = running
+        self._stream_potentials = transport.potentials
+        self._set_mixture(
+            self._mixture_from_statistics(running, centres, init["target"])
+        )
+        self.lower_bound_ = -transport.value
+        self.lower_bounds_.append(self.lower_bound_)
+        return self
+
+    def _fit_runs(self, initialize, step, random_state):
+        """Run the fit ``n_init`` times (once with a warm start); keep the best.
+
+        Parameters
+        ----------
+        initialize : callable
+            ``initialize(random_state)`` returns the initial :class:`_Mixture`.
+        step : callable
+            ``step(mixture, warm)``: one iteration, E-step then M-step, from
+            ``mixture``; returns the new mixture and the E-step's
+            :class:`~sklearn_otmix._transport.TransportResult` (whose plan may be
+            None where the data are not in memory).
+        random_state : RandomState
+        """
         # With warm_start, a fitted model is the single starting point.
-        do_init = not (self.warm_start and hasattr(self, "converged_"))
+        do_init = not (self.warm_start and hasattr(self, "lower_bound_"))
         n_init = self.n_init if do_init else 1
-        random_state = check_random_state(self.random_state)
-
         best = None
         for init_index in range(n_init):
             self._print_verbose_init_begin(init_index)
-            if do_init:
-                mixture = self._initialize(
-                    X_fit, sample_mass, sample_weight, init, random_state
-                )
-            else:
-                mixture = self._fitted_mixture()
-            run = self._fit_one(X_fit, sample_mass, mixture, init["target"], do_init)
+            mixture = initialize(random_state) if do_init else self._fitted_mixture()
+            run = self._fit_one(step, mixture, do_init)
             # Without iterations (max_iter=0) every run has bound -inf: keep the last.
             if best is None or run[1] > best[1] or best[1] == -math.inf:
                 best = run
@@ -352,7 +484,7 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
                 f"sinkhorn_max_iter={self.sinkhorn_max_iter} iterations: increase "
                 "sinkhorn_max_iter or sinkhorn_tol, or reg.",
                 ConvergenceWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
         if not converged and self.max_iter > 0:
             warnings.warn(
@@ -361,17 +493,18 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
                 "max_iter or tol, try other initial parameters, or check the data "
                 "for degenerate clusters.",
                 ConvergenceWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
         self._set_mixture(mixture)
+        # A fit starts partial_fit's stream afresh.
+        for name in ("n_steps_", "_stream_statistics"):
+            self.__dict__.pop(name, None)
         self.converged_ = converged
         self.n_iter_ = n_iter
         self.lower_bound_ = lower_bound
         self.lower_bounds_ = lower_bounds
-        # Labels from the final parameters, so fit_predict(X) == fit(X).predict(X).
-        return xp.argmax(self._weighted_log_prob(X), axis=1)
 
-    def _fit_one(self, X, sample_mass, mixture, target_weights, do_init):
+    def _fit_one(self, step, mixture, do_init):
         """One run of block-coordinate descent from ``mixture``.
 
         Returns
@@ -387,10 +520,9 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
         for n_iter in range(1, self.max_iter + 1):
             previous = lower_bound
             warm = None if transport is None else transport.potentials
-            transport = self._e_step(X, sample_mass, mixture, target_weights, warm)
+            mixture, transport = step(mixture, warm)
             unsolved += not transport.converged
             lower_bound = -transport.value
-            mixture = self._m_step(X, sample_mass, transport.plan, target_weights)
             lower_bounds.append(lower_bound)
             change = lower_bound - previous
             self._print_verbose_iteration(n_iter, change)
@@ -400,6 +532,11 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
         if self.max_iter > 0:
             self._print_verbose_init_end(lower_bound, converged)
         return mixture, lower_bound, lower_bounds, n_iter, converged, unsolved
+
+    def _em_step(self, X, sample_mass, target_weights, mixture, warm=None):
+        """E-step then M-step on in-memory data; see :meth:`_fit_runs`."""
+        transport = self._e_step(X, sample_mass, mixture, target_weights, warm)
+        return self._m_step(X, sample_mass, transport.plan, target_weights), transport
 
     def _e_step(self, X, sample_mass, mixture, target_weights, warm=None):
         """The transport plan for the current parameters, and ``F`` there.
@@ -411,16 +548,6 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
         -------
         transport : TransportResult
         """
-        solve = partial(
-            transport_plan,
-            weights=mixture.weights,
-            reg=self.reg,
-            reg_m=self.reg_m,
-            target_weights=target_weights,
-            max_iter=self.sinkhorn_max_iter,
-            tol=self.sinkhorn_tol,
-            warm=warm,
-        )
         cost = partial(
             gaussian_cost,
             means=mixture.means,
@@ -428,27 +555,42 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
             covariance_type=self.covariance_type,
         )
         # Other namespaces (accelerators) solve the whole problem at once.
-        if self.reg_m != 0.0 or namespace_of(X) is not np:
-            return solve(cost(X), sample_mass)
-        n_samples = X.shape[0]
-        plan = np.empty((n_samples, self.n_components), dtype=X.dtype)
-        value = 0.0
-        # Blocks of (n_samples, n_components) temporaries about a megabyte: in
-        # cache, and large enough that the solver's per-call overhead is small.
-        row_bytes = 16 * self.n_components * X.itemsize
-        for rows in row_blocks(n_samples, row_bytes, max_rows=n_samples):
-            block = solve(cost(X[rows]), sample_mass[rows])
-            plan[rows] = block.plan
-            value += block.value * float(np.sum(sample_mass[rows]))
-        return TransportResult(plan, value / float(np.sum(sample_mass)), True)
+        if self.reg_m == 0.0 and namespace_of(X) is np:
+            return semi_relaxed_in_blocks(
+                cost, X, sample_mass, mixture.weights, self.reg
+            )
+        return transport_plan(
+            cost(X),
+            sample_mass,
+            mixture.weights,
+            reg=self.reg,
+            reg_m=self.reg_m,
+            target_weights=target_weights,
+            max_iter=self.sinkhorn_max_iter,
+            tol=self.sinkhorn_tol,
+            warm=warm,
+        )
 
     def _m_step(self, X, sample_mass, plan, target_weights):
         """Weighted Gaussian maximum likelihood; ``pi = P^T 1`` (``t`` if fixed)."""
-        mass, means, covariances = weighted_gaussian_mle(
+        estimates = weighted_gaussian_mle(
             X, plan, sample_mass, self.reg_covar, self.covariance_type
         )
-        xp = namespace_of(mass)
-        weights = target_weights if self.reg_m == math.inf else mass / xp.sum(mass)
+        return self._mixture_from_estimates(*estimates, target_weights)
+
+    def _mixture_from_statistics(self, statistics, centres, target_weights):
+        """M-step from sufficient statistics (streams, chunks of Dask arrays)."""
+        estimates = gaussian_mle(
+            statistics, centres, self.reg_covar, self.covariance_type
+        )
+        return self._mixture_from_estimates(*estimates, target_weights)
+
+    def _mixture_from_estimates(self, mass, means, covariances, target_weights):
+        weights = (
+            target_weights
+            if self.reg_m == math.inf
+            else mass / namespace_of(mass).sum(mass)
+        )
         return _Mixture(
             weights,
             means,
@@ -508,7 +650,6 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
         uniform draw), or uniform random responsibilities. It is skipped when all
         three ``*_init`` are given.
         """
-        xp = namespace_of(X)
         weights = init["weights"]
         means = init["means"]
         covariances = None
@@ -517,7 +658,8 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
             mass, fitted_means, covariances = weighted_gaussian_mle(
                 X, plan, sample_mass, self.reg_covar, self.covariance_type
             )
-            weights = mass / xp.sum(sample_mass) if weights is None else weights
+            total = namespace_of(sample_mass).sum(sample_mass)
+            weights = mass / total if weights is None else weights
             means = fitted_means if means is None else means
         if init["precisions"] is None:
             precisions_chol = precision_cholesky(covariances, self.covariance_type)
@@ -635,6 +777,8 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
 
     def _validate_predict_input(self, X, method):
         check_is_fitted(self)
+        if is_dask_array(X):
+            return _dask.check_array(self, X, reset=False)
         check_same_namespace(X, self, "means_", method)
         xp, _ = get_namespace(X)
         return validate_data(self, X, dtype=[xp.float64, xp.float32], reset=False)
@@ -653,6 +797,8 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
             ``log sum_k pi_k N(x_i; mu_k, Sigma_k)``.
         """
         X = self._validate_predict_input(X, "score_samples")
+        if is_dask_array(X):
+            return _dask.density(self, X, "log_density")
         weighted_log_prob = self._weighted_log_prob(X)
         xp = namespace_of(weighted_log_prob)
         if xp is not np:
@@ -677,6 +823,8 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
             Weighted mean of :meth:`score_samples`.
         """
         log_density = self.score_samples(X)
+        if is_dask_array(log_density):
+            return _dask.mean(log_density, sample_weight)
         xp = namespace_of(log_density)
         if sample_weight is None:
             return float(xp.mean(log_density))
@@ -701,6 +849,8 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
             Component labels.
         """
         X = self._validate_predict_input(X, "predict")
+        if is_dask_array(X):
+            return _dask.density(self, X, "labels")
         weighted_log_prob = self._weighted_log_prob(X)
         return namespace_of(weighted_log_prob).argmax(weighted_log_prob, axis=1)
 
@@ -718,6 +868,8 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
             Bayes posterior of the fitted mixture; rows sum to one.
         """
         X = self._validate_predict_input(X, "predict_proba")
+        if is_dask_array(X):
+            return _dask.density(self, X, "proba")
         weighted_log_prob = self._weighted_log_prob(X)
         xp = namespace_of(weighted_log_prob)
         if xp is not np:

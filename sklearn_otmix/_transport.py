@@ -24,7 +24,9 @@ References
 
 import math
 import warnings
-from typing import NamedTuple, Optional
+from collections.abc import Callable
+from functools import partial
+from typing import NamedTuple
 
 import numpy as np
 import ot
@@ -32,6 +34,7 @@ from scipy.special import xlogy
 
 from ._array_api import astype, logsumexp, namespace_of, on_device_of
 from ._array_api import xlogy as _xp_xlogy
+from ._gaussian import row_blocks
 
 
 def _shifted_cost(cost, log_weights, reg):
@@ -97,7 +100,7 @@ class TransportResult(NamedTuple):
     plan: np.ndarray
     value: float
     converged: bool
-    potentials: Optional[np.ndarray] = None
+    potentials: np.ndarray | None = None
 
 
 def _semi_relaxed_plan(cost, sample_mass, weights, reg):
@@ -179,19 +182,20 @@ def _balanced_plan(cost, sample_mass, target_weights, reg, max_iter, tol, warm):
       Sinkhorn re-solves rows and then columns exactly.
 
     Newton steps on :math:`\phi` then take the residual below ``tol``
-    (:func:`_newton`), along decreasing temperatures where the semi-dual is
-    nearly piecewise linear (:func:`_newton_continuation`).
+    (:func:`newton`), along decreasing temperatures where the semi-dual is
+    nearly piecewise linear (:func:`newton_continuation`).
     """
     xp = namespace_of(cost)
-    total = xp.sum(sample_mass)
-    # Both marginals normalised in float64: float32 masses sum to one only to
-    # 1e-7, more than the column residual the solver is asked for.
-    a = astype(sample_mass, xp.float64)
-    a = a / xp.sum(a)
-    t = astype(target_weights, xp.float64)
-    t = t / xp.sum(t)
-    shifted = astype(cost, xp.float64, copy=True)
+    # In float64 whatever the data: float32 masses sum to one only within 1e-7,
+    # and the columns cannot then come within sinkhorn_tol of t.
+    a = astype(sample_mass, xp.float64, copy=True)
+    total = float(xp.sum(a))
+    a /= total
+    t = astype(target_weights, xp.float64, copy=True)
+    t /= xp.sum(t)
+    shifted = astype(cost, xp.float64, copy=True)  # a copy, shifted in place
     shifted -= xp.min(shifted, axis=1, keepdims=True)
+    evaluate = _in_memory_semi_dual(shifted, a, t)
     if warm is None and xp is not np:
         # L-BFGS-B runs on numpy only: Newton's method from zero potentials.
         residual = math.inf
@@ -201,14 +205,12 @@ def _balanced_plan(cost, sample_mass, target_weights, reg, max_iter, tol, warm):
             if warm is None
             else _sinkhorn_sweep(shifted, a, t, reg, warm)
         )
-        plan, potentials, residual = _newton(
-            shifted, a, t, reg, potentials, tol, max_iter
-        )
+        point, potentials, residual = newton(evaluate, reg, potentials, tol, max_iter)
     if residual > tol:
-        plan, potentials, residual = _newton_continuation(
-            shifted, a, t, reg, tol, max_iter
+        point, potentials, residual = newton_continuation(
+            evaluate, reg, float(xp.max(shifted)), t.shape[0], tol, max_iter, like=t
         )
-    plan = total * astype(plan, cost.dtype)
+    plan = total * astype(point.plan, cost.dtype)
     value = objective(cost, plan, sample_mass, target_weights, reg, math.inf, None)
     return TransportResult(plan, value, bool(residual <= tol), potentials)
 
@@ -285,51 +287,120 @@ def _semi_dual(shifted, a, t, potentials, reg):
     return plan, float(t @ potentials - reg * (a @ log_partition))
 
 
-def _newton(shifted, a, t, reg, potentials, tol, max_steps):
-    r"""Newton steps on the semi-dual until the column marginal is within ``tol``.
+class DualPoint(NamedTuple):
+    r"""A concave dual objective at some potentials ``g`` of the components, as
+    Newton's method needs it.
 
-    The gradient of :math:`\phi` is the column residual ``r = t - P^T 1`` and its
-    negated Hessian ``H = (diag(P^T 1) - P^T diag(1/a) P) / reg`` is positive
-    semi-definite with kernel ``1`` (``phi`` ignores a common shift of ``g``), so
-    the step solves ``(H + 1 1^T) delta = r`` in the least-squares sense, within
-    a trust radius. A step is halved until it increases :math:`\phi` or decreases
-    the residual (the latter decides near the solution, where :math:`\phi` is
-    flat to round-off).
-    Near the solution each step squares the residual. At most ``max_steps``
-    steps (``sinkhorn_max_iter``).
+    Attributes
+    ----------
+    value : float
+        The objective, e.g. the semi-dual :math:`\phi(g)`.
+    gradient : ndarray of shape (n_components,)
+        Its gradient, e.g. the column residual ``t - P^T 1``.
+    curvature : callable
+        Returns minus its Hessian, shape (n_components, n_components), positive
+        semi-definite: only the points where a step is taken need it.
+    plan : ndarray of shape (n_samples, n_components) or None
+        The plan itself, where it is held in memory.
+    """
+
+    value: float
+    gradient: np.ndarray
+    curvature: Callable[[], np.ndarray]
+    plan: np.ndarray | None = None
+
+
+def balanced_point(value, column, gram, t, reg, plan=None):
+    """The semi-dual's :class:`DualPoint` from sums over the plan.
+
+    ``column`` is ``P^T 1`` and ``gram()`` returns ``P^T diag(1/a) P``: the
+    negated Hessian is ``(diag(P^T 1) - P^T diag(1/a) P) / reg``.
+    """
+
+    def curvature():
+        xp = namespace_of(column)
+        if xp is np:
+            return (np.diag(column) - gram()) / reg
+        return (column * xp.eye(column.shape[0], **on_device_of(column)) - gram()) / reg
+
+    return DualPoint(value, t - column, curvature, plan)
+
+
+def _in_memory_semi_dual(shifted, a, t):
+    """The semi-dual of in-memory costs: ``evaluate(potentials, reg)``."""
+
+    def evaluate(potentials, reg):
+        plan, value = _semi_dual(shifted, a, t, potentials, reg)
+        gram = partial(_weighted_gram, plan, 1.0 / a)
+        column = namespace_of(plan).sum(plan, axis=0)
+        return balanced_point(value, column, gram, t, reg, plan)
+
+    return evaluate
+
+
+def newton(evaluate, reg, potentials, tol, max_steps, *, shift_invariant=True):
+    r"""Newton steps on a concave dual until its gradient is within ``tol``.
+
+    On the semi-dual :math:`\phi` the gradient is the column residual
+    ``r = t - P^T 1`` and the negated Hessian
+    ``H = (diag(P^T 1) - P^T diag(1/a) P) / reg`` is positive semi-definite with
+    kernel ``1`` (``phi`` ignores a common shift of ``g``), so the step solves
+    ``(H + 1 1^T) delta = r`` in the least-squares sense, within a trust radius.
+    A step is halved until it increases the objective or decreases the
+    gradient (the latter decides near the solution, where the objective is flat
+    to round-off). Near the solution each step squares the gradient. At most
+    ``max_steps`` steps (``sinkhorn_max_iter``).
+
+    Parameters
+    ----------
+    evaluate : callable
+        ``evaluate(potentials, reg)`` returns the :class:`DualPoint` there: the
+        samples' side of the problem (in memory, or chunks of a Dask array) is
+        only seen through it.
+    reg : float
+        Temperature passed to ``evaluate``; the trust radius starts at ten times
+        it.
+    potentials : ndarray of shape (n_components,)
+        Starting point.
+    tol : float
+    max_steps : int
+    shift_invariant : bool, default=True
+        Whether the objective ignores a common shift of the potentials (the
+        balanced semi-dual); otherwise the Hessian is taken as definite.
 
     Returns
     -------
-    plan : ndarray of shape (n_samples, n_components)
-        Normalised plan (total mass one) for the final potentials.
+    point : DualPoint
+        At the final potentials.
     potentials : ndarray of shape (n_components,)
     residual : float
-        ``max |P^T 1 - t|``.
+        ``max |gradient|``, e.g. ``max |P^T 1 - t|``.
     """
-    xp = namespace_of(shifted)
-    plan, value = _semi_dual(shifted, a, t, potentials, reg)
-    residual = t - xp.sum(plan, axis=0)
-    error = float(xp.max(xp.abs(residual)))
-    n_components = t.shape[0]
-    ones = xp.ones((n_components, n_components), dtype=t.dtype, **on_device_of(t))
-    identity = xp.eye(n_components, dtype=t.dtype, **on_device_of(t))
+    xp = namespace_of(potentials)
+    point = evaluate(potentials, reg)
+    error = float(xp.max(xp.abs(point.gradient)))
+    n_components = potentials.shape[0]
+    kernel = 0.0
+    if shift_invariant:
+        kernel = xp.ones(
+            (n_components, n_components),
+            dtype=potentials.dtype,
+            **on_device_of(potentials),
+        )
     radius = 10.0 * reg
     for _ in range(max_steps):
         if error <= tol:
             break
-        column = xp.sum(plan, axis=0)
-        hessian = (column * identity - _weighted_gram(plan, 1.0 / a)) / reg
-        step = _least_squares(hessian + ones, residual)
+        step = _least_squares(point.curvature() + kernel, point.gradient)
         # Where H is nearly singular the step can be huge: within a trust radius,
         # which grows after each full step taken and shrinks after each halving.
         length = float(xp.max(xp.abs(step)))
         if length > radius:
             step *= radius / length
         for _ in range(40):
-            trial, trial_value = _semi_dual(shifted, a, t, potentials + step, reg)
-            trial_residual = t - xp.sum(trial, axis=0)
-            trial_error = float(xp.max(xp.abs(trial_residual)))
-            if trial_value > value or trial_error < error:
+            trial = evaluate(potentials + step, reg)
+            trial_error = float(xp.max(xp.abs(trial.gradient)))
+            if trial.value > point.value or trial_error < error:
                 break
             step /= 2
             radius /= 2
@@ -337,8 +408,8 @@ def _newton(shifted, a, t, reg, potentials, tol, max_steps):
             break  # no progress left at working precision
         radius = max(radius, 2 * float(xp.max(xp.abs(step))))
         potentials = potentials + step
-        plan, value, residual, error = trial, trial_value, trial_residual, trial_error
-    return plan, potentials, error
+        point, error = trial, trial_error
+    return point, potentials, error
 
 
 def _least_squares(matrix, vector):
@@ -362,7 +433,9 @@ def _weighted_gram(plan, row_weights):
     return gram
 
 
-def _newton_continuation(shifted, a, t, reg, tol, max_steps):
+def newton_continuation(
+    evaluate, reg, spread, n_components, tol, max_steps, *, like=None
+):
     """Newton's method along decreasing temperatures, down to ``reg``.
 
     When ``reg`` is small next to the spread of the costs, the semi-dual is nearly
@@ -371,17 +444,37 @@ def _newton_continuation(shifted, a, t, reg, tol, max_steps):
     enough. At a temperature above the spread it is smooth; dividing the
     temperature by four at a time, each problem starts in the quadratic basin of
     the previous one's solution.
+
+    Parameters
+    ----------
+    evaluate, reg, tol, max_steps
+        As :func:`newton`.
+    spread : float
+        The largest entry of the row-shifted cost.
+    n_components : int
+    like : array, default=None
+        The potentials start at zero in its namespace, on its device and of its
+        dtype; numpy float64 when None.
+
+    Returns
+    -------
+    point, potentials, residual
+        As :func:`newton`.
     """
     temperatures = [reg]
-    spread = float(namespace_of(shifted).max(shifted))
     while temperatures[-1] < spread:
         temperatures.append(4.0 * temperatures[-1])
-    potentials = namespace_of(t).zeros_like(t)
-    for temperature in reversed(temperatures):
-        plan, potentials, residual = _newton(
-            shifted, a, t, temperature, potentials, tol, max_steps
+    if like is None:
+        potentials = np.zeros(n_components)
+    else:
+        potentials = namespace_of(like).zeros(
+            n_components, dtype=like.dtype, **on_device_of(like)
         )
-    return plan, potentials, residual
+    for temperature in reversed(temperatures):
+        point, potentials, residual = newton(
+            evaluate, temperature, potentials, tol, max_steps
+        )
+    return point, potentials, residual
 
 
 def _exact_rows(plan, sample_mass):
@@ -545,6 +638,39 @@ def transport_plan(
     return _unbalanced_plan(
         cost, sample_mass, weights, target_weights, reg, reg_m, max_iter, tol
     )
+
+
+def semi_relaxed_in_blocks(cost, X, sample_mass, weights, reg):
+    """``reg_m = 0`` on in-memory data, block by block of rows.
+
+    The problem separates over samples: each block's plan is solved on its own
+    (:func:`transport_plan`), so that the costs never exist as a whole.
+
+    Parameters
+    ----------
+    cost : callable
+        ``cost(X[rows])`` returns the costs of those rows.
+    X : ndarray of shape (n_samples, n_features)
+    sample_mass : ndarray of shape (n_samples,)
+    weights : ndarray of shape (n_components,)
+    reg : float
+
+    Returns
+    -------
+    result : TransportResult
+    """
+    n_samples = X.shape[0]
+    n_components = weights.shape[0]
+    plan = np.empty((n_samples, n_components), dtype=X.dtype)
+    value = 0.0
+    # Blocks of (n_samples, n_components) temporaries about a megabyte: in
+    # cache, and large enough that the solver's per-call overhead is small.
+    row_bytes = 16 * n_components * X.itemsize
+    for rows in row_blocks(n_samples, row_bytes, max_rows=n_samples):
+        block = _semi_relaxed_plan(cost(X[rows]), sample_mass[rows], weights, reg)
+        plan[rows] = block.plan
+        value += block.value * float(np.sum(sample_mass[rows]))
+    return TransportResult(plan, value / float(np.sum(sample_mass)), True)
 
 
 def objective(cost, plan, sample_mass, weights, reg, reg_m, target_weights):

@@ -4,11 +4,12 @@ import importlib.util
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 
-def _benchmark_module():
-    path = Path(__file__).parents[1] / "benchmarks" / "bench_fit.py"
-    spec = importlib.util.spec_from_file_location("bench_fit", path)
+def _benchmark_module(name="bench_fit"):
+    path = Path(__file__).parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -25,3 +26,13 @@ def test_benchmark_runs_every_case(capsys):
         assert np.isnan(row["difference"]) or row["difference"] < 1e-5, row
     assert rows[-1]["dtype"] == "float32"
     assert "GM/OT" in capsys.readouterr().out
+
+
+def test_dask_benchmark_runs(capsys):
+    pytest.importorskip("dask.array")
+    pytest.importorskip("distributed")
+    row = _benchmark_module("bench_dask").main(["--quick", "--iterations", "2"])
+    assert row["n"] == 20_000 and row["chunks"] == 4
+    assert row["dask_s"] > 0 and row["client_traced_mib"] > 0
+    assert row["vs_in_memory"] < 1e-8
+    assert "Dask fit" in capsys.readouterr().out

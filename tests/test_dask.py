@@ -1,0 +1,203 @@
+"""Fits on Dask arrays, through a real local cluster of worker processes."""
+
+import sys
+import warnings
+
+import numpy as np
+import pytest
+from conftest import COVARIANCE_TYPES, assert_close_to_scale
+from sklearn.datasets import make_blobs
+
+from sklearn_otmix import OTGaussianMixture, _dask
+
+da = pytest.importorskip("dask.array")
+distributed = pytest.importorskip("distributed")
+
+# (reg, reg_m): EM, Sinkhorn EM at two temperatures, the penalised weights.
+REGIMES = [(1.0, 0.0), (1.0, np.inf), (0.3, np.inf), (1.0, 1.0)]
+
+
+@pytest.fixture(scope="module")
+def client():
+    """Two worker processes on the loopback interface: chunks and tasks cross
+    process boundaries, as on a real cluster."""
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        yield client
+
+
+@pytest.fixture(scope="module")
+def weighted_blobs():
+    X, _ = make_blobs(
+        1500, n_features=3, centers=3, cluster_std=[1.0, 2.0, 0.7], random_state=0
+    )
+    weights = np.random.default_rng(0).uniform(0.0, 2.0, len(X))
+    weights[:20] = 0.0
+    return X, weights
+
+
+def _explicit_init(X, covariance_type, reg_m):
+    """Initial parameters from one EM iteration, passed as ``*_init``."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        start = OTGaussianMixture(
+            3, covariance_type=covariance_type, max_iter=1, random_state=0
+        ).fit(X)
+    return {
+        "weights_init": None if reg_m == np.inf else start.weights_,
+        "means_init": start.means_,
+        "precisions_init": start.precisions_,
+    }
+
+
+def _assert_same_fit(dask_fit, memory_fit, rtol):
+    for name in ("weights_", "means_", "covariances_", "precisions_cholesky_"):
+        assert_close_to_scale(getattr(dask_fit, name), getattr(memory_fit, name), rtol)
+    assert dask_fit.n_iter_ == memory_fit.n_iter_
+    assert dask_fit.converged_ == memory_fit.converged_
+    assert dask_fit.lower_bound_ == pytest.approx(memory_fit.lower_bound_, abs=1e-9)
+    assert isinstance(dask_fit.weights_, np.ndarray)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize(("reg", "reg_m"), REGIMES)
+def test_fit_equals_in_memory_fit(client, weighted_blobs, covariance_type, reg, reg_m):
+    X, weights = weighted_blobs
+    # Sample weights in half of the cases, zeros included.
+    sample_weight = weights if covariance_type in ("full", "diag") else None
+    estimator = OTGaussianMixture(
+        3,
+        covariance_type=covariance_type,
+        reg=reg,
+        reg_m=reg_m,
+        tol=1e-6,
+        max_iter=50,
+        **_explicit_init(X, covariance_type, reg_m),
+    )
+    memory_fit = estimator.fit(X, sample_weight=sample_weight)
+    # Chunks held by the workers, as a user would persist them: each pass of the
+    # fit then reads them where they are.
+    X_dask = da.from_array(X, chunks=(400, 3)).persist()
+    w_dask = None
+    if sample_weight is not None:
+        w_dask = da.from_array(weights, chunks=400).persist()
+    dask_fit = estimator.__sklearn_clone__()
+    labels = dask_fit.fit_predict(X_dask, sample_weight=w_dask)
+    _assert_same_fit(dask_fit, memory_fit, rtol=1e-8)
+    assert isinstance(labels, da.Array)
+    np.testing.assert_array_equal(labels.compute(), memory_fit.predict(X))
+
+
+def test_initialisation_from_dask_equals_in_memory_when_small(client, weighted_blobs):
+    """With at most INIT_SAMPLE_SIZE rows the initialisation sample is the data:
+    k-means and all, the fit is the in-memory fit."""
+    X, _ = weighted_blobs
+    estimator = OTGaussianMixture(3, random_state=0, n_init=2)
+    memory_fit = estimator.fit(X)
+    dask_fit = estimator.__sklearn_clone__().fit(da.from_array(X, chunks=500))
+    _assert_same_fit(dask_fit, memory_fit, rtol=1e-8)
+
+
+@pytest.mark.parametrize("init_params", ["kmeans", "k-means++", "random_from_data"])
+def test_initialisation_on_a_sample(client, monkeypatch, init_params):
+    """Beyond INIT_SAMPLE_SIZE rows the initialisation sees a sample only; the fit
+    still finds the clusters, and is reproducible."""
+    monkeypatch.setattr(_dask, "INIT_SAMPLE_SIZE", 300)
+    X, _ = make_blobs(6000, n_features=2, centers=3, random_state=1)
+    X_dask = da.from_array(X, chunks=1000).persist()
+    estimator = OTGaussianMixture(3, init_params=init_params, tol=1e-8, random_state=0)
+    dask_fit = estimator.fit(X_dask)
+    again = estimator.__sklearn_clone__().fit(X_dask)
+    np.testing.assert_array_equal(dask_fit.means_, again.means_)
+    memory_fit = estimator.__sklearn_clone__().fit(X)
+    order = np.argsort(dask_fit.means_[:, 0])
+    memory_order = np.argsort(memory_fit.means_[:, 0])
+    assert_close_to_scale(
+        dask_fit.means_[order], memory_fit.means_[memory_order], rtol=1e-5
+    )
+
+
+def test_float32_stays_float32(client, weighted_blobs):
+    X, _ = weighted_blobs
+    X32 = X.astype(np.float32)
+    estimator = OTGaussianMixture(3, random_state=0, reg_m=np.inf)
+    dask_fit = estimator.fit(da.from_array(X32, chunks=500))
+    memory_fit = estimator.__sklearn_clone__().fit(X32)
+    assert dask_fit.means_.dtype == np.float32
+    # Sums of float32 statistics in another order: float32 round-off, amplified
+    # by the iterations.
+    assert_close_to_scale(dask_fit.means_, memory_fit.means_, rtol=1e-4)
+
+
+def test_predictions_are_lazy_dask_arrays(client, weighted_blobs):
+    X, _ = weighted_blobs
+    fitted = OTGaussianMixture(3, covariance_type="diag", random_state=0).fit(X)
+    X_dask = da.from_array(X, chunks=(300, 3))
+    for method, expected in [
+        ("predict", fitted.predict(X)),
+        ("predict_proba", fitted.predict_proba(X)),
+        ("score_samples", fitted.score_samples(X)),
+    ]:
+        result = getattr(fitted, method)(X_dask)
+        assert isinstance(result, da.Array), method
+        assert result.chunks[0] == X_dask.chunks[0]
+        np.testing.assert_allclose(result.compute(), expected, rtol=1e-12)
+    assert fitted.score(X_dask) == pytest.approx(fitted.score(X), rel=1e-12)
+    weights = np.arange(len(X), dtype=float)
+    assert fitted.score(X_dask, sample_weight=weights) == pytest.approx(
+        fitted.score(X, sample_weight=weights), rel=1e-12
+    )
+    assert fitted.bic(X_dask) == pytest.approx(fitted.bic(X), rel=1e-12)
+
+
+def test_chunks_of_columns_and_integer_input(client):
+    X, _ = make_blobs(400, n_features=4, centers=2, random_state=0)
+    X = np.round(X * 10).astype(np.int64)
+    estimator = OTGaussianMixture(2, random_state=0)
+    dask_fit = estimator.fit(da.from_array(X, chunks=(150, 2)))
+    memory_fit = estimator.__sklearn_clone__().fit(X)
+    _assert_same_fit(dask_fit, memory_fit, rtol=1e-8)
+
+
+def test_bad_dask_input(client):
+    estimator = OTGaussianMixture(2)
+    with pytest.raises(ValueError, match="2D Dask array"):
+        estimator.fit(da.ones(10, chunks=5))
+    X = np.ones((20, 2))
+    X[3, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        estimator.fit(da.from_array(X, chunks=5))
+    X = np.random.default_rng(0).normal(size=(20, 2))
+    with pytest.raises(ValueError, match="non-negative"):
+        estimator.fit(da.from_array(X, chunks=5), sample_weight=-np.ones(20))
+    with pytest.raises(ValueError, match=r"shape \(20,\)"):
+        estimator.fit(da.from_array(X, chunks=5), sample_weight=np.ones(3))
+    fitted = estimator.fit(da.from_array(X, chunks=5))
+    with pytest.raises(ValueError, match="expecting 2 features"):
+        fitted.predict(da.ones((5, 3), chunks=5))
+
+
+def test_missing_distributed_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    with pytest.raises(ImportError, match=r"sklearn-otmix\[dask\]"):
+        OTGaussianMixture(2).fit(da.ones((10, 2), chunks=5))
+
+
+@pytest.mark.parametrize("n_samples", [1001, 5000, 10**7])
+def test_initialisation_rows_are_distinct_and_uniform(n_samples):
+    rng = np.random.RandomState(0)
+    rows = _dask._distinct_rows(n_samples, 1000, rng)
+    assert rows.shape == (1000,)
+    assert np.all(np.diff(rows) > 0)
+    assert 0 <= rows[0] and rows[-1] < n_samples
+    # Uniform: the mean position is that of the whole range, within 4 standard
+    # errors of a sample of 1000 (without replacement: a little less).
+    assert abs(rows.mean() - (n_samples - 1) / 2) < 4 * n_samples / np.sqrt(12e3)

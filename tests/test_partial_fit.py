@@ -1,0 +1,153 @@
+"""partial_fit: stepwise EM over a stream of chunks."""
+
+import warnings
+
+import numpy as np
+import pytest
+from conftest import DATASETS, assert_close_to_scale
+from sklearn.datasets import make_blobs
+from sklearn.exceptions import ConvergenceWarning
+
+from sklearn_otmix import OTGaussianMixture
+
+
+def _shuffled_chunks(X, size, epochs, seed=0):
+    rng = np.random.default_rng(seed)
+    for _ in range(epochs):
+        order = rng.permutation(len(X))
+        for start in range(0, len(X), size):
+            yield X[order[start : start + size]]
+
+
+def _stream_fit(estimator, chunks):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for chunk in chunks:
+            estimator.partial_fit(chunk)
+    return estimator
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])
+def test_stream_of_generated_data_reaches_the_batch_likelihood(covariance_type):
+    X, _ = make_blobs(20000, n_features=5, centers=4, random_state=0)
+    params = {"n_components": 4, "covariance_type": covariance_type}
+    batch = OTGaussianMixture(**params, random_state=0).fit(X)
+    online = _stream_fit(
+        OTGaussianMixture(**params, random_state=0), _shuffled_chunks(X, 1000, 1)
+    )
+    assert online.n_steps_ == 20
+    assert abs(online.score(X) - batch.score(X)) <= 0.01 * abs(batch.score(X))
+
+
+@pytest.mark.parametrize("reg_m", [0.0, np.inf])
+@pytest.mark.parametrize("covariance_type", ["full", "diag"])
+def test_stream_of_digits_reaches_the_batch_likelihood(covariance_type, reg_m):
+    """scikit-learn's digits (PCA to 10 dimensions), in chunks of 100, 10 epochs.
+
+    With ``reg_m=inf`` each chunk's plan is balanced on its own: the batch
+    Sinkhorn-EM plan where every chunk holds the components in the proportions
+    ``target_weights``, which shuffled chunks of overlapping clusters do nearly.
+    """
+    X = DATASETS["digits"][0]
+    params = {"n_components": 4, "covariance_type": covariance_type, "reg_m": reg_m}
+    batch = OTGaussianMixture(**params, random_state=0).fit(X)
+    online = _stream_fit(
+        OTGaussianMixture(**params, random_state=0), _shuffled_chunks(X, 100, 10)
+    )
+    assert abs(online.score(X) - batch.score(X)) <= 0.01 * abs(batch.score(X))
+    if reg_m == np.inf:
+        np.testing.assert_array_equal(online.weights_, batch.weights_)
+
+
+def test_first_call_initialises_from_its_chunk_then_steps():
+    X, _ = make_blobs(600, n_features=2, centers=3, random_state=0)
+    chunk = X[:200]
+    online = OTGaussianMixture(3, random_state=0).partial_fit(chunk)
+    # One chunk, step size one: one EM iteration on it from its initialisation.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        batch = OTGaussianMixture(3, random_state=0, max_iter=1).fit(chunk)
+    for name in ("weights_", "means_", "covariances_"):
+        assert_close_to_scale(getattr(online, name), getattr(batch, name), 1e-10)
+    assert online.n_steps_ == 1
+    assert online.lower_bound_ == pytest.approx(batch.lower_bound_)
+
+
+def test_step_sizes_follow_the_schedule():
+    """With learning_decay=1 the running statistics are the plain average of the
+    chunks' statistics; here every chunk is the same, so one step changes
+    nothing more than one EM iteration on it."""
+    X, _ = make_blobs(300, n_features=2, centers=2, random_state=0)
+    repeated = OTGaussianMixture(2, random_state=0, learning_decay=1.0)
+    repeated.partial_fit(X).partial_fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        # Second step: s = (s1 + s2) / 2 with s2 computed at the parameters of s1.
+        one = OTGaussianMixture(2, random_state=0, max_iter=1).fit(X)
+        two = OTGaussianMixture(2, random_state=0, max_iter=2).fit(X)
+    # The average of the first and the second EM iteration's statistics lies
+    # between them: the means lie between those of one and two iterations.
+    low = np.minimum(one.means_, two.means_) - 1e-12
+    high = np.maximum(one.means_, two.means_) + 1e-12
+    assert np.all((low <= repeated.means_) & (repeated.means_ <= high))
+    assert repeated.n_steps_ == 2
+
+
+def test_partial_fit_continues_a_fit_and_sample_weights_count():
+    X, _ = make_blobs(400, n_features=2, centers=2, random_state=0)
+    fitted = OTGaussianMixture(2, tol=1e-12, max_iter=1000, random_state=0).fit(X)
+    means = fitted.means_.copy()
+    fitted.partial_fit(X)
+    # From the fitted parameters, a fixed point of EM on X, one step on X with
+    # step size one stays there.
+    assert fitted.n_steps_ == 1
+    assert_close_to_scale(fitted.means_, means, 1e-5)
+    weights = np.r_[np.ones(200), np.zeros(200)]
+    weighted = OTGaussianMixture(2, random_state=0).partial_fit(
+        X, sample_weight=weights
+    )
+    kept = OTGaussianMixture(2, random_state=0).partial_fit(X[:200])
+    assert_close_to_scale(weighted.means_, kept.means_, 1e-10)
+
+
+def test_partial_fit_errors():
+    X = np.random.default_rng(0).normal(size=(50, 3))
+    with pytest.raises(ValueError, match="first chunk.*n_components = 5"):
+        OTGaussianMixture(5).partial_fit(X[:3])
+    online = OTGaussianMixture(2, random_state=0).partial_fit(X)
+    with pytest.raises(ValueError, match="3 features"):
+        online.partial_fit(X[:, :2])
+    with pytest.raises(ValueError, match="learning_decay"):
+        OTGaussianMixture(2, learning_decay=0.4).partial_fit(X)
+
+
+def test_dask_ml_incremental_streams_the_blocks():
+    dask_ml_wrappers = pytest.importorskip("dask_ml.wrappers")
+    da = pytest.importorskip("dask.array")
+    X, _ = make_blobs(20000, n_features=3, centers=3, random_state=0)
+    rng = np.random.default_rng(0)
+    X_dask = da.from_array(X[rng.permutation(len(X))], chunks=(1000, 3))
+    batch = OTGaussianMixture(3, random_state=0).fit(X)
+    incremental = dask_ml_wrappers.Incremental(OTGaussianMixture(3, random_state=0))
+    incremental.fit(X_dask)
+    online = incremental.estimator_
+    assert online.n_steps_ == 20
+    assert abs(online.score(X) - batch.score(X)) <= 0.01 * abs(batch.score(X))
+    labels = incremental.predict(X_dask)
+    assert isinstance(labels, da.Array)
+    np.testing.assert_array_equal(labels.compute(), online.predict(X_dask).compute())
+
+
+def test_fit_restarts_the_stream():
+    X, _ = make_blobs(400, n_features=2, centers=2, random_state=0)
+    model = OTGaussianMixture(2, random_state=0).partial_fit(X[:200])
+    model.partial_fit(X[200:])
+    model.fit(X)
+    assert not hasattr(model, "n_steps_")
+    fitted_means = model.means_.copy()
+    model.partial_fit(X)
+    assert model.n_steps_ == 1
+    # Step size one from the fitted parameters: the old stream is forgotten.
+    fresh = OTGaussianMixture(2, random_state=0).fit(X).partial_fit(X)
+    assert_close_to_scale(model.means_, fresh.means_, 1e-12)
+    assert not np.array_equal(model.means_, fitted_means)
