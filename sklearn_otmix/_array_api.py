@@ -90,9 +90,8 @@ def on_device_of(array):
 def block_bytes(array):
     """Bytes of temporaries per block of rows for computations on ``array``."""
     device = array_api_compat.device(array)
-    if array_api_compat.is_cupy_array(array) or getattr(device, "type", "cpu") != (
-        "cpu"
-    ):
+    on_cpu = getattr(device, "type", "cpu") == "cpu"  # torch's, or another CPU
+    if array_api_compat.is_cupy_array(array) or not on_cpu:
         return _ACCELERATOR_BLOCK_BYTES
     return _CPU_BLOCK_BYTES
 

@@ -184,6 +184,10 @@ def _balanced_plan(cost, sample_mass, target_weights, reg, max_iter, tol, warm):
     Newton steps on :math:`\phi` then take the residual below ``tol``
     (:func:`newton`), along decreasing temperatures where the semi-dual is
     nearly piecewise linear (:func:`newton_continuation`).
+
+    In other array namespaces (torch, CuPy, ...) the first E-step goes straight
+    to the continuation from zero potentials (L-BFGS-B is SciPy's, on numpy),
+    and the Newton systems are solved in the namespace.
     """
     xp = namespace_of(cost)
     # In float64 whatever the data: float32 masses sum to one only within 1e-7,
