@@ -20,6 +20,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from . import _dask
 from ._array_api import (
     asarray,
+    astype,
     check_same_namespace,
     get_namespace,
     namespace_of,
@@ -320,7 +321,7 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
         """
         if is_dask_array(X):
             return _dask.fit(self, X, sample_weight)
-        xp, device = get_namespace(X)
+        xp, _ = get_namespace(X)
         X = validate_data(self, X, dtype=[xp.float64, xp.float32], ensure_min_samples=2)
         if X.shape[0] < self.n_components:
             raise ValueError(
@@ -335,12 +336,7 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
                 f"Only {X_fit.shape[0]} samples have a positive sample_weight, "
                 f"fewer than n_components = {self.n_components}."
             )
-        init = self._checked_initial_parameters(X.shape[1], _host_dtype(X))
-        if xp is not np:
-            init = {
-                key: None if value is None else asarray(value, xp, device)
-                for key, value in init.items()
-            }
+        init = self._initial_parameters_like(X)
         self._fit_runs(
             partial(self._initialize, X_fit, sample_mass, sample_weight, init),
             partial(self._em_step, X_fit, sample_mass, init["target"]),
@@ -391,10 +387,11 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
         .. [2] P. Liang, D. Klein. Online EM for unsupervised models. NAACL, 2009.
         """
         fitted = hasattr(self, "weights_")
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=not fitted)
-        sample_weight = _check_sample_weight(sample_weight, X.shape[0], X.dtype)
+        xp, _ = get_namespace(X)
+        X = validate_data(self, X, dtype=[xp.float64, xp.float32], reset=not fitted)
+        sample_weight = _check_sample_weight(sample_weight, X.shape[0], X.dtype, like=X)
         X, sample_mass, sample_weight = _mass_of_samples(X, sample_weight)
-        init = self._checked_initial_parameters(X.shape[1], X.dtype)
+        init = self._initial_parameters_like(X)
         if fitted:
             mixture = self._fitted_mixture()
         elif X.shape[0] < self.n_components:
@@ -417,20 +414,20 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
             # means for 'full', the origin otherwise.
             self._stream_centres = mixture.means
             if self.covariance_type != "full":
-                self._stream_centres = np.zeros_like(mixture.means)
+                self._stream_centres = xp.zeros_like(mixture.means)
             self._stream_statistics = self._stream_potentials = None
             self.lower_bounds_ = []
 
         transport = self._e_step(
             X, sample_mass, mixture, init["target"], self._stream_potentials
         )
-        centres = self._stream_centres.astype(X.dtype, copy=False)
+        centres = astype(self._stream_centres, X.dtype)
         statistics = sufficient_statistics(
             X, transport.plan, sample_mass, centres, self.covariance_type
         )
         self.n_steps_ += 1
         step = self.n_steps_**-self.learning_decay
-        scale = step / float(np.sum(sample_mass))
+        scale = step / float(xp.sum(sample_mass))
         running = self._stream_statistics
         if running is None:
             running = Statistics(*(scale * new for new in statistics))
@@ -641,6 +638,18 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
         if self.reg_m == math.inf:
             init["weights"] = init["target"]
         return init
+
+    def _initial_parameters_like(self, X):
+        """:meth:`_checked_initial_parameters` in the namespace, on the device and
+        of the dtype of ``X`` (validated on the host)."""
+        init = self._checked_initial_parameters(X.shape[1], _host_dtype(X))
+        xp, device = get_namespace(X)
+        if xp is np:
+            return init
+        return {
+            key: None if value is None else asarray(value, xp, device)
+            for key, value in init.items()
+        }
 
     def _initialize(self, X, sample_mass, sample_weight, init, random_state):
         """Initial parameters: the M-step of an initial plan, then the user's ones.

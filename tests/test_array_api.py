@@ -211,6 +211,22 @@ def test_warm_start_continues_in_the_namespace(namespace):
     _assert_same_fit(ours, reference, rtol=1e-10)
 
 
+@pytest.mark.parametrize("reg_m", [0.0, np.inf])
+def test_partial_fit_streams_in_the_namespace(namespace, reg_m):
+    xp, _, to_xp = namespace
+    X, n_components = DATASETS["blobs"]
+    params = {"n_components": n_components, "reg_m": reg_m, "random_state": 0}
+    reference, ours = OTGaussianMixture(**params), OTGaussianMixture(**params)
+    for chunk in np.array_split(np.random.RandomState(0).permutation(X), 4):
+        reference.partial_fit(chunk)
+        with sklearn.config_context(array_api_dispatch=True):
+            ours.partial_fit(to_xp(chunk))
+    _assert_lives_in(ours, to_xp(X), xp.float64)
+    for name in ARRAYS:
+        actual = _to_numpy(getattr(ours, name))
+        assert_close_to_scale(actual, getattr(reference, name), 1e-10, name)
+
+
 def test_predict_in_another_namespace_raises(namespace):
     _, _, to_xp = namespace
     X, n_components = DATASETS["blobs"]
