@@ -101,7 +101,7 @@ def main(argv=None):
             n_workers=args.workers,
             threads_per_worker=1,
             host="127.0.0.1",
-            dashboard_address=None,
+            dashboard_address=":0",
         ) as cluster,
         Client(cluster),
     ):

@@ -76,7 +76,7 @@ def check_array(estimator, X, *, reset):
     _, da = _import_dask()
     if not isinstance(X, da.Array):
         raise TypeError(
-            f"Of Dask collections OTGaussianMixture takes dask.array.Array, got "
+            f"OTGaussianMixture takes Dask arrays (dask.array.Array), got "
             f"{type(X).__name__}: convert a Dask DataFrame with "
             "`.to_dask_array(lengths=True)`."
         )

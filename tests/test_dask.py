@@ -27,7 +27,7 @@ def client():
             threads_per_worker=1,
             processes=True,
             host="127.0.0.1",
-            dashboard_address=None,
+            dashboard_address=":0",
         ) as cluster,
         distributed.Client(cluster) as client,
     ):
@@ -201,3 +201,11 @@ def test_initialisation_rows_are_distinct_and_uniform(n_samples):
     # Uniform: the mean position is that of the whole range, within 4 standard
     # errors of a sample of 1000 (without replacement: a little less).
     assert abs(rows.mean() - (n_samples - 1) / 2) < 4 * n_samples / np.sqrt(12e3)
+
+
+def test_dask_dataframe_is_refused_with_advice(client):
+    dd = pytest.importorskip("dask.dataframe")
+    pd = pytest.importorskip("pandas")
+    frame = dd.from_pandas(pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": [0.0, 1.0, 0.5]}))
+    with pytest.raises(TypeError, match="to_dask_array"):
+        OTGaussianMixture(2).fit(frame)
