@@ -352,15 +352,23 @@ def sufficient_statistics(X, plan, sample_mass, centres, covariance_type):
     return Statistics(mass, first - mass[:, np.newaxis] * centres, second)
 
 
+def _scatter(centred, weights):
+    """``sum_i w_i c_i c_i^T`` for the rows ``c_i`` of ``centred``."""
+    return (centred * weights).T @ centred
+
+
 def _xp_sufficient_statistics(xp, X, plan, sample_mass, centres, covariance_type):
     """:func:`sufficient_statistics` in another namespace, in whole-array products
     (whose temporaries are the size of ``X``)."""
     mass = xp.sum(plan, axis=0)
     first = plan.T @ X - mass[:, xp.newaxis] * centres
     if covariance_type == "full":
-        centred = [X - centres[k, :] for k in range(plan.shape[1])]
+        # One component at a time: one centred copy of X exists at once.
         second = xp.stack(
-            [(c * plan[:, k : k + 1]).T @ c for k, c in enumerate(centred)]
+            [
+                _scatter(X - centres[k, :], plan[:, k : k + 1])
+                for k in range(plan.shape[1])
+            ]
         )
     elif covariance_type == "tied":
         second = (X * sample_mass[:, xp.newaxis]).T @ X
@@ -539,7 +547,8 @@ def _xp_precision_cholesky(xp, covariances, covariance_type):
         raise error from None
     if not bool(xp.all(xp.isfinite(lower))):
         raise error
-    identity = xp.eye(
+    # An identity per component: CuPy's batched solve does not broadcast.
+    identity = xp.zeros_like(lower) + xp.eye(
         covariances.shape[-1], dtype=covariances.dtype, device=_device(covariances)
     )
     return xp.triu(xp.matrix_transpose(xp.linalg.solve(lower, identity)))
