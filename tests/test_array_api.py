@@ -5,11 +5,14 @@ Under ``array_api_dispatch`` a fit computes in the namespace and on the device o
 each array's scale), and its fitted arrays must stay there.
 """
 
+import warnings
+
 import numpy as np
 import pytest
 import sklearn
 from conftest import COVARIANCE_TYPES, DATASETS, INIT_PARAMS, assert_close_to_scale
 from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.externals import array_api_compat
 
 from sklearn_otmix import OTGaussianMixture
@@ -243,3 +246,42 @@ def test_without_dispatch_arrays_are_converted_to_numpy():
     reference = OTGaussianMixture(n_components, random_state=0).fit(X)
     assert isinstance(model.means_, np.ndarray)
     assert_array_equal(model.means_, reference.means_)
+
+
+@pytest.mark.parametrize("regime", REGIMES)
+def test_pot_receives_the_namespace_arrays(namespace, regime, monkeypatch):
+    """Where POT has a backend for the arrays (torch, CuPy), every E-step calls a
+    POT solver with them as they are: no numpy in between."""
+    import ot
+
+    xp, _, to_xp = namespace
+    X = DATASETS["iris"][0]
+    reg, reg_m = REGIMES[regime]
+    try:
+        ot.backend.get_backend(to_xp(X))
+    except ValueError:
+        pytest.skip("POT has no backend for this namespace")
+    seen = []
+
+    def spy(solver):
+        def call(*args, **kwargs):
+            seen.append(array_api_compat.array_namespace(args[2]))
+            return solver(*args, **kwargs)
+
+        return call
+
+    for module, name in [
+        (ot.unbalanced, "sinkhorn_knopp_unbalanced"),
+        (ot.unbalanced, "sinkhorn_unbalanced"),
+        (ot, "sinkhorn"),
+    ]:
+        monkeypatch.setattr(module, name, spy(getattr(module, name)))
+    with sklearn.config_context(array_api_dispatch=True), warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # max_iter=5, tol=0
+        model = OTGaussianMixture(
+            3, reg=reg, reg_m=reg_m, max_iter=5, tol=0.0, random_state=0, **SOLVER
+        ).fit(to_xp(X))
+    # One call per E-step at least (the balanced one's first E-step is Newton's
+    # from zero potentials, without POT).
+    assert len(seen) >= model.n_iter_ - (reg_m == np.inf)
+    assert all(space is xp for space in seen)
