@@ -139,8 +139,7 @@ def _semi_relaxed_plan(cost, sample_mass, weights, reg):
 
 
 def _xp_semi_relaxed_plan(cost, sample_mass, weights, reg):
-    r"""``reg_m = 0`` in another namespace: POT's single scaling where POT has a
-    backend for the arrays (torch, CuPy), the closed form itself otherwise,
+    r"""``reg_m = 0`` in another namespace: the closed form itself,
 
     .. math::
 
@@ -148,42 +147,17 @@ def _xp_semi_relaxed_plan(cost, sample_mass, weights, reg):
         \qquad F^\star = -\varepsilon \sum_i a_i
             \log \sum_k \pi_k e^{-C_{ik}/\varepsilon},
 
-    in log-sum-exp form (no entry underflows a row); as on numpy arrays
-    (:func:`_semi_relaxed_plan`), POT gets the row-shifted cost, floored where an
-    entry of the kernel could underflow.
+    in log-sum-exp form (no entry underflows a row), which is what POT's single
+    scaling computes on numpy arrays. Passing the arrays to that POT call instead
+    was measured on an H200 (n=1,000,000, d=32, K=16, diag): 1.5 times the time
+    and 1.8 times the memory of this form, and slower than GaussianMixture.
     """
     xp = namespace_of(cost)
-    log_weights = xp.log(weights)
-    logits = log_weights - cost / reg
-    total = float(xp.sum(sample_mass))
-    if _pot_backend(cost) is None:
-        log_norm = logsumexp(logits, axis=1, xp=xp)
-        plan = sample_mass[:, np.newaxis] * xp.exp(logits - log_norm[:, np.newaxis])
-        value = -reg * float(sample_mass @ log_norm) / total
-        return TransportResult(plan, value, True)
-    # s_i = min_k (C_ik - reg log pi_k): each row's largest kernel entry is a_i.
-    shift = -reg * xp.max(logits, axis=1)
-    shifted = cost - shift[:, np.newaxis]
-    log_mass = xp.log(sample_mass)
-    log_tiny = math.log(xp.finfo(cost.dtype).smallest_normal)
-    smallest_reference = float(xp.min(log_mass)) + float(xp.min(log_weights))
-    if float(xp.max(shifted)) / reg - smallest_reference >= -0.9 * log_tiny:
-        floor = reg * (log_mass[:, np.newaxis] + log_weights - log_tiny)
-        shifted = xp.minimum(shifted, floor)
-    plan = ot.unbalanced.sinkhorn_knopp_unbalanced(
-        sample_mass,
-        xp.ones_like(weights) / weights.shape[0],
-        shifted,
-        reg,
-        reg_m=(math.inf, 0.0),
-        c=sample_mass[:, np.newaxis] * weights,
-        numItermax=1,
-    )
-    # The largest entry of row i is at the minimiser of s_i, where the kernel is
-    # a_i: it gives the row's partition function (see _semi_relaxed_plan).
-    largest = xp.max(plan, axis=1)
-    value = float(sample_mass @ (shift + reg * (xp.log(largest) - log_mass)))
-    return TransportResult(plan, value / total, True)
+    logits = xp.log(weights) - cost / reg
+    log_norm = logsumexp(logits, axis=1, xp=xp)
+    plan = sample_mass[:, np.newaxis] * xp.exp(logits - log_norm[:, np.newaxis])
+    value = -reg * float(sample_mass @ log_norm) / float(xp.sum(sample_mass))
+    return TransportResult(plan, value, True)
 
 
 def _balanced_plan(cost, sample_mass, target_weights, reg, max_iter, tol, warm):
