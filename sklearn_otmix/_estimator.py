@@ -808,11 +808,7 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
         X = self._validate_predict_input(X, "score_samples")
         if is_dask_array(X):
             return _dask.density(self, X, "log_density")
-        weighted_log_prob = self._weighted_log_prob(X)
-        xp = namespace_of(weighted_log_prob)
-        if xp is not np:
-            return _xp_logsumexp(weighted_log_prob, axis=1, xp=xp)
-        return logsumexp(weighted_log_prob, axis=1)
+        return _log_sum_exp_rows(self._weighted_log_prob(X))
 
     def score(self, X, y=None, sample_weight=None):
         """Mean log-likelihood of ``X`` under the fitted mixture.
@@ -880,12 +876,9 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
         if is_dask_array(X):
             return _dask.density(self, X, "proba")
         weighted_log_prob = self._weighted_log_prob(X)
+        log_norm = _log_sum_exp_rows(weighted_log_prob)
         xp = namespace_of(weighted_log_prob)
-        if xp is not np:
-            log_norm = _xp_logsumexp(weighted_log_prob, axis=1, xp=xp)
-            return xp.exp(weighted_log_prob - log_norm[:, np.newaxis])
-        log_norm = logsumexp(weighted_log_prob, axis=1, keepdims=True)
-        return np.exp(weighted_log_prob - log_norm)
+        return xp.exp(weighted_log_prob - log_norm[:, np.newaxis])
 
     def sample(self, n_samples=1):
         """Draw samples from the fitted mixture.
@@ -1016,6 +1009,14 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
                 f"Initialization {status}. time lapse {elapsed:.5f}s\t "
                 f"lower bound {lower_bound:.5f}."
             )
+
+
+def _log_sum_exp_rows(values):
+    """``log sum_k exp(values_ik)`` of each row, in the namespace of ``values``."""
+    xp = namespace_of(values)
+    if xp is not np:
+        return _xp_logsumexp(values, axis=1, xp=xp)
+    return logsumexp(values, axis=1)
 
 
 def _check_sample_weight(sample_weight, n_samples, dtype, *, like=None):
