@@ -36,6 +36,7 @@ from ._transport import (
     _semi_dual,
     _weighted_gram,
     balanced_point,
+    column_sweep,
     newton,
     newton_continuation,
     objective,
@@ -418,7 +419,7 @@ class DaskStep:
             ).x
         else:
             _, column, _ = self._sums(chunks, warm, reg, False)
-            potentials = warm + reg * (np.log(t) - np.log(_positive(column)))
+            potentials = column_sweep(warm, _positive(column), t, reg)
         _, potentials, residual = newton(evaluate, reg, potentials, tol, max_iter)
         if residual > tol:
             _, potentials, residual = newton_continuation(

@@ -20,10 +20,9 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-from sklearn.externals.array_api_compat import device as _device
 from sklearn.utils import check_array
 
-from ._array_api import block_bytes, namespace_of
+from ._array_api import block_bytes, namespace_of, on_device_of
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 
@@ -437,7 +436,7 @@ def _add_to_diagonal(matrices, value, xp):
         diagonal = np.arange(n_features)
         matrices[..., diagonal, diagonal] += value
         return matrices
-    identity = xp.eye(n_features, dtype=matrices.dtype, device=_device(matrices))
+    identity = xp.eye(n_features, dtype=matrices.dtype, **on_device_of(matrices))
     return matrices + value * identity
 
 
@@ -464,10 +463,7 @@ def weighted_gaussian_mle(X, plan, sample_mass, reg_covar, covariance_type):
     """
     xp = namespace_of(X)
     shape = (plan.shape[1], X.shape[1])
-    if xp is np:
-        centres = np.zeros(shape, dtype=X.dtype)
-    else:
-        centres = xp.zeros(shape, dtype=X.dtype, device=_device(X))
+    centres = xp.zeros(shape, dtype=X.dtype, **on_device_of(X))
     if covariance_type == "full":
         mass = xp.sum(plan, axis=0) + 10 * xp.finfo(plan.dtype).eps
         centres = (plan.T @ X) / mass[:, np.newaxis]
@@ -549,7 +545,7 @@ def _xp_precision_cholesky(xp, covariances, covariance_type):
         raise error
     # An identity per component: CuPy's batched solve does not broadcast.
     identity = xp.zeros_like(lower) + xp.eye(
-        covariances.shape[-1], dtype=covariances.dtype, device=_device(covariances)
+        covariances.shape[-1], dtype=covariances.dtype, **on_device_of(covariances)
     )
     return xp.triu(xp.matrix_transpose(xp.linalg.solve(lower, identity)))
 

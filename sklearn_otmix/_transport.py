@@ -247,7 +247,7 @@ def _sinkhorn_sweep(shifted, a, t, reg, warm):
     xp = namespace_of(shifted)
     if _pot_backend(shifted) is None:
         plan, _ = _semi_dual(shifted, a, t, warm, reg)
-        return warm + reg * (xp.log(t) - xp.log(xp.sum(plan, axis=0)))
+        return column_sweep(warm, xp.sum(plan, axis=0), t, reg)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence is measured on the plan
         # POT updates the second marginal first: passed transposed, as above.
@@ -262,6 +262,13 @@ def _sinkhorn_sweep(shifted, a, t, reg, warm):
             log=True,
         )
     return reg * log["log_u"]
+
+
+def column_sweep(potentials, column, t, reg):
+    """Sinkhorn's column update of the components' potentials: with the rows
+    exact, ``g + reg (log t - log P^T 1)`` makes the column marginal ``t``."""
+    xp = namespace_of(column)
+    return potentials + reg * (xp.log(t) - xp.log(column))
 
 
 def _pot_backend(*arrays):
@@ -534,22 +541,21 @@ def _unbalanced_plan(
 def _log_sinkhorn_unbalanced(a, b, M, reg, reg_m, method, c, numItermax, stopThr):
     r"""Log-domain unbalanced Sinkhorn with a hard row marginal, in any namespace.
 
-        POT has no backend for some array-API namespaces (``array_api_strict``):
-        this is the iteration of POT's ``sinkhorn_unbalanced`` for ``reg_m=(inf,
-        rho)``, written with array-API operations and taking POT's arguments. With
-        potentials ``f`` (samples) and ``g`` (components) and ``K = c e^{-M / reg}``,
+    POT has no backend for some array-API namespaces (``array_api_strict``): this
+    is the iteration of POT's ``sinkhorn_unbalanced`` for ``reg_m=(inf, rho)``,
+    written with array-API operations and taking POT's arguments. With potentials
+    ``f`` (samples) and ``g`` (components) and ``K = c e^{-M / reg}``,
 
-        .. math::
+    .. math::
 
-            f_i = arepsilon \log a_i - arepsilon \log \sum_k K_{ik} e^{g_k/arepsilon},
-            \qquad
-            g_k = rac{
-    ho}{
-    ho + arepsilon} \Bigl(arepsilon \log b_k
-                  - arepsilon \log \sum_i K_{ik} e^{f_i/arepsilon}\Bigr),
+        f_i = \varepsilon \log a_i
+              - \varepsilon \log \sum_k K_{ik} e^{g_k/\varepsilon},
+        \qquad
+        g_k = \frac{\rho}{\rho + \varepsilon} \Bigl(\varepsilon \log b_k
+              - \varepsilon \log \sum_i K_{ik} e^{f_i/\varepsilon}\Bigr),
 
-        until ``g / reg`` moves by less than ``stopThr``; a ``UserWarning`` if not
-        within ``numItermax`` sweeps, as POT's.
+    until ``g / reg`` moves by less than ``stopThr``; a ``UserWarning`` if not
+    within ``numItermax`` sweeps, as POT's.
     """
     xp = namespace_of(M)
     rho = reg_m[1]
