@@ -18,15 +18,17 @@ Run ``python benchmarks/bench_dask.py`` (10,000,000 x 10, full, K=5) or
 import argparse
 import gc
 import resource
+import sys
 import tracemalloc
-import warnings
-from time import perf_counter
+from pathlib import Path
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 
-from sklearn_otmix import OTGaussianMixture
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_fit import _difference, _fit  # noqa: E402
+
+from sklearn_otmix import OTGaussianMixture  # noqa: E402
 
 
 def make_chunk(n_features, n_components, block_info=None):
@@ -58,19 +60,7 @@ def _peak_rss_mib():
 
 def _timed_fit(estimator, X):
     gc.collect()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        start = perf_counter()
-        estimator.fit(X)
-        return perf_counter() - start
-
-
-def _difference(a, b):
-    return max(
-        float(np.max(np.abs(getattr(a, name) - getattr(b, name))))
-        / float(np.max(np.abs(getattr(b, name))))
-        for name in ("weights_", "means_", "covariances_")
-    )
+    return _fit(estimator, X)
 
 
 def main(argv=None):
@@ -140,8 +130,8 @@ def main(argv=None):
         "client_rss_peak_mib": rss_after,
         "client_traced_mib": traced_mib,
         "data_mib": X_memory.nbytes / 2**20,
-        "vs_in_memory": _difference(on_dask, in_memory),
-        "vs_gaussian_mixture": _difference(on_dask, gaussian),
+        "vs_in_memory": _difference(on_dask, in_memory, True),
+        "vs_gaussian_mixture": _difference(on_dask, gaussian, True),
     }
     print(
         f"{n:,} x {d}, K={k}, full, {args.iterations} iterations, {n_chunks} chunks "

@@ -116,9 +116,11 @@ class Device:
             self.torch.cuda.synchronize()
 
 
-def _estimators(case, X, means, n_iter, device=None):
+HOST = Device()  # numpy arrays
+
+
+def _estimators(case, X, means, n_iter, device=HOST):
     _, _, _, n_components, covariance_type, extra, _ = case
-    device = device or Device()
     initial = initial_parameters(X, means, covariance_type)
     if device.name is not None:
         # GaussianMixture does not cast its *_init under dispatch: in X's dtype.
@@ -140,8 +142,7 @@ def _estimators(case, X, means, n_iter, device=None):
     return GaussianMixture(**shared), OTGaussianMixture(**ours)
 
 
-def _fit(estimator, X, device=None):
-    device = device or Device()
+def _fit(estimator, X, device=HOST):
     with warnings.catch_warnings(), device.dispatch():
         warnings.simplefilter("ignore", ConvergenceWarning)
         device.synchronize()
@@ -151,8 +152,7 @@ def _fit(estimator, X, device=None):
         return perf_counter() - start
 
 
-def _peak_memory(estimator, X, device=None):
-    device = device or Device()
+def _peak_memory(estimator, X, device=HOST):
     gc.collect()
     if device.name is not None:
         if not device.cuda:
@@ -169,10 +169,9 @@ def _peak_memory(estimator, X, device=None):
     return peak
 
 
-def _difference(ours, theirs, same_problem, device=None):
+def _difference(ours, theirs, same_problem, device=HOST):
     if not same_problem:
         return float("nan")
-    device = device or Device()
     worst = 0.0
     for name in ("weights_", "means_", "covariances_"):
         a = device.get(getattr(ours, name))
@@ -181,9 +180,8 @@ def _difference(ours, theirs, same_problem, device=None):
     return worst
 
 
-def run_case(case, n_iter, repeats, scale=1.0, device=None):
+def run_case(case, n_iter, repeats, scale=1.0, device=HOST):
     name, n_samples, n_features, n_components, _, extra, dtype = case
-    device = device or Device()
     n_samples = max(int(n_samples * scale), 20 * n_components)
     X, means = make_data(n_samples, n_features, n_components, dtype)
     X_fit = device.put(X)

@@ -28,6 +28,7 @@ from functools import partial
 import numpy as np
 from scipy.optimize import minimize
 from scipy.special import logsumexp, xlogy
+from sklearn.utils import check_random_state
 
 from ._gaussian import gaussian_cost, sufficient_statistics
 from ._transport import (
@@ -484,8 +485,6 @@ def _positive(column):
 
 def fit(estimator, X, sample_weight):
     """Fit ``estimator`` on the Dask array ``X``; returns lazy labels."""
-    from sklearn.utils import check_random_state
-
     X = check_array(estimator, X, reset=True)
     n_samples = X.shape[0]
     if n_samples < max(2, estimator.n_components):
@@ -517,9 +516,7 @@ def fit(estimator, X, sample_weight):
 
 
 def _density_chunk(x, mixture, covariance_type, output):
-    log_prob = np.log(mixture.weights) - gaussian_cost(
-        x, mixture.means, mixture.precisions_chol, covariance_type
-    )
+    log_prob = mixture.weighted_log_prob(x, covariance_type)
     if output == "labels":
         return np.argmax(log_prob, axis=1)
     log_density = logsumexp(log_prob, axis=1, keepdims=True)

@@ -56,6 +56,11 @@ class _Mixture(NamedTuple):
     covariances: np.ndarray
     precisions_chol: np.ndarray
 
+    def weighted_log_prob(self, X, covariance_type):
+        """``log pi_k + log N(x_i; mu_k, Sigma_k)``: (n_samples, n_components)."""
+        cost = gaussian_cost(X, self.means, self.precisions_chol, covariance_type)
+        return namespace_of(self.weights).log(self.weights) - cost
+
 
 class OTGaussianMixture(DensityMixin, BaseEstimator):
     r"""Gaussian mixture fitted by entropic optimal transport.
@@ -644,8 +649,6 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
         of the dtype of ``X`` (validated on the host)."""
         init = self._checked_initial_parameters(X.shape[1], _host_dtype(X))
         xp, device = get_namespace(X)
-        if xp is np:
-            return init
         return {
             key: None if value is None else asarray(value, xp, device)
             for key, value in init.items()
@@ -682,42 +685,12 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
         return _Mixture(weights, means, covariances, precisions_chol)
 
     def _initial_plan(self, X, sample_mass, sample_weight, random_state):
-        if namespace_of(X) is not np:
-            return self._xp_initial_plan(X, sample_mass, sample_weight, random_state)
-        n_samples = X.shape[0]
-        n_components = self.n_components
-        responsibilities = np.zeros((n_samples, n_components), dtype=X.dtype)
-        if self.init_params == "kmeans":
-            labels = (
-                KMeans(n_clusters=n_components, n_init=1, random_state=random_state)
-                .fit(X, sample_weight=sample_weight)
-                .labels_
-            )
-            responsibilities[np.arange(n_samples), labels] = 1
-        elif self.init_params == "k-means++":
-            _, indices = kmeans_plusplus(
-                X, n_components, sample_weight=sample_weight, random_state=random_state
-            )
-            responsibilities[indices, np.arange(n_components)] = 1
-        elif self.init_params == "random":
-            responsibilities[:] = random_state.uniform(size=(n_samples, n_components))
-            responsibilities /= np.sum(responsibilities, axis=1, keepdims=True)
-        else:  # random_from_data
-            probabilities = (
-                None if sample_weight is None else sample_mass / np.sum(sample_mass)
-            )
-            indices = random_state.choice(
-                n_samples, size=n_components, replace=False, p=probabilities
-            )
-            responsibilities[indices, np.arange(n_components)] = 1
-        return responsibilities * sample_mass[:, np.newaxis]
+        """The plan of ``init_params``: responsibilities times the sample masses.
 
-    def _xp_initial_plan(self, X, sample_mass, sample_weight, random_state):
-        """:meth:`_initial_plan` for ``X`` in another namespace, same draws.
-
-        Random responsibilities are drawn on the host and moved. k-means and
-        k-means++ seeding are scikit-learn's numpy code: they get a host copy of
-        ``X`` (and of the weights) and only their labels or indices come back.
+        Random draws are made on the host by numpy; k-means and k-means++ are
+        scikit-learn's numpy code, given a host copy of ``X`` (and of the
+        weights). Only labels, indices or draws go to ``X``'s namespace and
+        device, so that every namespace starts from the same plan.
         """
         xp = namespace_of(X)
         device = on_device_of(X)
@@ -755,7 +728,7 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
             sample_keys = xp.arange(n_samples, **device)
             component_keys = xp.asarray(indices, **device)
         # One-hot: sample i belongs to component k where their keys match.
-        responsibilities = xp.astype(
+        responsibilities = astype(
             sample_keys[:, np.newaxis] == component_keys[np.newaxis, :], X.dtype
         )
         return responsibilities * sample_mass[:, np.newaxis]
@@ -778,11 +751,8 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
     # The fitted mixture as a density
 
     def _weighted_log_prob(self, X):
-        """``log pi_k + log N(x_i; mu_k, Sigma_k)``: (n_samples, n_components)."""
-        cost = gaussian_cost(
-            X, self.means_, self.precisions_cholesky_, self.covariance_type
-        )
-        return namespace_of(self.weights_).log(self.weights_) - cost
+        """The fitted mixture's :meth:`_Mixture.weighted_log_prob` at ``X``."""
+        return self._fitted_mixture().weighted_log_prob(X, self.covariance_type)
 
     def _validate_predict_input(self, X, method):
         check_is_fitted(self)
@@ -928,8 +898,6 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
         labels = np.repeat(np.arange(self.n_components), counts)
         X = np.vstack(blocks).astype(np.float64, copy=False)
         xp, device = get_namespace(self.means_)
-        if xp is np:
-            return X, labels
         return asarray(X, xp, device), asarray(labels, xp, device)
 
     def bic(self, X):
@@ -1046,9 +1014,7 @@ def _check_sample_weight(sample_weight, n_samples, dtype, *, like=None):
         raise ValueError(
             "sample_weight sums to zero: at least one sample needs a positive weight."
         )
-    if xp is not np:
-        return xp.asarray(sample_weight, dtype=dtype, device=device)
-    return sample_weight.astype(dtype, copy=False)
+    return asarray(sample_weight, xp, device, dtype=dtype)
 
 
 def _host(array):
