@@ -11,9 +11,11 @@ in scikit-learn). Its transport cost is
              + \tfrac{d}{2}\log(2\pi) - \log\det L_k,
 
 and the M-step ``phi <- argmin_phi <C(phi), P>`` is the Gaussian maximum-likelihood
-estimate with weights ``P``. Each covariance type (``full``, ``tied``, ``diag``,
-``spherical``) has its own function for both, dispatched by dictionaries; all
-work through the data in cache-sized blocks of rows.
+estimate with weights ``P``, computed from sufficient statistics that the blocks
+of the data compute on their own and that add up (:func:`merge_statistics`).
+Each covariance type (``full``, ``tied``, ``diag``, ``spherical``) has its own
+function for both, dispatched by dictionaries. Everything here is written once
+over the array namespace of its inputs.
 """
 
 import math
@@ -22,91 +24,73 @@ from typing import NamedTuple
 import numpy as np
 from sklearn.utils import check_array
 
-from ._array_api import block_bytes, namespace_of, on_device_of
+from ._backend import add_to_diagonal, cholesky, finfo, namespace_of, on_device_of
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
-
-
-# --------------------------------------------------------------------------------
-# Work in blocks of rows
-
-# Rows per block: about a thousand keeps a block's temporaries in the processor's
-# cache while the matrix products still run at full speed; fewer when rows are
-# wide, so that a block's temporaries stay under _BLOCK_BYTES.
-_BLOCK_ROWS = 1024
-_BLOCK_BYTES = 2**23
-
-
-def row_blocks(n_samples, row_bytes, max_rows=_BLOCK_ROWS, *, budget=_BLOCK_BYTES):
-    """Slices of at most ``max_rows`` consecutive rows, whose temporaries take
-    ``row_bytes`` each, ``budget`` bytes at most per block."""
-    size = max(1, min(max_rows, budget // max(1, row_bytes)))
-    return [slice(start, start + size) for start in range(0, n_samples, size)]
-
-
-def _block_sums(n_components, n_features, dtype):
-    """(n_components * n_features, n_components) 0/1 matrix summing blocks of columns.
-
-    ``Y @ _block_sums(...)`` adds each run of ``n_features`` columns of ``Y``: a
-    matrix product, much faster than a reduction over a short trailing axis.
-    """
-    return np.repeat(np.eye(n_components, dtype=dtype), n_features, axis=0)
 
 
 # --------------------------------------------------------------------------------
 # Costs
 
 
-def _cost_full(X, means, precisions_chol, constant, out):
-    n_samples, n_features = X.shape
-    n_components = means.shape[0]
+def _block_sums(n_components, n_features, like):
+    """(n_components * n_features, n_components) 0/1 matrix summing runs of columns.
+
+    ``Y @ _block_sums(...)`` adds each run of ``n_features`` columns of ``Y``: a
+    matrix product, much faster than a reduction over a short trailing axis.
+    """
+    xp = namespace_of(like)
+    eye = xp.eye(n_components, dtype=like.dtype, **on_device_of(like))
+    runs = xp.broadcast_to(eye[:, None, :], (n_components, n_features, n_components))
+    return xp.reshape(runs, (n_components * n_features, n_components))
+
+
+def _cost_full(X, means, precisions_chol, constant):
+    xp = namespace_of(X)
+    n_components, n_features = means.shape
     # One matrix product for all components: column block k of X @ stacked is X L_k.
-    stacked = precisions_chol.transpose(1, 0, 2).reshape(
-        n_features, n_components * n_features
+    stacked = xp.reshape(
+        xp.permute_dims(precisions_chol, (1, 0, 2)),
+        (n_features, n_components * n_features),
     )
-    offset = np.einsum("kd,kde->ke", means, precisions_chol).reshape(-1)
-    halves = 0.5 * _block_sums(n_components, n_features, X.dtype)
-    for rows in row_blocks(n_samples, stacked.shape[1] * X.itemsize):
-        y = X[rows] @ stacked
-        y -= offset
-        np.square(y, out=y)
-        np.matmul(y, halves, out=out[rows])
-        out[rows] += constant
+    offset = xp.reshape(means[:, None, :] @ precisions_chol, (-1,))
+    y = X @ stacked
+    y -= offset
+    y *= y
+    cost = y @ (0.5 * _block_sums(n_components, n_features, X))
+    cost += constant
+    return cost
 
 
-def _cost_tied(X, means, precisions_chol, constant, out):
-    n_samples, n_features = X.shape
-    n_components = means.shape[0]
-    offset = means @ precisions_chol
-    halves = 0.5 * _block_sums(n_components, n_features, X.dtype)
-    for rows in row_blocks(n_samples, n_components * n_features * X.itemsize):
-        y = (X[rows] @ precisions_chol)[:, np.newaxis, :] - offset
-        np.square(y, out=y)
-        np.matmul(y.reshape(len(y), -1), halves, out=out[rows])
-        out[rows] += constant
+def _cost_tied(X, means, precisions_chol, constant):
+    xp = namespace_of(X)
+    n_components, n_features = means.shape
+    y = (X @ precisions_chol)[:, None, :] - means @ precisions_chol
+    y *= y
+    y = xp.reshape(y, (X.shape[0], n_components * n_features))
+    cost = y @ (0.5 * _block_sums(n_components, n_features, X))
+    cost += constant
+    return cost
 
 
-def _cost_diag(X, means, precisions_chol, constant, out):
+def _cost_diag(X, means, precisions_chol, constant):
     # 1/2 sum_d p_kd (x_d - mu_kd)^2, expanded into two matrix products.
+    xp = namespace_of(X)
     precisions = precisions_chol**2
-    quadratic = 0.5 * precisions.T
-    linear = -(means * precisions).T
-    constant = constant + 0.5 * np.sum(means**2 * precisions, axis=1)
-    for rows in row_blocks(X.shape[0], X.shape[1] * X.itemsize):
-        x = X[rows]
-        np.matmul(x * x, quadratic, out=out[rows])
-        out[rows] += x @ linear + constant
+    cost = (X * X) @ (0.5 * precisions.T)
+    cost += X @ -(means * precisions).T
+    cost += constant + 0.5 * xp.sum(means**2 * precisions, axis=1)
+    return cost
 
 
-def _cost_spherical(X, means, precisions_chol, constant, out):
+def _cost_spherical(X, means, precisions_chol, constant):
+    xp = namespace_of(X)
     precisions = precisions_chol**2
-    linear = -(means * precisions[:, np.newaxis]).T
-    constant = constant + 0.5 * np.sum(means**2, axis=1) * precisions
-    for rows in row_blocks(X.shape[0], X.shape[1] * X.itemsize):
-        x = X[rows]
-        np.matmul(x, linear, out=out[rows])
-        squared_norms = np.einsum("nd,nd->n", x, x)
-        out[rows] += 0.5 * squared_norms[:, np.newaxis] * precisions + constant
+    cost = X @ -(means * precisions[:, None]).T
+    squared_norms = xp.sum(X * X, axis=1)
+    cost += 0.5 * squared_norms[:, None] * precisions
+    cost += constant + 0.5 * xp.sum(means**2, axis=1) * precisions
+    return cost
 
 
 _COSTS = {
@@ -115,81 +99,6 @@ _COSTS = {
     "diag": _cost_diag,
     "spherical": _cost_spherical,
 }
-
-
-# The same costs in any array namespace (torch, CuPy, ...), as whole-array
-# expressions per block of rows: no ``out=`` or ``einsum`` in the array API.
-# Each returns the cost of a block ``x`` from parameters prepared once.
-
-
-def _xp_cost_full(xp, means, precisions_chol, constant):
-    n_components, n_features = means.shape
-    stacked = xp.reshape(
-        xp.permute_dims(precisions_chol, (1, 0, 2)),
-        (n_features, n_components * n_features),
-    )
-    offset = xp.reshape(means[:, xp.newaxis, :] @ precisions_chol, (-1,))
-
-    def block_cost(x):
-        y = x @ stacked - offset
-        squares = xp.reshape(y * y, (x.shape[0], n_components, n_features))
-        return 0.5 * xp.sum(squares, axis=2) + constant
-
-    return block_cost, n_components * n_features
-
-
-def _xp_cost_tied(xp, means, precisions_chol, constant):
-    n_components, n_features = means.shape
-    offset = means @ precisions_chol
-
-    def block_cost(x):
-        y = (x @ precisions_chol)[:, xp.newaxis, :] - offset
-        return 0.5 * xp.sum(y * y, axis=2) + constant
-
-    return block_cost, n_components * n_features
-
-
-def _xp_cost_diag(xp, means, precisions_chol, constant):
-    precisions = precisions_chol**2
-    quadratic = 0.5 * precisions.T
-    linear = -(means * precisions).T
-    constant = constant + 0.5 * xp.sum(means**2 * precisions, axis=1)
-
-    def block_cost(x):
-        return (x * x) @ quadratic + (x @ linear + constant)
-
-    return block_cost, means.shape[1]
-
-
-def _xp_cost_spherical(xp, means, precisions_chol, constant):
-    precisions = precisions_chol**2
-    linear = -(means * precisions[:, xp.newaxis]).T
-    constant = constant + 0.5 * xp.sum(means**2, axis=1) * precisions
-
-    def block_cost(x):
-        squared_norms = xp.sum(x * x, axis=1)
-        return x @ linear + (0.5 * squared_norms[:, xp.newaxis] * precisions + constant)
-
-    return block_cost, means.shape[1]
-
-
-_XP_COSTS = {
-    "full": _xp_cost_full,
-    "tied": _xp_cost_tied,
-    "diag": _xp_cost_diag,
-    "spherical": _xp_cost_spherical,
-}
-
-
-def _xp_gaussian_cost(xp, X, means, precisions_chol, constant, covariance_type):
-    block_cost, row_width = _XP_COSTS[covariance_type](
-        xp, means, precisions_chol, constant
-    )
-    itemsize = xp.finfo(X.dtype).bits // 8
-    blocks = row_blocks(
-        X.shape[0], row_width * itemsize, max_rows=X.shape[0], budget=block_bytes(X)
-    )
-    return xp.concat([block_cost(X[rows, :]) for rows in blocks], axis=0)
 
 
 def log_det_cholesky(precisions_chol, covariance_type, n_features):
@@ -210,12 +119,8 @@ def log_det_cholesky(precisions_chol, covariance_type, n_features):
         ``log det L_k = -1/2 log det Sigma_k``.
     """
     xp = namespace_of(precisions_chol)
-    if xp is not np and covariance_type in ("full", "tied"):
+    if covariance_type in ("full", "tied"):
         return xp.sum(xp.log(xp.linalg.diagonal(precisions_chol)), axis=-1)
-    if covariance_type == "full":
-        return np.sum(np.log(np.diagonal(precisions_chol, axis1=1, axis2=2)), axis=1)
-    if covariance_type == "tied":
-        return np.sum(np.log(np.diag(precisions_chol)))
     if covariance_type == "diag":
         return xp.sum(xp.log(precisions_chol), axis=1)
     return n_features * xp.log(precisions_chol)
@@ -223,6 +128,9 @@ def log_det_cholesky(precisions_chol, covariance_type, n_features):
 
 def gaussian_cost(X, means, precisions_chol, covariance_type):
     """Transport cost ``C_ik = -log N(x_i; mu_k, Sigma_k)``.
+
+    Its temporaries are ``n_components`` times the size of ``X``: callers pass
+    blocks of rows (see :mod:`sklearn_otmix._data`).
 
     Parameters
     ----------
@@ -236,18 +144,10 @@ def gaussian_cost(X, means, precisions_chol, covariance_type):
     -------
     cost : ndarray of shape (n_samples, n_components)
     """
-    n_samples, n_features = X.shape
+    n_features = X.shape[1]
     log_det = log_det_cholesky(precisions_chol, covariance_type, n_features)
     constant = 0.5 * n_features * math.log(2 * math.pi) - log_det
-    xp = namespace_of(X)
-    if xp is not np:
-        return _xp_gaussian_cost(
-            xp, X, means, precisions_chol, constant, covariance_type
-        )
-    cost = np.empty((n_samples, means.shape[0]), dtype=X.dtype)
-    constant = np.broadcast_to(constant, means.shape[:1]).astype(X.dtype)
-    _COSTS[covariance_type](X, means, precisions_chol, constant, out=cost)
-    return cost
+    return _COSTS[covariance_type](X, means, precisions_chol, constant)
 
 
 # --------------------------------------------------------------------------------
@@ -255,19 +155,21 @@ def gaussian_cost(X, means, precisions_chol, covariance_type):
 
 
 class Statistics(NamedTuple):
-    """Sufficient statistics of a plan: sums over samples.
+    """Sufficient statistics of a plan: sums over samples, about centres.
 
-    The statistics of blocks of rows, or of chunks on different machines, add up
-    to those of the whole data. Second moments are taken about given centres:
-    for ``full``, each component's own (its mean, from a first pass), as
-    scikit-learn does; about the origin for the other types, as scikit-learn does
-    too, so that both round alike (this matters from initial plans that hold one
-    point per component, whose covariance is then just ``reg_covar``).
+    The statistics of blocks of rows, or of chunks on different machines, merge
+    into those of the whole data (:func:`merge_statistics`). For ``full`` the
+    second moments are taken about each block's own weighted means, so that no
+    digits are lost to ``E[x x^T] - mu mu^T`` and blocks merge by the
+    parallel-axis theorem (Chan, Golub & LeVeque, 1979). The other types take
+    theirs about the origin, as scikit-learn does, so that both round alike (this
+    matters from initial plans that hold one point per component, whose
+    covariance is then just ``reg_covar``).
 
     Attributes
     ----------
     mass : ndarray of shape (n_components,)
-        ``sum_i P_ik``.
+        ``m_k = sum_i P_ik``.
     first : ndarray of shape (n_components, n_features)
         ``sum_i P_ik (x_i - c_k)``.
     second : ndarray
@@ -275,28 +177,49 @@ class Statistics(NamedTuple):
         n_features, n_features) for ``full``; ``sum_i a_i x_i x_i^T`` of shape
         (n_features, n_features) for ``tied``; ``sum_i P_ik x_i^2`` of shape
         (n_components, n_features) for ``diag`` and ``spherical``.
+    centres : ndarray of shape (n_components, n_features) or None
+        ``c_k`` for ``full``; None (the origin) for the other types.
     """
 
     mass: np.ndarray
     first: np.ndarray
     second: np.ndarray
+    centres: np.ndarray | None = None
+
+    def merge(self, other):
+        """See :func:`merge_statistics`."""
+        return merge_statistics(self, other)
+
+    def scaled(self, factor):
+        """The statistics of the plan times ``factor``."""
+        return Statistics(
+            factor * self.mass, factor * self.first, factor * self.second, self.centres
+        )
 
 
-def _second_moments_full(x, plan, sample_mass, centres, second):
-    centred = np.empty_like(x)
+def _floored(mass):
+    """Column masses plus ``10 eps``, so that an empty component keeps finite
+    parameters (scikit-learn's floor on responsibility counts)."""
+    return mass + 10 * finfo(mass).eps
+
+
+def _second_moments_full(x, plan, sample_mass, centres):
+    xp = namespace_of(x)
+    scatters = []
     for k in range(plan.shape[1]):
-        np.subtract(x, centres[k], out=centred)
-        second[k] += (centred * plan[:, k, np.newaxis]).T @ centred
+        centred = x - centres[k, :]
+        scatters.append((centred * plan[:, k : k + 1]).T @ centred)
+    return xp.stack(scatters)
 
 
-def _second_moments_tied(x, plan, sample_mass, centres, second):
+def _second_moments_tied(x, plan, sample_mass, centres):
     # sum_ik P_ik x_i x_i^T = X^T diag(a) X, as P 1 = a. scikit-learn uses this
     # form for its initial one-point plans too (whose rows do not sum to a).
-    second += (x * sample_mass[:, np.newaxis]).T @ x
+    return (x * sample_mass[:, None]).T @ x
 
 
-def _second_moments_diag(x, plan, sample_mass, centres, second):
-    second += plan.T @ (x * x)
+def _second_moments_diag(x, plan, sample_mass, centres):
+    return plan.T @ (x * x)
 
 
 _SECOND_MOMENTS = {
@@ -307,8 +230,8 @@ _SECOND_MOMENTS = {
 }
 
 
-def sufficient_statistics(X, plan, sample_mass, centres, covariance_type):
-    """Mass, first and second moments of a plan, computed block by block.
+def sufficient_statistics(X, plan, sample_mass, covariance_type):
+    """Mass, first and second moments of a plan on one block of rows.
 
     Parameters
     ----------
@@ -316,67 +239,61 @@ def sufficient_statistics(X, plan, sample_mass, centres, covariance_type):
     plan : ndarray of shape (n_samples, n_components)
     sample_mass : ndarray of shape (n_samples,)
         Row marginal ``a`` of the plan.
-    centres : ndarray of shape (n_components, n_features)
-        Points ``c_k`` about which the moments are taken; only ``full`` uses
-        them (the others take theirs about the origin: pass zeros).
     covariance_type : {'full', 'tied', 'diag', 'spherical'}
 
     Returns
     -------
     statistics : Statistics
     """
-    xp = namespace_of(X)
-    if xp is not np:
-        return _xp_sufficient_statistics(
-            xp, X, plan, sample_mass, centres, covariance_type
-        )
-    n_samples, n_features = X.shape
-    n_components = plan.shape[1]
-    second = np.zeros(
-        {
-            "full": (n_components, n_features, n_features),
-            "tied": (n_features, n_features),
-            "diag": (n_components, n_features),
-            "spherical": (n_components, n_features),
-        }[covariance_type],
-        dtype=X.dtype,
-    )
-    first = np.zeros((n_components, n_features), dtype=X.dtype)
-    accumulate = _SECOND_MOMENTS[covariance_type]
-    for rows in row_blocks(n_samples, n_features * X.itemsize):
-        x = X[rows]
-        first += plan[rows].T @ x
-        accumulate(x, plan[rows], sample_mass[rows], centres, second)
-    mass = np.sum(plan, axis=0)
-    return Statistics(mass, first - mass[:, np.newaxis] * centres, second)
-
-
-def _scatter(centred, weights):
-    """``sum_i w_i c_i c_i^T`` for the rows ``c_i`` of ``centred``."""
-    return (centred * weights).T @ centred
-
-
-def _xp_sufficient_statistics(xp, X, plan, sample_mass, centres, covariance_type):
-    """:func:`sufficient_statistics` in another namespace, in whole-array products
-    (whose temporaries are the size of ``X``)."""
-    mass = xp.sum(plan, axis=0)
-    first = plan.T @ X - mass[:, xp.newaxis] * centres
+    mass = namespace_of(plan).sum(plan, axis=0)
+    first = plan.T @ X
+    centres = None
     if covariance_type == "full":
-        # One component at a time: one centred copy of X exists at once.
-        second = xp.stack(
-            [
-                _scatter(X - centres[k, :], plan[:, k : k + 1])
-                for k in range(plan.shape[1])
-            ]
-        )
-    elif covariance_type == "tied":
-        second = (X * sample_mass[:, xp.newaxis]).T @ X
-    else:
-        second = plan.T @ (X * X)
-    return Statistics(mass, first, second)
+        centres = first / _floored(mass)[:, None]
+        first = first - mass[:, None] * centres
+    second = _SECOND_MOMENTS[covariance_type](X, plan, sample_mass, centres)
+    return Statistics(mass, first, second, centres)
 
 
-def gaussian_mle(statistics, centres, reg_covar, covariance_type):
+def _recentred(statistics, centres):
+    """``full`` statistics taken about other ``centres``."""
+    xp = namespace_of(centres)
+    mass, first, second, old = statistics
+    shift = old - centres  # c_k - c'_k
+    cross = first[:, :, None] * shift[:, None, :]
+    second = (
+        second
+        + cross
+        + xp.matrix_transpose(cross)
+        + mass[:, None, None] * (shift[:, :, None] * shift[:, None, :])
+    )
+    return first + mass[:, None] * shift, second
+
+
+def merge_statistics(left, right):
+    """The statistics of two blocks of rows as those of their union.
+
+    ``full`` statistics are taken about the weighted means of the union, both
+    sides recentred by the parallel-axis theorem; the others add up.
+    """
+    mass = left.mass + right.mass
+    if left.centres is None:
+        return Statistics(mass, left.first + right.first, left.second + right.second)
+    raw = (
+        left.first
+        + left.mass[:, None] * left.centres
+        + right.first
+        + right.mass[:, None] * right.centres
+    )
+    centres = raw / _floored(mass)[:, None]
+    first_left, second_left = _recentred(left, centres)
+    first_right, second_right = _recentred(right, centres)
+    return Statistics(
+        mass, first_left + first_right, second_left + second_right, centres
+    )
+
+
+def gaussian_mle(statistics, reg_covar, covariance_type):
     r"""M-step: the Gaussian parameters that minimise ``<C(phi), P>``.
 
     .. math::
@@ -392,8 +309,6 @@ def gaussian_mle(statistics, centres, reg_covar, covariance_type):
     Parameters
     ----------
     statistics : Statistics
-        Of the plan, about ``centres``.
-    centres : ndarray of shape (n_components, n_features)
     reg_covar : float
         ``lambda``, added to the diagonal of every covariance.
     covariance_type : {'full', 'tied', 'diag', 'spherical'}
@@ -410,65 +325,23 @@ def gaussian_mle(statistics, centres, reg_covar, covariance_type):
         ``diag``, (n_components,) for ``spherical``.
     """
     xp = namespace_of(statistics.mass)
-    mass = statistics.mass + 10 * xp.finfo(statistics.mass.dtype).eps
-    offsets = statistics.first / mass[:, np.newaxis]  # mu_k - c_k
-    means = centres + offsets
+    mass = _floored(statistics.mass)
+    offsets = statistics.first / mass[:, None]  # mu_k - c_k
     second = statistics.second
     if covariance_type == "full":
-        covariances = second / mass[:, np.newaxis, np.newaxis] - (
-            offsets[:, :, np.newaxis] * offsets[:, np.newaxis, :]
+        means = statistics.centres + offsets
+        covariances = second / mass[:, None, None] - (
+            offsets[:, :, None] * offsets[:, None, :]
         )
-        covariances = _add_to_diagonal(covariances, reg_covar, xp)
-    elif covariance_type == "tied":
+        return mass, means, add_to_diagonal(covariances, reg_covar)
+    means = offsets
+    if covariance_type == "tied":
         covariances = (second - (mass * means.T) @ means) / xp.sum(mass)
-        covariances = _add_to_diagonal(covariances, reg_covar, xp)
-    else:
-        covariances = second / mass[:, np.newaxis] - means**2 + reg_covar
-        if covariance_type == "spherical":
-            covariances = xp.mean(covariances, axis=1)
+        return mass, means, add_to_diagonal(covariances, reg_covar)
+    covariances = second / mass[:, None] - means**2 + reg_covar
+    if covariance_type == "spherical":
+        covariances = xp.mean(covariances, axis=1)
     return mass, means, covariances
-
-
-def _add_to_diagonal(matrices, value, xp):
-    """``value`` added to the diagonal of each matrix (in place for numpy)."""
-    n_features = matrices.shape[-1]
-    if xp is np:
-        diagonal = np.arange(n_features)
-        matrices[..., diagonal, diagonal] += value
-        return matrices
-    identity = xp.eye(n_features, dtype=matrices.dtype, **on_device_of(matrices))
-    return matrices + value * identity
-
-
-def weighted_gaussian_mle(X, plan, sample_mass, reg_covar, covariance_type):
-    """M-step on in-memory data: :func:`gaussian_mle` of the plan's statistics.
-
-    For ``full`` a first pass gives the means, about which the second pass takes
-    the second moments.
-
-    Parameters
-    ----------
-    X : ndarray of shape (n_samples, n_features)
-    plan : ndarray of shape (n_samples, n_components)
-        Transport plan, in any unit of mass (the estimates do not depend on it).
-    sample_mass : ndarray of shape (n_samples,)
-        Row marginal ``a`` of the plan, in the same unit.
-    reg_covar : float
-    covariance_type : {'full', 'tied', 'diag', 'spherical'}
-
-    Returns
-    -------
-    mass, means, covariances
-        As :func:`gaussian_mle`.
-    """
-    xp = namespace_of(X)
-    shape = (plan.shape[1], X.shape[1])
-    centres = xp.zeros(shape, dtype=X.dtype, **on_device_of(X))
-    if covariance_type == "full":
-        mass = xp.sum(plan, axis=0) + 10 * xp.finfo(plan.dtype).eps
-        centres = (plan.T @ X) / mass[:, np.newaxis]
-    statistics = sufficient_statistics(X, plan, sample_mass, centres, covariance_type)
-    return gaussian_mle(statistics, centres, reg_covar, covariance_type)
 
 
 # --------------------------------------------------------------------------------
@@ -482,7 +355,7 @@ def _not_positive_definite(dtype):
         "point or collapsed samples). Increase reg_covar, use fewer components, "
         "or scale the input data."
     )
-    if dtype == np.float32:
+    if str(dtype).endswith("float32"):
         message += " Passing float64 data instead of float32 also helps."
     return ValueError(message)
 
@@ -493,7 +366,7 @@ def precision_cholesky(covariances, covariance_type):
     Parameters
     ----------
     covariances : ndarray
-        Shape as returned by :func:`weighted_gaussian_mle`.
+        Shape as returned by :func:`gaussian_mle`.
     covariance_type : {'full', 'tied', 'diag', 'spherical'}
 
     Returns
@@ -506,46 +379,18 @@ def precision_cholesky(covariances, covariance_type):
         When a covariance is not positive definite, with what to do about it.
     """
     xp = namespace_of(covariances)
-    if xp is not np:
-        return _xp_precision_cholesky(xp, covariances, covariance_type)
-    if covariance_type in ("diag", "spherical"):
-        if np.any(covariances <= 0.0):
-            raise _not_positive_definite(covariances.dtype)
-        return 1.0 / np.sqrt(covariances)
-    stack = covariances if covariance_type == "full" else covariances[np.newaxis]
-    try:
-        lower = np.linalg.cholesky(stack)
-    except np.linalg.LinAlgError:
-        raise _not_positive_definite(covariances.dtype) from None
-    identity = np.eye(stack.shape[-1], dtype=stack.dtype)
-    # Sigma = C C^T gives Sigma^{-1} = C^{-T} C^{-1}: the factor is C^{-T}, upper
-    # triangular (one batched solve; triu clears its round-off below the diagonal).
-    result = np.triu(np.swapaxes(np.linalg.solve(lower, identity), -1, -2))
-    return result if covariance_type == "full" else result[0]
-
-
-def _xp_precision_cholesky(xp, covariances, covariance_type):
-    """:func:`precision_cholesky` in another namespace.
-
-    A failed factorisation raises in torch and ``array_api_strict`` but gives
-    NaN in CuPy: both are caught.
-    """
-    error = _not_positive_definite(
-        np.float32 if covariances.dtype == xp.float32 else np.float64
-    )
     if covariance_type in ("diag", "spherical"):
         if bool(xp.any(covariances <= 0.0)):
-            raise error
+            raise _not_positive_definite(covariances.dtype)
         return 1.0 / xp.sqrt(covariances)
-    try:
-        lower = xp.linalg.cholesky(covariances)
-    except (ValueError, RuntimeError):  # numpy's and torch's LinAlgError
-        raise error from None
-    if not bool(xp.all(xp.isfinite(lower))):
-        raise error
-    # An identity per component: CuPy's batched solve does not broadcast.
+    lower = cholesky(covariances)
+    if lower is None:
+        raise _not_positive_definite(covariances.dtype)
+    # Sigma = C C^T gives Sigma^{-1} = C^{-T} C^{-1}: the factor is C^{-T}, upper
+    # triangular (one batched solve, an identity per component as not every
+    # library broadcasts it; triu clears the round-off below the diagonal).
     identity = xp.zeros_like(lower) + xp.eye(
-        covariances.shape[-1], dtype=covariances.dtype, **on_device_of(covariances)
+        lower.shape[-1], dtype=lower.dtype, **on_device_of(lower)
     )
     return xp.triu(xp.matrix_transpose(xp.linalg.solve(lower, identity)))
 
@@ -568,9 +413,7 @@ def precisions_from_cholesky(precisions_chol, covariance_type):
     if covariance_type in ("diag", "spherical"):
         return precisions_chol**2
     xp = namespace_of(precisions_chol)
-    if xp is not np:
-        return precisions_chol @ xp.matrix_transpose(precisions_chol)
-    return precisions_chol @ np.swapaxes(precisions_chol, -1, -2)
+    return precisions_chol @ xp.matrix_transpose(precisions_chol)
 
 
 def covariances_from_precisions(precisions, covariance_type):
@@ -578,6 +421,40 @@ def covariances_from_precisions(precisions, covariance_type):
     if covariance_type in ("diag", "spherical"):
         return 1.0 / precisions
     return namespace_of(precisions).linalg.inv(precisions)
+
+
+def draw_samples(weights, means, covariances, covariance_type, n_samples, rng):
+    """Samples of the mixture, grouped by component, and their components.
+
+    Parameters
+    ----------
+    weights, means, covariances : numpy arrays
+        Host copies of the mixture's parameters.
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}
+    n_samples : int
+    rng : RandomState
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_features), float64
+    labels : ndarray of shape (n_samples,)
+    """
+    n_components, n_features = means.shape
+    counts = rng.multinomial(n_samples, weights)
+    if covariance_type in ("full", "tied"):
+        if covariance_type == "tied":
+            covariances = [covariances] * n_components
+        blocks = [
+            rng.multivariate_normal(mean, covariance, int(count))
+            for mean, covariance, count in zip(means, covariances, counts, strict=True)
+        ]
+    else:
+        blocks = [
+            mean + rng.standard_normal(size=(count, n_features)) * np.sqrt(variance)
+            for mean, variance, count in zip(means, covariances, counts, strict=True)
+        ]
+    labels = np.repeat(np.arange(n_components), counts)
+    return np.vstack(blocks).astype(np.float64, copy=False), labels
 
 
 def n_parameters(n_components, n_features, covariance_type):

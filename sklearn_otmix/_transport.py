@@ -10,8 +10,20 @@ components the masses ``pi``. With the cost ``C_ik = -log p_k(x_i)`` the E-step 
         + \rho \, \mathrm{KL}(P^\top 1 \,|\, t)
 
 with ``reg`` = :math:`\varepsilon`, ``reg_m`` = :math:`\rho` and
-``target_weights`` = :math:`t`. Every plan is computed by a POT solver; this module
-holds those calls and the value of :math:`F`.
+``target_weights`` = :math:`t`. The samples are seen through the data layer
+(:mod:`sklearn_otmix._data`): block by block, in memory or in the chunks of a
+Dask array. How each regime is solved:
+
+- ``reg_m = 0`` (semi-relaxed): the closed form, block by block.
+- ``reg_m = inf`` (balanced): the semi-dual in the components' potentials,
+  started by L-BFGS-B, or by one of POT's Sinkhorn sweeps from the previous
+  E-step where the plan is in memory, and finished by Newton's method.
+- ``0 < reg_m < inf`` (unbalanced): POT's stabilised unbalanced Sinkhorn where
+  the plan is in memory and POT takes the arrays; otherwise (Dask chunks,
+  ``array_api_strict``) Newton's method on the dual.
+
+Every solver leaves a :class:`Transport`: what each block needs to form its rows
+of the plan, which the fit reads in one more pass (with the M-step's statistics).
 
 References
 ----------
@@ -30,77 +42,60 @@ from typing import NamedTuple
 
 import numpy as np
 import ot
-from scipy.special import xlogy
+from scipy.optimize import minimize
 
-from ._array_api import astype, logsumexp, namespace_of, on_device_of
-from ._array_api import xlogy as _xp_xlogy
-from ._gaussian import row_blocks
+from ._backend import (
+    asarray,
+    astype,
+    exp,
+    least_squares,
+    namespace_of,
+    on_device_of,
+    row_max,
+    row_sum,
+    to_numpy,
+    xlogy,
+)
+from ._data import InMemory, add
 
 
-def _shifted_cost(cost, log_weights, reg):
-    """Cost minus its row-wise minimum after the reference weights are folded in.
+class TransportProblem(NamedTuple):
+    """The E-step's settings: ``reg`` (epsilon), ``reg_m`` (rho), the target
+    weights ``t`` (an array summing to one), and the solver's ``max_iter`` and
+    ``tol`` (``sinkhorn_max_iter``, ``sinkhorn_tol``)."""
 
-    Subtracting ``s_i = min_k (C_ik - reg * log pi_k)`` from row ``i`` changes no
-    plan (a row shift is absorbed by the row scaling, which the constraint
-    ``P 1 = a`` fixes), but it makes the largest entry of each row of the kernel
-    ``a_i pi_k exp(-(C_ik - s_i) / reg)`` equal to ``a_i``, at the minimiser
-    ``k = nearest_i``, so that costs in the thousands never underflow a row.
+    reg: float
+    reg_m: float
+    target_weights: np.ndarray
+    max_iter: int
+    tol: float
 
-    Parameters
+
+class Transport(NamedTuple):
+    """A solved E-step, read block by block.
+
+    Attributes
     ----------
-    cost : ndarray of shape (n_samples, n_components)
-    log_weights : ndarray of shape (n_components,)
-    reg : float
-
-    Returns
-    -------
-    shifted : ndarray of shape (n_samples, n_components)
-        ``C - s[:, None]``.
-    shift : ndarray of shape (n_samples,)
-        ``s``.
-    nearest : ndarray of shape (n_samples,)
-        The minimisers.
+    block : callable
+        ``block(x, mass, *state_b)`` returns the block's rows of the plan (in the
+        unit of ``mass``) and its terms of ``F`` (times the total mass, without
+        the column term ``rho KL(P^T 1 | t)``).
+    state : tuple
+        Per-block parts (see the data layer's ``map``) passed to ``block``.
+    converged : bool
+        Whether the solver reached its tolerance.
+    potentials : ndarray of shape (n_components,) or None
+        The components' potentials, which warm-start the next E-step.
     """
-    xp = namespace_of(cost)
-    folded = cost - reg * log_weights
-    nearest = xp.argmin(folded, axis=1)
-    if xp is np:  # a gather: faster than a second reduction
-        shift = folded[np.arange(folded.shape[0]), nearest]
-    else:  # no integer-array indexing in the array API
-        shift = xp.min(folded, axis=1)
-    return cost - shift[:, np.newaxis], shift, nearest
 
-
-def _floor_kernel(shifted, log_mass, log_weights, reg):
-    """Clip the shifted cost so that no kernel entry underflows to zero.
-
-    The kernel is ``a_i pi_k exp(-shifted_ik / reg)``. An entry clipped here
-    stands for a plan entry below the smallest normal float of the dtype, zero to
-    working precision either way; POT's scaling loop, however, stops on a column
-    whose kernel is exactly zero. The clip is skipped when no entry comes near
-    underflow.
-    """
-    log_tiny = math.log(np.finfo(shifted.dtype).tiny)
-    smallest_reference = np.min(log_mass) + np.min(log_weights)
-    if np.max(shifted) / reg - smallest_reference < -0.9 * log_tiny:
-        return shifted
-    log_reference = log_mass[:, np.newaxis] + log_weights
-    return np.minimum(shifted, reg * (log_reference - log_tiny), out=shifted)
-
-
-# Rows per block where a computation would otherwise make (n_samples, n_components)
-# temporaries: about a megabyte each for ten components.
-_BLOCK_ROWS = 16384
-
-
-def _row_slices(n_samples):
-    return [slice(i, i + _BLOCK_ROWS) for i in range(0, n_samples, _BLOCK_ROWS)]
+    block: Callable
+    state: tuple
+    converged: bool
+    potentials: np.ndarray | None = None
 
 
 class TransportResult(NamedTuple):
-    """An E-step: the plan, the objective ``F`` there, whether the solver reached
-    ``sinkhorn_tol``, and the components' potentials (balanced problem), which
-    warm-start the next E-step."""
+    """An E-step on an in-memory cost matrix (:func:`transport_plan`)."""
 
     plan: np.ndarray
     value: float
@@ -108,43 +103,74 @@ class TransportResult(NamedTuple):
     potentials: np.ndarray | None = None
 
 
-def _semi_relaxed_plan(cost, sample_mass, weights, reg):
-    r"""``reg_m = 0``: the closed form, as POT's unbalanced Sinkhorn.
+def solve_transport(samples, cost_of, weights, problem, warm=None):
+    """E-step: the plan ``argmin F(P)`` over ``P >= 0`` with ``P 1 = a``.
 
-    With no penalty on the column marginal (``reg_m = (inf, 0)``) the column
-    scaling is identically one and a single row scaling is exact. The optimal
-    value is Gibbs' free energy,
+    Parameters
+    ----------
+    samples : data layer
+        The samples' blocks and masses (see :mod:`sklearn_otmix._data`).
+    cost_of : callable
+        ``cost_of(x)`` returns the costs ``C`` of a block of rows, shape
+        (n_rows, n_components), finite.
+    weights : ndarray of shape (n_components,)
+        Current mixing weights ``pi``, positive.
+    problem : TransportProblem
+    warm : ndarray of shape (n_components,), default=None
+        The previous E-step's potentials.
 
-    .. math::
-
-        F^\star = -\varepsilon \sum_i a_i \log \sum_k \pi_k e^{-C_{ik}/\varepsilon}
-                = \sum_i a_i \left(s_i + \varepsilon \log \frac{P_{i k_i}}{a_i}\right),
-
-    read off the plan at ``k_i = nearest_i``, where the kernel entry is ``a_i``
-    (see :func:`_shifted_cost`).
+    Returns
+    -------
+    transport : Transport
     """
-    log_weights = np.log(weights)
-    shifted, shift, nearest = _shifted_cost(cost, log_weights, reg)
-    log_mass = np.log(sample_mass)
-    _floor_kernel(shifted, log_mass, log_weights, reg)
-    # With no penalty on the column marginal its target plays no role.
-    target = np.full_like(weights, 1.0 / weights.shape[0])
-    plan = ot.unbalanced.sinkhorn_knopp_unbalanced(
-        sample_mass,
-        target,
-        shifted,
-        reg,
-        reg_m=(math.inf, 0.0),
-        c=sample_mass[:, np.newaxis] * weights,
-        numItermax=1,
-    )
-    nearest_plan = plan[np.arange(len(plan)), nearest]
-    value = np.sum(sample_mass * (shift + reg * (np.log(nearest_plan) - log_mass)))
-    return TransportResult(plan, float(value) / float(np.sum(sample_mass)), True)
+    if problem.reg_m == 0.0:
+        log_weights = namespace_of(weights).log(weights)
+        block = partial(
+            _semi_relaxed_block,
+            cost_of=cost_of,
+            log_weights=log_weights,
+            reg=problem.reg,
+        )
+        return Transport(block, (), True)
+    if problem.reg_m == math.inf:
+        return _balanced(samples, cost_of, problem, warm)
+    if samples.holds_plan:
+        return _unbalanced_pot(samples, cost_of, weights, problem)
+    return _unbalanced_dual(samples, cost_of, weights, problem, warm)
 
 
-def _xp_semi_relaxed_plan(cost, sample_mass, weights, reg):
-    r"""``reg_m = 0`` in another namespace: the closed form itself,
+def column_term(column_mass, target_weights, reg_m):
+    """``rho KL(P^T 1 | t)`` for a normalised column marginal; 0 for ``rho`` 0 or
+    infinity (where the column marginal is free, or ``t`` by construction)."""
+    if not 0.0 < reg_m < math.inf:
+        return 0.0
+    xp = namespace_of(column_mass)
+    return reg_m * float(xp.sum(xlogy(column_mass, column_mass / target_weights)))
+
+
+# --------------------------------------------------------------------------------
+# Blocks of the plan
+
+
+def row_softmax(logits, row_mass=None):
+    """``P_ik = a_i softmax_k(logits_ik)`` and ``log sum_k exp(logits_ik)``.
+
+    ``logits`` is overwritten; the largest entry of each row is taken out first,
+    so that costs in the thousands never underflow a row. Rows sum to one when
+    ``row_mass`` is None.
+    """
+    xp = namespace_of(logits)
+    largest = row_max(logits)
+    logits -= largest
+    plan = exp(logits)
+    row_sums = row_sum(plan)
+    scale = 1.0 / row_sums if row_mass is None else row_mass / row_sums
+    plan *= scale[:, None]
+    return plan, largest[:, 0] + xp.log(row_sums)
+
+
+def _semi_relaxed_block(x, mass, cost_of, log_weights, reg):
+    r"""``reg_m = 0``: the closed form on a block,
 
     .. math::
 
@@ -152,21 +178,100 @@ def _xp_semi_relaxed_plan(cost, sample_mass, weights, reg):
         \qquad F^\star = -\varepsilon \sum_i a_i
             \log \sum_k \pi_k e^{-C_{ik}/\varepsilon},
 
-    in log-sum-exp form (no entry underflows a row), which is what POT's single
-    scaling computes on numpy arrays. Passing the arrays to that POT call instead
-    was measured on an H200 (n=1,000,000, d=32, K=16, diag): 1.5 times the time
-    and 1.8 times the memory of this form, and slower than GaussianMixture.
+    the solution of POT's unbalanced problem with ``reg_m = (inf, 0)`` (where one
+    row scaling is exact), in log-sum-exp form; its value is Gibbs' free energy,
+    the weighted negative log-likelihood for ``reg = 1``.
     """
-    xp = namespace_of(cost)
-    logits = xp.log(weights) - cost / reg
-    log_norm = logsumexp(logits, axis=1, xp=xp)
-    plan = sample_mass[:, np.newaxis] * xp.exp(logits - log_norm[:, np.newaxis])
-    value = -reg * float(sample_mass @ log_norm) / float(xp.sum(sample_mass))
-    return TransportResult(plan, value, True)
+    logits = cost_of(x) / -reg
+    logits += log_weights
+    plan, log_norm = row_softmax(logits, mass)
+    return plan, -reg * (mass @ log_norm)
 
 
-def _balanced_plan(cost, sample_mass, target_weights, reg, max_iter, tol, warm):
-    r"""``reg_m = inf``: the balanced problem through its semi-dual, with POT.
+def objective_terms(cost, plan, sample_mass, log_weights, reg):
+    """``<C, P> + reg KL(P | a (x) pi)`` summed over the rows given (unnormalised
+    masses: ``P`` and ``a`` in the same unit)."""
+    xp = namespace_of(plan)
+    log_reference = xp.log(sample_mass)[:, None] + log_weights
+    terms = xlogy(plan, plan) - plan * log_reference
+    terms *= reg
+    terms += plan * cost
+    return xp.sum(terms)
+
+
+def _given_plan_block(x, mass, cost, plan, log_weights, reg):
+    """A block of a plan solved whole (by POT), and its terms of ``F``."""
+    return plan, objective_terms(cost, plan, mass, log_weights, reg)
+
+
+def _shifted_block(x, mass, cost_of):
+    """Float64 costs of a block minus their row minima, and the minima: what the
+    dual solvers' passes re-read."""
+    xp = namespace_of(x)
+    cost = astype(cost_of(x), xp.float64, copy=True)
+    shift = -row_max(-cost)
+    cost -= shift
+    return cost, shift[:, 0]
+
+
+def _dual_plan(shifted, mass, potentials, reg, total):
+    """``P_ik = a_i softmax_k((g_k - C_ik) / reg)`` on a block, in float64 with
+    ``a = mass / total``; also ``log sum_k e^{(g_k - C_ik) / reg}`` and ``a``."""
+    xp = namespace_of(shifted)
+    a = astype(mass, xp.float64) / total
+    logits = shifted / -reg
+    logits += potentials / reg
+    plan, log_norm = row_softmax(logits, a)
+    return plan, log_norm, a
+
+
+def _semi_dual_block(x, mass, part, potentials, reg, total, with_gram=True):
+    r"""A block's share of the semi-dual at the components' potentials ``g``:
+
+    .. math::
+
+        -\varepsilon \sum_i a_i \log \sum_k e^{(g_k - C_{ik}) / \varepsilon},
+
+    the plan's column sums, and (Newton's method) its Gram matrix
+    ``P^T diag(1/a) P``."""
+    shifted, _ = part
+    plan, log_norm, a = _dual_plan(shifted, mass, potentials, reg, total)
+    gram = plan.T @ (plan / a[:, None]) if with_gram else 0.0
+    return -reg * (a @ log_norm), namespace_of(plan).sum(plan, axis=0), gram
+
+
+def _dual_plan_block(x, mass, part, potentials, log_weights, reg, total):
+    """A block of the plan at the final potentials (``potentials`` include the
+    reference ``reg log pi``), and its terms of ``F``."""
+    shifted, shift = part
+    plan, _, _ = _dual_plan(shifted, mass, potentials, reg, total)
+    plan = astype(total * plan, x.dtype)
+    cost = shifted + shift[:, None]
+    return plan, objective_terms(cost, plan, mass, log_weights, reg)
+
+
+class _Largest(NamedTuple):
+    """The largest entry over blocks: merges by ``max``."""
+
+    value: float
+
+    def merge(self, other):
+        return _Largest(max(self.value, other.value))
+
+
+def _largest_block(x, mass, part):
+    shifted, _ = part
+    if shifted.shape[0] == 0:
+        return _Largest(0.0)
+    return _Largest(float(namespace_of(shifted).max(shifted)))
+
+
+# --------------------------------------------------------------------------------
+# Balanced problem (reg_m = inf)
+
+
+def _balanced(samples, cost_of, problem, warm):
+    r"""``reg_m = inf``: the balanced problem through its semi-dual.
 
     Eliminating the potentials of the samples leaves a smooth concave problem in
     the ``n_components`` potentials ``g`` of the components,
@@ -179,87 +284,102 @@ def _balanced_plan(cost, sample_mass, target_weights, reg, max_iter, tol, warm):
     whose gradient is the column residual ``t - P^T 1`` of the plan
     ``P_ik = a_i softmax_k((g_k - C_ik) / epsilon)`` (its row marginal is exact).
 
-    - Without a warm start (the first E-step), POT's ``smooth_ot_semi_dual``
-      (negative-entropy regulariser: the entropic problem) solves it with
-      L-BFGS-B, to ``sqrt(tol)``: L-BFGS-B stops on the relative decrease of
+    - Without a warm start (the first E-step), L-BFGS-B (SciPy) solves it to
+      ``sqrt(tol)``, on the host with ``n_components`` numbers, each evaluation
+      one pass over the blocks: L-BFGS-B stops on the relative decrease of
       :math:`\phi`, which on well separated clusters comes long before the
       residual is small, where Sinkhorn's scalings would need thousands of
       iterations.
-    - From the previous E-step's potentials, one sweep of POT's log-domain
-      Sinkhorn re-solves rows and then columns exactly.
+    - From the previous E-step's potentials, one Sinkhorn sweep re-solves rows
+      and then columns exactly: POT's log-domain Sinkhorn where the plan is in
+      memory, the column update ``g + reg (log t - log P^T 1)`` otherwise.
 
     Newton steps on :math:`\phi` then take the residual below ``tol``
     (:func:`newton`), along decreasing temperatures where the semi-dual is
     nearly piecewise linear (:func:`newton_continuation`).
-
-    In other array namespaces (torch, CuPy, ...) the first E-step goes straight
-    to the continuation from zero potentials (L-BFGS-B is SciPy's, on numpy),
-    and the Newton systems are solved in the namespace.
     """
-    xp = namespace_of(cost)
+    reg, tol, max_iter = problem.reg, problem.tol, problem.max_iter
     # In float64 whatever the data: float32 masses sum to one only within 1e-7,
     # and the columns cannot then come within sinkhorn_tol of t.
-    a = astype(sample_mass, xp.float64, copy=True)
-    total = float(xp.sum(a))
-    a /= total
-    t = astype(target_weights, xp.float64, copy=True)
+    xp = namespace_of(problem.target_weights)
+    t = astype(problem.target_weights, xp.float64, copy=True)
     t /= xp.sum(t)
-    shifted = astype(cost, xp.float64, copy=True)  # a copy, shifted in place
-    shifted -= xp.min(shifted, axis=1, keepdims=True)
-    evaluate = _in_memory_semi_dual(shifted, a, t)
-    if warm is None and xp is not np:
-        # L-BFGS-B runs on numpy only: Newton's method from zero potentials.
-        residual = math.inf
+    total = samples.total
+    shifted = samples.map(partial(_shifted_block, cost_of=cost_of))
+
+    def sums(potentials, temperature, with_gram=False):
+        block = partial(
+            _semi_dual_block,
+            potentials=potentials,
+            reg=temperature,
+            total=total,
+            with_gram=with_gram,
+        )
+        value, column, gram = samples.sum(block, shifted)
+        return float(t @ potentials) + float(value), column, gram
+
+    def evaluate(potentials, temperature):
+        value, column, gram = sums(potentials, temperature, with_gram=True)
+        return balanced_point(value, column, lambda: gram, t, temperature)
+
+    if warm is None:
+        potentials = _lbfgs_potentials(sums, t, reg, tol, max_iter)
+    elif samples.holds_plan:
+        a = astype(samples.sample_mass, xp.float64) / total
+        # POT takes the samples second (see below), best as contiguous rows.
+        transposed = xp.concat(
+            [xp.matrix_transpose(part[0]) for part in shifted], axis=1
+        )
+        potentials = _pot_sinkhorn_sweep(transposed, a, t, reg, warm)
     else:
-        potentials = (
-            _lbfgs_potentials(shifted, a, t, reg, max_iter, tol)
-            if warm is None
-            else _sinkhorn_sweep(shifted, a, t, reg, warm)
-        )
-        point, potentials, residual = newton(evaluate, reg, potentials, tol, max_iter)
+        _, column, _ = sums(warm, reg)
+        potentials = column_sweep(warm, column, t, reg)
+    _, potentials, residual = newton(evaluate, reg, potentials, tol, max_iter)
     if residual > tol:
-        point, potentials, residual = newton_continuation(
-            evaluate, reg, float(xp.max(shifted)), t.shape[0], tol, max_iter, like=t
+        spread = samples.sum(_largest_block, shifted).value
+        _, potentials, residual = newton_continuation(
+            evaluate, reg, spread, tol, max_iter, like=t
         )
-    plan = total * astype(point.plan, cost.dtype)
-    value = objective(cost, plan, sample_mass, target_weights, reg, math.inf, None)
-    return TransportResult(plan, value, bool(residual <= tol), potentials)
+    block = partial(
+        _dual_plan_block,
+        potentials=potentials,
+        log_weights=xp.log(t),
+        reg=reg,
+        total=total,
+    )
+    return Transport(block, (shifted,), bool(residual <= tol), potentials)
 
 
-def _lbfgs_potentials(shifted, a, t, reg, max_iter, tol):
-    """Components' potentials from POT's ``smooth_ot_semi_dual`` (numpy only)."""
+def _lbfgs_potentials(sums, t, reg, tol, max_iter):
+    """The semi-dual's maximiser by L-BFGS-B, to ``sqrt(tol)``."""
+    xp = namespace_of(t)
+
+    def negated(potentials):
+        value, column, _ = sums(asarray(potentials, xp, **on_device_of(t)), reg)
+        return -value, to_numpy(column - t)
+
+    result = minimize(
+        negated,
+        np.zeros(t.shape[0]),
+        method="L-BFGS-B",
+        jac=True,
+        tol=math.sqrt(tol),
+        options={"maxiter": max_iter},
+    )
+    return asarray(result.x, xp, **on_device_of(t))
+
+
+def _pot_sinkhorn_sweep(transposed, a, t, reg, warm):
+    """One sweep of POT's log-domain Sinkhorn from the components' potentials
+    ``warm``: the rows exact, then the columns. ``transposed`` is the shifted
+    cost with the samples second: POT updates the second marginal first."""
+    xp = namespace_of(transposed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence is measured on the plan
-        # POT keeps the second marginal exact: the problem is passed transposed,
-        # samples second.
-        _, log = ot.smooth.smooth_ot_semi_dual(
-            t,
-            a,
-            shifted.T,
-            reg,
-            reg_type="kl",
-            numItermax=max_iter,
-            stopThr=math.sqrt(tol),
-            log=True,
-        )
-    return log["alpha"]
-
-
-def _sinkhorn_sweep(shifted, a, t, reg, warm):
-    """One Sinkhorn sweep from the components' potentials ``warm``: the rows
-    exact, then the columns; by POT's log-domain Sinkhorn where POT takes the
-    arrays, as the column update ``g + reg (log t - log P^T 1)`` otherwise."""
-    xp = namespace_of(shifted)
-    if _pot_backend(shifted) is None:
-        plan, _ = _semi_dual(shifted, a, t, warm, reg)
-        return column_sweep(warm, xp.sum(plan, axis=0), t, reg)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # convergence is measured on the plan
-        # POT updates the second marginal first: passed transposed, as above.
         _, log = ot.sinkhorn(
             t,
             a,
-            shifted.T,
+            transposed,
             reg,
             method="sinkhorn_log",
             numItermax=1,
@@ -273,36 +393,106 @@ def column_sweep(potentials, column, t, reg):
     """Sinkhorn's column update of the components' potentials: with the rows
     exact, ``g + reg (log t - log P^T 1)`` makes the column marginal ``t``."""
     xp = namespace_of(column)
-    return potentials + reg * (xp.log(t) - xp.log(column))
+    smallest = xp.finfo(column.dtype).smallest_normal
+    return potentials + reg * (xp.log(t) - xp.log(xp.maximum(column, smallest)))
 
 
-def _pot_backend(*arrays):
-    """POT's backend for ``arrays``; None where POT has none (``array_api_strict``)."""
-    try:
-        return ot.backend.get_backend(*arrays)
-    except ValueError:
-        return None
+# --------------------------------------------------------------------------------
+# Unbalanced problem (0 < reg_m < inf)
 
 
-def _semi_dual(shifted, a, t, potentials, reg):
-    r"""The semi-dual's plan ``P_ik = a_i softmax_k((g_k - C_ik) / reg)`` and value.
+def _unbalanced_pot(samples, cost_of, weights, problem):
+    """``0 < reg_m < inf`` in memory: POT's stabilised unbalanced Sinkhorn.
 
-    Returns
-    -------
-    plan : ndarray of shape (n_samples, n_components)
-    value : float
-        :math:`\phi(g)`.
+    The reference passed is ``1 (x) pi`` rather than ``a (x) pi``: a row factor of
+    the reference is absorbed by the hard row constraint, and this one keeps the
+    kernel's row sums near one, far above POT's ``1e-16`` safeguard. The cost is
+    shifted by the row minima of ``C - reg log pi`` for the same reason.
     """
-    xp = namespace_of(shifted)
-    plan = potentials - shifted  # logits, times reg
-    plan /= reg
-    largest = xp.max(plan, axis=1, keepdims=True)
-    plan -= largest
-    plan = np.exp(plan, out=plan) if xp is np else xp.exp(plan)
-    row_sums = xp.sum(plan, axis=1)
-    plan *= (a / row_sums)[:, np.newaxis]
-    log_partition = largest[:, 0] + xp.log(row_sums)
-    return plan, float(t @ potentials - reg * (a @ log_partition))
+    xp = namespace_of(weights)
+    reg = problem.reg
+    costs = samples.map(lambda x, mass: cost_of(x))
+    cost = samples.concat(costs)
+    log_weights = xp.log(weights)
+    shifted = cost - xp.min(cost - reg * log_weights, axis=1, keepdims=True)
+    mass = samples.sample_mass
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        plan = ot.unbalanced.sinkhorn_unbalanced(
+            mass / samples.total,
+            problem.target_weights,
+            shifted,
+            reg,
+            reg_m=(math.inf, problem.reg_m),
+            method="sinkhorn_stabilized",
+            c=xp.broadcast_to(weights, cost.shape),
+            numItermax=problem.max_iter,
+            stopThr=problem.tol,
+        )
+    # POT's loop ends on a column update, which leaves the row marginal off by up
+    # to its tolerance: the M-step and the objective rely on P 1 = a.
+    plan = plan * (mass / xp.sum(plan, axis=1))[:, None]
+    converged = not any(issubclass(w.category, UserWarning) for w in caught)
+    block = partial(_given_plan_block, log_weights=log_weights, reg=reg)
+    return Transport(block, (costs, samples.split(plan)), converged)
+
+
+def _unbalanced_dual(samples, cost_of, weights, problem, warm):
+    r"""``0 < reg_m < inf`` where POT cannot take the plan: Newton's method on
+    the dual in the components' potentials ``g``,
+
+    .. math::
+
+        \psi(g) = -\varepsilon \sum_i a_i \log \sum_k \pi_k
+            e^{(g_k - C_{ik}) / \varepsilon}
+            + \rho \sum_k t_k (1 - e^{-g_k / \rho}),
+
+    strictly concave, with gradient ``t exp(-g / rho) - P^T 1``: at its root the
+    column marginal is ``t exp(-g / rho)``, the fixed point of POT's unbalanced
+    Sinkhorn. Each evaluation is one pass over the blocks, and Newton's method
+    takes a handful where Sinkhorn's iterations take tens. It starts from the
+    previous E-step's potentials."""
+    reg, reg_m = problem.reg, problem.reg_m
+    xp = namespace_of(weights)
+    t = astype(problem.target_weights, xp.float64, copy=True)
+    t /= xp.sum(t)
+    log_weights = xp.log(astype(weights, xp.float64))
+    total = samples.total
+    shifted = samples.map(partial(_shifted_block, cost_of=cost_of))
+
+    def evaluate(potentials, temperature):
+        block = partial(
+            _semi_dual_block,
+            potentials=potentials + temperature * log_weights,
+            reg=temperature,
+            total=total,
+        )
+        value, column, gram = samples.sum(block, shifted)
+        target = t * xp.exp(-potentials / reg_m)
+
+        def curvature():
+            eye = xp.eye(t.shape[0], dtype=t.dtype, **on_device_of(t))
+            return (column * eye - gram) / temperature + (target / reg_m) * eye
+
+        value = float(value) + reg_m * float(xp.sum(t - target))
+        return DualPoint(value, target - column, curvature)
+
+    potentials = xp.zeros_like(t) if warm is None else warm
+    _, potentials, residual = newton(
+        evaluate, reg, potentials, problem.tol, problem.max_iter, shift_invariant=False
+    )
+    block = partial(
+        _dual_plan_block,
+        potentials=potentials + reg * log_weights,
+        log_weights=log_weights,
+        reg=reg,
+        total=total,
+    )
+    return Transport(block, (shifted,), bool(residual <= problem.tol), potentials)
+
+
+# --------------------------------------------------------------------------------
+# Newton's method on a concave dual
 
 
 class DualPoint(NamedTuple):
@@ -317,18 +507,15 @@ class DualPoint(NamedTuple):
         Its gradient, e.g. the column residual ``t - P^T 1``.
     curvature : callable
         Returns minus its Hessian, shape (n_components, n_components), positive
-        semi-definite: only the points where a step is taken need it.
-    plan : ndarray of shape (n_samples, n_components) or None
-        The plan itself, where it is held in memory.
+        semi-definite.
     """
 
     value: float
     gradient: np.ndarray
     curvature: Callable[[], np.ndarray]
-    plan: np.ndarray | None = None
 
 
-def balanced_point(value, column, gram, t, reg, plan=None):
+def balanced_point(value, column, gram, t, reg):
     """The semi-dual's :class:`DualPoint` from sums over the plan.
 
     ``column`` is ``P^T 1`` and ``gram()`` returns ``P^T diag(1/a) P``: the
@@ -337,23 +524,10 @@ def balanced_point(value, column, gram, t, reg, plan=None):
 
     def curvature():
         xp = namespace_of(column)
-        if xp is np:
-            return (np.diag(column) - gram()) / reg
-        return (column * xp.eye(column.shape[0], **on_device_of(column)) - gram()) / reg
+        eye = xp.eye(column.shape[0], dtype=column.dtype, **on_device_of(column))
+        return (column * eye - gram()) / reg
 
-    return DualPoint(value, t - column, curvature, plan)
-
-
-def _in_memory_semi_dual(shifted, a, t):
-    """The semi-dual of in-memory costs: ``evaluate(potentials, reg)``."""
-
-    def evaluate(potentials, reg):
-        plan, value = _semi_dual(shifted, a, t, potentials, reg)
-        gram = partial(_weighted_gram, plan, 1.0 / a)
-        column = namespace_of(plan).sum(plan, axis=0)
-        return balanced_point(value, column, gram, t, reg, plan)
-
-    return evaluate
+    return DualPoint(value, t - column, curvature)
 
 
 def newton(evaluate, reg, potentials, tol, max_steps, *, shift_invariant=True):
@@ -373,8 +547,7 @@ def newton(evaluate, reg, potentials, tol, max_steps, *, shift_invariant=True):
     ----------
     evaluate : callable
         ``evaluate(potentials, reg)`` returns the :class:`DualPoint` there: the
-        samples' side of the problem (in memory, or chunks of a Dask array) is
-        only seen through it.
+        samples are only seen through it.
     reg : float
         Temperature passed to ``evaluate``; the trust radius starts at ten times
         it.
@@ -409,7 +582,7 @@ def newton(evaluate, reg, potentials, tol, max_steps, *, shift_invariant=True):
     for _ in range(max_steps):
         if error <= tol:
             break
-        step = _least_squares(point.curvature() + kernel, point.gradient)
+        step = least_squares(point.curvature() + kernel, point.gradient)
         # Where H is nearly singular the step can be huge: within a trust radius,
         # which grows after each full step taken and shrinks after each halving.
         length = float(xp.max(xp.abs(step)))
@@ -430,30 +603,7 @@ def newton(evaluate, reg, potentials, tol, max_steps, *, shift_invariant=True):
     return point, potentials, error
 
 
-def _least_squares(matrix, vector):
-    """Least-squares solution of ``matrix @ x = vector``: a cluster that no other
-    component reaches leaves the Hessian singular, and its potential undetermined,
-    to working precision."""
-    xp = namespace_of(matrix)
-    if xp is np:
-        return np.linalg.lstsq(matrix, vector, rcond=None)[0]
-    return xp.linalg.pinv(matrix) @ vector
-
-
-def _weighted_gram(plan, row_weights):
-    """``P^T diag(w) P``, block by block of rows (no full-size temporary)."""
-    xp = namespace_of(plan)
-    if xp is not np:
-        return plan.T @ (plan * row_weights[:, np.newaxis])
-    gram = np.zeros((plan.shape[1], plan.shape[1]))
-    for rows in _row_slices(len(plan)):
-        gram += plan[rows].T @ (plan[rows] * row_weights[rows, np.newaxis])
-    return gram
-
-
-def newton_continuation(
-    evaluate, reg, spread, n_components, tol, max_steps, *, like=None
-):
+def newton_continuation(evaluate, reg, spread, tol, max_steps, *, like):
     """Newton's method along decreasing temperatures, down to ``reg``.
 
     When ``reg`` is small next to the spread of the costs, the semi-dual is nearly
@@ -469,10 +619,9 @@ def newton_continuation(
         As :func:`newton`.
     spread : float
         The largest entry of the row-shifted cost.
-    n_components : int
-    like : array, default=None
+    like : ndarray of shape (n_components,)
         The potentials start at zero in its namespace, on its device and of its
-        dtype; numpy float64 when None.
+        dtype.
 
     Returns
     -------
@@ -482,12 +631,7 @@ def newton_continuation(
     temperatures = [reg]
     while temperatures[-1] < spread:
         temperatures.append(4.0 * temperatures[-1])
-    if like is None:
-        potentials = np.zeros(n_components)
-    else:
-        potentials = namespace_of(like).zeros(
-            n_components, dtype=like.dtype, **on_device_of(like)
-        )
+    potentials = namespace_of(like).zeros_like(like)
     for temperature in reversed(temperatures):
         point, potentials, residual = newton(
             evaluate, temperature, potentials, tol, max_steps
@@ -495,97 +639,8 @@ def newton_continuation(
     return point, potentials, residual
 
 
-def _exact_rows(plan, sample_mass):
-    """Rescale the rows to sum to ``sample_mass`` exactly: Sinkhorn's row update.
-
-    POT's loops end on a column update, which leaves the row marginal off by up
-    to their tolerance; the M-step and the objective rely on ``P 1 = a``.
-    """
-    xp = namespace_of(plan)
-    return plan * (sample_mass / xp.sum(plan, axis=1))[:, np.newaxis]
-
-
-def _unbalanced_plan(
-    cost, sample_mass, weights, target_weights, reg, reg_m, max_iter, tol
-):
-    """``0 < reg_m < inf``: POT's stabilised unbalanced Sinkhorn.
-
-    The reference passed is ``1 (x) pi`` rather than ``a (x) pi``: a row factor of
-    the reference is absorbed by the hard row constraint, and this one keeps the
-    kernel's row sums near one, far above POT's ``1e-16`` safeguard.
-    """
-    xp = namespace_of(cost)
-    total = xp.sum(sample_mass)
-    shifted, _, _ = _shifted_cost(cost, xp.log(weights), reg)
-    reference = xp.broadcast_to(weights, cost.shape)
-    solver = (
-        ot.unbalanced.sinkhorn_unbalanced
-        if _pot_backend(cost) is not None
-        else _log_sinkhorn_unbalanced
-    )
-    plan, converged = _quietly(
-        solver,
-        sample_mass / total,
-        target_weights,
-        shifted,
-        reg,
-        reg_m=(math.inf, reg_m),
-        method="sinkhorn_stabilized",
-        c=reference,
-        numItermax=max_iter,
-        stopThr=tol,
-    )
-    plan = _exact_rows(plan, sample_mass)
-    value = objective(cost, plan, sample_mass, weights, reg, reg_m, target_weights)
-    return TransportResult(plan, value, converged)
-
-
-def _log_sinkhorn_unbalanced(a, b, M, reg, reg_m, method, c, numItermax, stopThr):
-    r"""Log-domain unbalanced Sinkhorn with a hard row marginal, in any namespace.
-
-    POT has no backend for some array-API namespaces (``array_api_strict``): this
-    is the iteration of POT's ``sinkhorn_unbalanced`` for ``reg_m=(inf, rho)``,
-    written with array-API operations and taking POT's arguments. With potentials
-    ``f`` (samples) and ``g`` (components) and ``K = c e^{-M / reg}``,
-
-    .. math::
-
-        f_i = \varepsilon \log a_i
-              - \varepsilon \log \sum_k K_{ik} e^{g_k/\varepsilon},
-        \qquad
-        g_k = \frac{\rho}{\rho + \varepsilon} \Bigl(\varepsilon \log b_k
-              - \varepsilon \log \sum_i K_{ik} e^{f_i/\varepsilon}\Bigr),
-
-    until ``g / reg`` moves by less than ``stopThr``; a ``UserWarning`` if not
-    within ``numItermax`` sweeps, as POT's.
-    """
-    xp = namespace_of(M)
-    rho = reg_m[1]
-    log_kernel = xp.log(c) - M / reg
-    g = xp.zeros_like(b)
-    for _ in range(numItermax):
-        f = reg * (xp.log(a) - logsumexp(log_kernel + g / reg, axis=1, xp=xp))
-        column = logsumexp(log_kernel + f[:, np.newaxis] / reg, axis=0, xp=xp)
-        previous, g = g, rho / (rho + reg) * reg * (xp.log(b) - column)
-        if float(xp.max(xp.abs(g - previous))) / reg < stopThr:
-            break
-    else:
-        warnings.warn("Sinkhorn did not converge", UserWarning, stacklevel=2)
-    return xp.exp(log_kernel + (f[:, np.newaxis] + g) / reg)
-
-
-def _quietly(solver, *args, **kwargs):
-    """Call a POT solver; its ``UserWarning`` (not converged, numerical errors)
-    becomes a flag, which the estimator reports once in its own terms.
-
-    Returns
-    -------
-    plan, converged
-    """
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        plan = solver(*args, **kwargs)
-    return plan, not any(issubclass(w.category, UserWarning) for w in caught)
+# --------------------------------------------------------------------------------
+# On a cost matrix in memory
 
 
 def transport_plan(
@@ -600,7 +655,7 @@ def transport_plan(
     tol,
     warm=None,
 ):
-    r"""E-step: ``P = argmin F(P)`` over plans with row marginal ``sample_mass``.
+    r"""E-step on an in-memory cost matrix: ``P = argmin F(P)``, ``P 1 = a``.
 
     .. math::
 
@@ -628,9 +683,9 @@ def transport_plan(
     target_weights : ndarray of shape (n_components,)
         ``t``, summing to one.
     max_iter : int
-        Maximum number of Sinkhorn iterations (``reg_m > 0``).
+        Iteration budget of the solver (``reg_m > 0``).
     tol : float
-        Stopping tolerance of the Sinkhorn iterations (``reg_m > 0``).
+        Tolerance of the solver (``reg_m > 0``).
     warm : ndarray of shape (n_components,), default=None
         The previous E-step's ``potentials`` (balanced problem).
 
@@ -639,52 +694,17 @@ def transport_plan(
     result : TransportResult
         ``plan`` of shape (n_samples, n_components), finite, with row sums
         ``sample_mass``; ``value``, the objective ``F`` there (see
-        :func:`objective`); ``converged``.
+        :func:`objective`); ``converged``; ``potentials``.
     """
-    if reg_m == 0.0:
-        if namespace_of(cost) is not np:
-            return _xp_semi_relaxed_plan(cost, sample_mass, weights, reg)
-        return _semi_relaxed_plan(cost, sample_mass, weights, reg)
-    if reg_m == math.inf:
-        return _balanced_plan(
-            cost, sample_mass, target_weights, reg, max_iter, tol, warm
-        )
-    return _unbalanced_plan(
-        cost, sample_mass, weights, target_weights, reg, reg_m, max_iter, tol
-    )
-
-
-def semi_relaxed_in_blocks(cost, X, sample_mass, weights, reg):
-    """``reg_m = 0`` on in-memory data, block by block of rows.
-
-    The problem separates over samples: each block's plan is solved on its own
-    (:func:`transport_plan`), so that the costs never exist as a whole.
-
-    Parameters
-    ----------
-    cost : callable
-        ``cost(X[rows])`` returns the costs of those rows.
-    X : ndarray of shape (n_samples, n_features)
-    sample_mass : ndarray of shape (n_samples,)
-    weights : ndarray of shape (n_components,)
-    reg : float
-
-    Returns
-    -------
-    result : TransportResult
-    """
-    n_samples = X.shape[0]
-    n_components = weights.shape[0]
-    plan = np.empty((n_samples, n_components), dtype=X.dtype)
-    value = 0.0
-    # Blocks of (n_samples, n_components) temporaries about a megabyte: in
-    # cache, and large enough that the solver's per-call overhead is small.
-    row_bytes = 16 * n_components * X.itemsize
-    for rows in row_blocks(n_samples, row_bytes, max_rows=n_samples):
-        block = _semi_relaxed_plan(cost(X[rows]), sample_mass[rows], weights, reg)
-        plan[rows] = block.plan
-        value += block.value * float(np.sum(sample_mass[rows]))
-    return TransportResult(plan, value / float(np.sum(sample_mass)), True)
+    samples = InMemory(cost, sample_mass, row_width=cost.shape[1])
+    problem = TransportProblem(reg, reg_m, target_weights, max_iter, tol)
+    transport = solve_transport(samples, lambda x: x, weights, problem, warm)
+    blocks = samples.map(transport.block, *transport.state)
+    plan = samples.concat([plan for plan, _ in blocks])
+    value = float(add(*[terms for _, terms in blocks])) / samples.total
+    column = namespace_of(plan).sum(plan, axis=0) / samples.total
+    value += column_term(column, target_weights, reg_m)
+    return TransportResult(plan, value, transport.converged, transport.potentials)
 
 
 def objective(cost, plan, sample_mass, weights, reg, reg_m, target_weights):
@@ -697,9 +717,9 @@ def objective(cost, plan, sample_mass, weights, reg, reg_m, target_weights):
         \qquad \mathrm{KL}(p | q) = \sum p \log(p / q).
 
     The last term is left out for ``reg_m`` 0 and infinity (where the plan's column
-    marginal is ``t`` by construction). For ``reg = 1`` and ``reg_m = 0`` the value
-    at the optimal plan is the weighted negative log-likelihood (Gibbs variational
-    principle), which the tests check.
+    marginal is free, or ``t`` by construction). For ``reg = 1`` and ``reg_m = 0``
+    the value at the optimal plan is the weighted negative log-likelihood (Gibbs
+    variational principle), which the tests check.
 
     Parameters
     ----------
@@ -715,35 +735,7 @@ def objective(cost, plan, sample_mass, weights, reg, reg_m, target_weights):
     # Plans carry unnormalised masses w (a = w / W): F is homogeneous of degree one
     # in (P, w), so the value is that of the unnormalised pair divided by W.
     xp = namespace_of(plan)
-    if xp is not np:
-        return _xp_objective(
-            xp, cost, plan, sample_mass, weights, reg, reg_m, target_weights
-        )
-    total = float(np.sum(sample_mass))
-    log_weights = np.log(weights)
-    value = 0.0
-    for rows in _row_slices(len(plan)):
-        block = plan[rows]
-        log_reference = np.log(sample_mass[rows])[:, np.newaxis] + log_weights
-        terms = xlogy(block, block) - block * log_reference
-        terms *= reg
-        terms += block * cost[rows]
-        value += float(np.sum(terms))
-    value /= total
-    if 0.0 < reg_m < math.inf:
-        column_mass = np.sum(plan, axis=0) / total
-        value += reg_m * float(np.sum(xlogy(column_mass, column_mass / target_weights)))
-    return value
-
-
-def _xp_objective(xp, cost, plan, sample_mass, weights, reg, reg_m, target_weights):
-    """:func:`objective` in another namespace, in whole-array operations."""
     total = float(xp.sum(sample_mass))
-    log_reference = xp.log(sample_mass)[:, np.newaxis] + xp.log(weights)
-    terms = reg * (_xp_xlogy(plan, plan, xp) - plan * log_reference) + plan * cost
-    value = float(xp.sum(terms)) / total
-    if 0.0 < reg_m < math.inf:
-        column_mass = xp.sum(plan, axis=0) / total
-        divergence = _xp_xlogy(column_mass, column_mass / target_weights, xp)
-        value += reg_m * float(xp.sum(divergence))
-    return value
+    terms = objective_terms(cost, plan, sample_mass, xp.log(weights), reg)
+    column = xp.sum(plan, axis=0) / total
+    return float(terms) / total + column_term(column, target_weights, reg_m)

@@ -1,0 +1,235 @@
+"""What differs between array libraries, and nothing else.
+
+Every computation of the package is written once over an array namespace ``xp``
+(the array API standard). This module holds the few operations whose best or only
+form depends on the library: where numpy has a faster kernel (in-place updates,
+``lstsq``), where the standard has no operation (a finite ``logsumexp``), where
+libraries fail differently (a Cholesky factorisation that raises or gives NaN),
+and the moves between host and device. No other module tests which library it
+runs on.
+
+With ``sklearn.set_config(array_api_dispatch=True)``, arrays of another namespace
+(torch tensors on any device, CuPy arrays, ``array_api_strict`` arrays) are
+computed on in that namespace and on that device. Without dispatch, or for numpy
+input, the namespace is numpy's. The namespaces come from ``array_api_compat``,
+as vendored by scikit-learn.
+"""
+
+import numpy as np
+import ot
+from sklearn import get_config
+from sklearn.externals import array_api_compat
+
+# Bytes of temporaries per block of rows: a few megabytes keep a block in a CPU's
+# cache; on an accelerator, blocks that large would be too many small kernels.
+_CPU_BLOCK_BYTES = 2**22
+_ACCELERATOR_BLOCK_BYTES = 2**28
+
+_NUMPY = array_api_compat.array_namespace(np.zeros(0))
+
+
+def get_namespace(*arrays):
+    """Namespace and device that a computation on ``arrays`` runs in.
+
+    Parameters
+    ----------
+    *arrays : array-like or None
+        Arrays other than array-API objects (lists, data frames, None) do not
+        count.
+
+    Returns
+    -------
+    xp : module
+        numpy's array-API namespace without dispatch or for numpy arrays;
+        otherwise the namespace of the arrays.
+    device : object or None
+        Their device; None for numpy.
+    """
+    if not get_config()["array_api_dispatch"]:
+        return _NUMPY, None
+    arrays = [
+        array
+        for array in arrays
+        if array_api_compat.is_array_api_obj(array)
+        and not array_api_compat.is_numpy_array(array)
+    ]
+    if not arrays:
+        return _NUMPY, None
+    return array_api_compat.array_namespace(*arrays), array_api_compat.device(arrays[0])
+
+
+def namespace_of(array):
+    """Namespace of one array (numpy's array-API namespace for numpy arrays)."""
+    return array_api_compat.array_namespace(array)
+
+
+def to_numpy(array):
+    """A numpy copy of ``array`` on the host (``array`` itself if numpy)."""
+    if array_api_compat.is_numpy_array(array):
+        return array
+    if array_api_compat.is_torch_array(array):
+        return array.detach().cpu().numpy()
+    if array_api_compat.is_cupy_array(array):
+        return array.get()
+    return np.from_dlpack(array)
+
+
+def host(array):
+    """A host (numpy) copy of an array of another namespace; others as given."""
+    if array_api_compat.is_array_api_obj(array):
+        return to_numpy(array)
+    return array
+
+
+def asarray(array, xp, device=None, dtype=None):
+    """``array`` (numpy or array-like) in namespace ``xp`` on ``device``."""
+    return xp.asarray(array, dtype=dtype, device=device)
+
+
+def astype(array, dtype, copy=False):
+    """``array`` as ``dtype``, a copy only where needed unless ``copy``."""
+    return namespace_of(array).astype(array, dtype, copy=copy)
+
+
+def on_device_of(array):
+    """Keywords that create an array on ``array``'s device."""
+    return {"device": array_api_compat.device(array)}
+
+
+def block_bytes(array):
+    """Bytes of temporaries per block of rows for computations on ``array``."""
+    device = array_api_compat.device(array)
+    on_cpu = getattr(device, "type", "cpu") == "cpu"  # torch's, or another CPU
+    if array_api_compat.is_cupy_array(array) or not on_cpu:
+        return _ACCELERATOR_BLOCK_BYTES
+    return _CPU_BLOCK_BYTES
+
+
+def finfo(array):
+    """Floating-point limits of ``array``'s dtype."""
+    return namespace_of(array).finfo(array.dtype)
+
+
+def concat(arrays):
+    """The arrays, one after another along the first axis."""
+    return namespace_of(arrays[0]).concat(arrays, axis=0)
+
+
+def float_dtypes(xp):
+    """The floating dtypes that the fit computes in: float64, then float32."""
+    return [xp.float64, xp.float32]
+
+
+def exp(values):
+    """``exp(values)``, overwriting ``values`` where the library allows it."""
+    if array_api_compat.is_numpy_array(values):
+        return np.exp(values, out=values)
+    return namespace_of(values).exp(values)
+
+
+def row_max(values):
+    """Largest entry of each row of a matrix, shape (n_rows, 1).
+
+    numpy reduces a short trailing axis slowly: a running maximum over the
+    columns is four times faster for ten columns (``benchmarks/bench_phases.py``).
+    """
+    if not array_api_compat.is_numpy_array(values):
+        return namespace_of(values).max(values, axis=1, keepdims=True)
+    largest = values[:, 0].copy()
+    for k in range(1, values.shape[1]):
+        np.maximum(largest, values[:, k], out=largest)
+    return largest[:, np.newaxis]
+
+
+def row_sum(values):
+    """Sum of each row of a matrix: a matrix product with ones, which numpy
+    computes several times faster than a reduction over a short trailing axis."""
+    xp = namespace_of(values)
+    return values @ xp.ones(values.shape[1], dtype=values.dtype, **on_device_of(values))
+
+
+def logsumexp(values, axis):
+    """``log sum exp`` along ``axis``, stable: the largest entry is taken out.
+
+    A row of ``-inf`` only (every component infinitely far) stays ``-inf``.
+    """
+    xp = namespace_of(values)
+    largest = xp.max(values, axis=axis, keepdims=True)
+    largest = xp.where(xp.isfinite(largest), largest, xp.zeros_like(largest))
+    total = xp.sum(exp(values - largest), axis=axis, keepdims=True)
+    return xp.squeeze(xp.log(total) + largest, axis=axis)
+
+
+def xlogy(x, y):
+    """``x log y``, zero where ``x`` is zero."""
+    xp = namespace_of(x)
+    positive = x > 0
+    return xp.where(positive, x * xp.log(xp.where(positive, y, 1.0)), 0.0)
+
+
+def add_to_diagonal(matrices, value):
+    """``value`` added to the diagonal of each matrix (in place for numpy)."""
+    n_features = matrices.shape[-1]
+    if array_api_compat.is_numpy_array(matrices):
+        diagonal = np.arange(n_features)
+        matrices[..., diagonal, diagonal] += value
+        return matrices
+    xp = namespace_of(matrices)
+    identity = xp.eye(n_features, dtype=matrices.dtype, **on_device_of(matrices))
+    return matrices + value * identity
+
+
+def least_squares(matrix, vector):
+    """Least-squares solution of ``matrix @ x = vector``: numpy's ``lstsq``, the
+    pseudo-inverse elsewhere (not every namespace has ``lstsq``)."""
+    if array_api_compat.is_numpy_array(matrix):
+        return np.linalg.lstsq(matrix, vector, rcond=None)[0]
+    return namespace_of(matrix).linalg.pinv(matrix) @ vector
+
+
+def cholesky(matrices):
+    """Lower Cholesky factors, or None where a matrix is not positive definite.
+
+    A failed factorisation raises in numpy, torch and ``array_api_strict`` but
+    gives NaN in CuPy: both count as failures.
+    """
+    xp = namespace_of(matrices)
+    try:
+        lower = xp.linalg.cholesky(matrices)
+    except (ValueError, RuntimeError):  # numpy's LinAlgError, torch's error
+        return None
+    if not array_api_compat.is_numpy_array(lower) and not bool(
+        xp.all(xp.isfinite(lower))
+    ):
+        return None
+    return lower
+
+
+def pot_takes(*arrays):
+    """Whether POT has a backend for ``arrays`` (not for ``array_api_strict``)."""
+    try:
+        ot.backend.get_backend(*arrays)
+    except ValueError:
+        return False
+    return True
+
+
+def check_same_namespace(X, fitted, name):
+    """Raise when ``X`` is not in the namespace and on the device of ``fitted``.
+
+    Raises
+    ------
+    ValueError
+        Naming the method, and saying how to move ``X``.
+    """
+    if not get_config()["array_api_dispatch"]:
+        return
+    xp_fit, device_fit = get_namespace(fitted)
+    xp_X, device_X = get_namespace(X)
+    if xp_fit is xp_X and device_fit == device_X:
+        return
+    raise ValueError(
+        f"Inputs passed to {name} must use the same namespace and the same device "
+        f"as those passed to fit(): fitted in {xp_fit.__name__} on {device_fit}, "
+        f"got {xp_X.__name__} on {device_X}. Move X there first, or fit again."
+    )

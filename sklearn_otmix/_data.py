@@ -1,0 +1,350 @@
+"""The data layer: the samples' side of the transport problem.
+
+The fit sees the samples only through a small interface, which in-memory arrays
+(numpy or any array namespace) and Dask arrays implement alike:
+
+- ``sum(function, *parts)``: ``sum_b function(x_b, mass_b, *parts_b)`` over the
+  blocks ``b`` of rows: sufficient statistics, the dual's value, gradient and
+  curvature, the objective. Results add up (arrays, numbers, tuples of them, or
+  objects with a ``merge`` method).
+- ``map(function, *parts)``: the per-block results themselves, kept where the
+  blocks live (persisted on a Dask cluster), to be passed as ``parts`` later.
+- ``rows(function)``: per-row outputs (``predict``, ``predict_proba``,
+  ``score_samples``), lazily for Dask.
+- ``initialization_sample(random_state)``: rows in memory to initialise on.
+- ``holds_plan``: whether the whole plan may be formed in memory and handed to
+  POT (then ``concat`` and ``split`` move between blocks and whole arrays).
+- ``like``: an array of ``n_features`` columns in whose namespace, on whose
+  device and of whose dtype the mixture's parameters live; ``total``, the sum of
+  the masses; ``n_samples``.
+
+Rows of zero weight are left out; ``mass_b`` are the sample weights of the rows
+(ones without weights, or where the positive weights are all equal). Input
+validation is written here once, for every layer, with the same errors.
+"""
+
+import math
+from numbers import Integral
+
+import numpy as np
+from sklearn.utils import check_array
+from sklearn.utils.validation import validate_data
+
+from ._backend import (
+    block_bytes,
+    concat,
+    finfo,
+    float_dtypes,
+    get_namespace,
+    host,
+    namespace_of,
+    on_device_of,
+    pot_takes,
+)
+
+
+def add(*parts):
+    """Sum of partial results: numbers, arrays, objects with a ``merge`` method,
+    or tuples of them (named tuples keep their type)."""
+    first = parts[0]
+    if hasattr(first, "merge"):
+        total = first
+        for part in parts[1:]:
+            total = total.merge(part)
+        return total
+    if isinstance(first, tuple):
+        sums = [add(*items) for items in zip(*parts, strict=True)]
+        return type(first)(*sums) if hasattr(first, "_fields") else tuple(sums)
+    total = first
+    for part in parts[1:]:
+        total = total + part
+    return total
+
+
+class InMemory:
+    """Samples held in memory, cut into blocks of rows whose temporaries fit in a
+    processor's cache (or, on an accelerator, are large enough to keep it busy).
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features)
+        Rows that carry mass.
+    sample_mass : array of shape (n_samples,)
+        Their masses ``w_i``: positive, in any unit.
+    sample_weight : array of shape (n_samples,) or None
+        The weights the initialisation draws with; None where they are uniform.
+    row_width : int
+        Number of temporary entries per row that a block's computations make
+        (``n_components * n_features`` for the costs of ``full``).
+    all_rows : array of shape (n_all, n_features), default=None
+        Every row, those of zero weight too, for :meth:`rows`; ``X`` when None.
+    """
+
+    def __init__(
+        self, X, sample_mass, sample_weight=None, *, row_width=None, all_rows=None
+    ):
+        self.X = X
+        self.sample_mass = sample_mass
+        self.sample_weight = sample_weight
+        self.total = float(namespace_of(sample_mass).sum(sample_mass))
+        self.holds_plan = pot_takes(X)
+        self.all_rows = X if all_rows is None else all_rows
+        self.like = X
+        row_bytes = finfo(X).bits // 8 * (row_width or X.shape[1])
+        self._size = max(1, block_bytes(X) // row_bytes)
+        self._blocks = self._slices(X.shape[0])
+
+    def _slices(self, n_rows):
+        # One block at least, empty for no rows: every sum has a term.
+        size = self._size
+        return [slice(i, min(i + size, n_rows)) for i in range(0, max(n_rows, 1), size)]
+
+    @property
+    def n_samples(self):
+        return self.X.shape[0]
+
+    def _pieces(self, parts):
+        for i, rows in enumerate(self._blocks):
+            yield self.X[rows, :], self.sample_mass[rows], [part[i] for part in parts]
+
+    def map(self, function, *parts):
+        """``[function(x_b, mass_b, *parts_b)]`` for each block ``b``."""
+        return [function(x, mass, *more) for x, mass, more in self._pieces(parts)]
+
+    def sum(self, function, *parts):
+        """``sum_b function(x_b, mass_b, *parts_b)`` (see :func:`add`)."""
+        return add(*self.map(function, *parts))
+
+    def concat(self, parts):
+        """The per-block arrays ``parts`` as one array."""
+        return parts[0] if len(parts) == 1 else concat(parts)
+
+    def split(self, array):
+        """An array of one entry per row cut as the blocks."""
+        return [array[rows, ...] for rows in self._blocks]
+
+    def rows(self, function, **_):
+        """``function(x_b)`` of each block of all rows, zero weights too,
+        concatenated (the shape keywords are for lazy layers)."""
+        rows = self.all_rows
+        return self.concat([function(rows[b, :]) for b in self._slices(rows.shape[0])])
+
+    def initialization_sample(self, random_state):
+        """Rows in memory to initialise on: all of them."""
+        return self
+
+
+def in_memory(X, sample_weight=None, *, uniform=False, row_width=None):
+    """:class:`InMemory` samples of ``X``: a zero weight removes its row, and
+    uniform weights are no weights at all (the initialisation then draws the same
+    random numbers as an unweighted fit).
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features)
+    sample_weight : array of shape (n_samples,) or None
+        Validated weights, in ``X``'s namespace.
+    uniform : bool
+        Whether the positive weights are all equal.
+    row_width : int
+        See :class:`InMemory`.
+    """
+    xp = namespace_of(X)
+    all_rows = X
+    if sample_weight is not None:
+        kept = sample_weight > 0
+        if not bool(xp.all(kept)):
+            X, sample_weight = X[kept], sample_weight[kept]
+    if sample_weight is None or uniform:
+        sample_weight = None
+        mass = xp.ones(X.shape[0], dtype=X.dtype, **on_device_of(X))
+    else:
+        mass = sample_weight
+    return InMemory(X, mass, sample_weight, row_width=row_width, all_rows=all_rows)
+
+
+def is_dask_collection(X):
+    """Whether ``X`` comes from Dask (checked without importing Dask)."""
+    return type(X).__module__.partition(".")[0] == "dask"
+
+
+# --------------------------------------------------------------------------------
+# Validation, once for every layer
+
+
+def check_2d(shape):
+    if len(shape) != 2:
+        raise ValueError(
+            "Expected a 2D array of shape (n_samples, n_features) (numpy, array-API "
+            f"or a 2D Dask array), got shape {tuple(shape)}. Reshape your data: "
+            "X.reshape(-1, 1) for one feature, X.reshape(1, -1) for one sample."
+        )
+
+
+def check_features(estimator, n_features, dtype, *, reset):
+    """Record (``reset``) or check the number of features, with scikit-learn's
+    own errors and feature-name bookkeeping, from an empty stand-in of ``X``."""
+    validate_data(
+        estimator,
+        np.empty((0, n_features), dtype=dtype),
+        reset=reset,
+        ensure_min_samples=0,
+        ensure_min_features=0,
+    )
+
+
+def check_finite(finite):
+    if not finite:
+        raise ValueError(
+            "Input X contains NaN or infinity: remove or impute those values first "
+            "(for example with sklearn.impute.SimpleImputer)."
+        )
+
+
+class WeightSummary:
+    """What validation needs to know of sample weights: reductions that each
+    layer computes its own way (in one pass with X's finiteness on Dask)."""
+
+    def __init__(self, finite, smallest, largest, smallest_positive, n_positive):
+        self.finite = bool(finite)
+        self.smallest = float(smallest)
+        self.largest = float(largest)
+        self.smallest_positive = float(smallest_positive)
+        self.n_positive = int(n_positive)
+
+    @classmethod
+    def reductions(cls, xp, sample_weight):
+        """The reductions, in the order of the constructor's arguments."""
+        positive = sample_weight > 0
+        return (
+            xp.all(xp.isfinite(sample_weight)),
+            xp.min(sample_weight),
+            xp.max(sample_weight),
+            xp.min(xp.where(positive, sample_weight, math.inf)),
+            xp.sum(positive),
+        )
+
+    @property
+    def uniform(self):
+        """Whether the positive weights are all equal."""
+        return self.smallest_positive == self.largest
+
+    def check(self):
+        if not self.finite:
+            raise ValueError(
+                "sample_weight contains NaN or infinity: give every sample a "
+                "finite, non-negative weight."
+            )
+        if self.smallest < 0:
+            raise ValueError(
+                "sample_weight should be non-negative; got negative values."
+            )
+        if not self.largest > 0:
+            raise ValueError(
+                "sample_weight sums to zero: at least one sample needs a positive "
+                "weight."
+            )
+
+
+def check_weight_shape(sample_weight, n_samples):
+    shape = tuple(sample_weight.shape)
+    if shape != (n_samples,):
+        raise ValueError(
+            f"sample_weight should have shape ({n_samples},) to match X, "
+            f"but got {shape}."
+        )
+
+
+def check_sample_counts(n_samples, n_positive, n_components):
+    """Enough samples, and enough of positive weight, for ``n_components``."""
+    if n_samples < 2:
+        raise ValueError(
+            f"Expected n_samples >= 2 to fit a mixture, got n_samples = "
+            f"{n_samples}: a minimum of 2 samples is required."
+        )
+    if n_samples < n_components:
+        raise ValueError(
+            f"Expected n_samples >= n_components but got n_components = "
+            f"{n_components}, n_samples = {n_samples}: use fewer components or "
+            "more samples."
+        )
+    if n_positive < n_components:
+        raise ValueError(
+            f"Only {n_positive} samples have a positive sample_weight, fewer than "
+            f"n_components = {n_components}."
+        )
+
+
+def samples_of(estimator, X, sample_weight=None, *, reset, n_components, fit=False):
+    """Validated samples of ``X`` in the data layer that holds them.
+
+    Every layer raises the same errors for the same bad input: ``X`` not 2D or
+    not finite, the wrong number of features, bad sample weights, and (when
+    ``n_components`` is given, to fit) too few samples.
+
+    Parameters
+    ----------
+    estimator : estimator
+        Records or checks ``n_features_in_`` and ``feature_names_in_``.
+    X : array-like, or Dask array, of shape (n_samples, n_features)
+    sample_weight : array-like of shape (n_samples,) or None
+    reset : bool
+        Whether ``X`` is training data (the features are recorded).
+    n_components : int
+        Of the mixture: the blocks of rows are sized for its temporaries.
+    fit : bool, default=False
+        Whether ``X`` is fitted on: then check that there are enough samples.
+
+    Returns
+    -------
+    samples : InMemory or sklearn_otmix._dask.DaskSamples
+    """
+    if is_dask_collection(X):
+        from ._dask import dask_samples
+
+        return dask_samples(
+            estimator, X, sample_weight, reset=reset, n_components=n_components, fit=fit
+        )
+    xp, device = get_namespace(X)
+    if hasattr(X, "shape"):
+        check_2d(X.shape)
+    X = validate_data(
+        estimator,
+        X,
+        reset=reset,
+        dtype=float_dtypes(xp),
+        ensure_all_finite=False,
+        ensure_min_samples=0,
+    )
+    check_finite(bool(xp.all(xp.isfinite(X))))
+    summary = None
+    if sample_weight is not None:
+        sample_weight = check_array(
+            host(sample_weight),
+            dtype=[np.float64, np.float32],
+            ensure_2d=False,
+            ensure_all_finite=False,
+            input_name="sample_weight",
+        )
+        check_weight_shape(sample_weight, X.shape[0])
+        summary = WeightSummary(*WeightSummary.reductions(np, sample_weight))
+        summary.check()
+        sample_weight = xp.asarray(sample_weight, dtype=X.dtype, device=device)
+    if fit:
+        n_positive = X.shape[0] if summary is None else summary.n_positive
+        check_sample_counts(X.shape[0], n_positive, n_components)
+    uniform = summary is None or summary.uniform
+    return in_memory(
+        X, sample_weight, uniform=uniform, row_width=row_width(X, n_components)
+    )
+
+
+def row_width(X, n_components):
+    """Temporary entries per row of a fit's blocks: the costs of ``full``."""
+    return X.shape[1] * n_components + X.shape[1] + n_components
+
+
+def check_n_samples(n_samples):
+    """``n_samples`` of :meth:`sample`: a positive integer."""
+    if not isinstance(n_samples, Integral) or n_samples < 1:
+        raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")

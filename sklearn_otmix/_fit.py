@@ -1,0 +1,508 @@
+"""The fit loop: block-coordinate descent on the transport objective.
+
+One iteration is an E-step (the transport plan, :mod:`sklearn_otmix._transport`)
+and an M-step (weighted Gaussian maximum likelihood from the plan's sufficient
+statistics, :mod:`sklearn_otmix._gaussian`), through the data layer
+(:mod:`sklearn_otmix._data`): the same loop fits numpy arrays, arrays of any
+namespace and Dask arrays. The parameters travel as an immutable :class:`Mixture`.
+Here too: the initialisation (``init_params`` and the ``*_init``), ``n_init``
+restarts, warm starts, the step of stepwise EM (``partial_fit``), and the verbose
+output.
+"""
+
+import math
+import warnings
+from functools import partial
+from time import perf_counter
+from typing import NamedTuple
+
+import numpy as np
+from sklearn.cluster import KMeans, kmeans_plusplus
+from sklearn.exceptions import ConvergenceWarning
+
+from ._backend import asarray, astype, get_namespace, host, namespace_of, to_numpy
+from ._gaussian import (
+    Statistics,
+    check_means,
+    check_precisions,
+    check_simplex,
+    covariances_from_precisions,
+    gaussian_cost,
+    gaussian_mle,
+    precision_cholesky,
+    precision_cholesky_from_precisions,
+    sufficient_statistics,
+)
+from ._transport import TransportProblem, column_term, row_softmax, solve_transport
+
+
+class Mixture(NamedTuple):
+    """The parameters ``(pi, phi)`` that the fit loop updates."""
+
+    weights: np.ndarray
+    means: np.ndarray
+    covariances: np.ndarray
+    precisions_chol: np.ndarray
+
+    def cost(self, X, covariance_type):
+        """``C_ik = -log N(x_i; mu_k, Sigma_k)``: (n_samples, n_components)."""
+        return gaussian_cost(X, self.means, self.precisions_chol, covariance_type)
+
+    def weighted_log_prob(self, X, covariance_type):
+        """``log pi_k + log N(x_i; mu_k, Sigma_k)``: (n_samples, n_components)."""
+        cost = self.cost(X, covariance_type)
+        return namespace_of(self.weights).log(self.weights) - cost
+
+
+class MixtureProblem(NamedTuple):
+    """What the numerics need of the estimator's parameters: the mixture's form
+    and the E-step's transport problem."""
+
+    n_components: int
+    covariance_type: str
+    reg_covar: float
+    transport: TransportProblem
+
+
+class FitLoop(NamedTuple):
+    """The loop's settings, as the estimator's parameters of the same names."""
+
+    tol: float
+    max_iter: int
+    n_init: int
+    init_params: str
+    verbose: int
+    verbose_interval: int
+
+
+class FitResult(NamedTuple):
+    """The best run: its mixture, ``-F`` after its last E-step and after each,
+    its number of iterations, whether it converged, and the number of E-steps
+    whose solver did not reach ``sinkhorn_tol``."""
+
+    mixture: Mixture
+    lower_bound: float
+    lower_bounds: list
+    n_iter: int
+    converged: bool
+    unsolved: int
+
+
+# --------------------------------------------------------------------------------
+# One iteration
+
+
+class EStep(NamedTuple):
+    """An E-step read through: the plan's statistics, ``F`` there, whether the
+    solver converged, and the potentials that warm-start the next one."""
+
+    statistics: Statistics
+    value: float
+    converged: bool
+    potentials: np.ndarray | None
+
+
+def _plan_statistics(x, mass, *state, block, covariance_type):
+    plan, terms = block(x, mass, *state)
+    return terms, sufficient_statistics(x, plan, mass, covariance_type)
+
+
+def e_step(samples, mixture, problem, warm=None):
+    """The transport plan at ``mixture``, read in one pass into its statistics.
+
+    Returns
+    -------
+    e_step : EStep
+    """
+    cost_of = partial(
+        gaussian_cost,
+        means=mixture.means,
+        precisions_chol=mixture.precisions_chol,
+        covariance_type=problem.covariance_type,
+    )
+    transport = solve_transport(
+        samples, cost_of, mixture.weights, problem.transport, warm
+    )
+    read = partial(
+        _plan_statistics,
+        block=transport.block,
+        covariance_type=problem.covariance_type,
+    )
+    terms, statistics = samples.sum(read, *transport.state)
+    value = float(terms) / samples.total + column_term(
+        statistics.mass / samples.total,
+        problem.transport.target_weights,
+        problem.transport.reg_m,
+    )
+    return EStep(statistics, value, transport.converged, transport.potentials)
+
+
+def m_step(statistics, problem):
+    """Weighted Gaussian maximum likelihood; ``pi = P^T 1`` (``t`` if fixed)."""
+    mass, means, covariances = gaussian_mle(
+        statistics, problem.reg_covar, problem.covariance_type
+    )
+    weights = problem.transport.target_weights
+    if problem.transport.reg_m != math.inf:
+        weights = mass / namespace_of(mass).sum(mass)
+    return Mixture(
+        weights,
+        means,
+        covariances,
+        precision_cholesky(covariances, problem.covariance_type),
+    )
+
+
+def em_step(samples, mixture, problem, warm=None):
+    """E-step then M-step: the new mixture and the E-step."""
+    step = e_step(samples, mixture, problem, warm)
+    return m_step(step.statistics, problem), step
+
+
+# --------------------------------------------------------------------------------
+# Initialisation
+
+
+def checked_initial_parameters(
+    weights_init, means_init, precisions_init, target_weights, problem_like, like
+):
+    """Validated ``*_init`` and ``target_weights``, in ``like``'s namespace, on
+    its device and of its dtype (validated on the host; None stay None).
+
+    Parameters
+    ----------
+    weights_init, means_init, precisions_init, target_weights : array-like or None
+        As given to the estimator.
+    problem_like : dict
+        ``n_components``, ``covariance_type``, ``reg_m`` and ``n_features``.
+    like : array
+        Data of the fit.
+
+    Returns
+    -------
+    init : dict
+        ``weights``, ``means``, ``precisions`` and ``target``.
+    """
+    n_components = problem_like["n_components"]
+    covariance_type = problem_like["covariance_type"]
+    fixed = problem_like["reg_m"] == math.inf
+    init = {"weights": None, "means": None, "precisions": None}
+    if weights_init is not None:
+        if fixed:
+            raise ValueError(
+                "weights_init has no effect with reg_m=inf, where the mixing "
+                "weights are fixed: pass them as target_weights instead."
+            )
+        init["weights"] = check_simplex(
+            host(weights_init), n_components, "weights_init"
+        )
+    if means_init is not None:
+        init["means"] = check_means(
+            host(means_init), n_components, problem_like["n_features"]
+        )
+    if precisions_init is not None:
+        init["precisions"] = check_precisions(
+            host(precisions_init),
+            covariance_type,
+            n_components,
+            problem_like["n_features"],
+        )
+    if target_weights is None:
+        target = np.full(n_components, 1.0 / n_components)
+    else:
+        target = check_simplex(host(target_weights), n_components, "target_weights")
+        if np.any(target == 0):
+            raise ValueError(
+                "target_weights should be positive: a component with target "
+                "weight 0 would stay empty; use fewer components instead."
+            )
+    init["target"] = target
+    if fixed:
+        init["weights"] = target
+    # The fit computes in the data's dtype: float32 stays float32.
+    xp, device = get_namespace(like)
+    return {
+        key: None if value is None else asarray(value, xp, device, dtype=like.dtype)
+        for key, value in init.items()
+    }
+
+
+def _initial_plan(sample, init_params, n_components, random_state):
+    """The plan of ``init_params``: responsibilities times the sample masses.
+
+    Random draws are made on the host by numpy; k-means and k-means++ are
+    scikit-learn's numpy code, given a host copy of the rows (and of the
+    weights). Only labels, indices or draws go to the rows' namespace and
+    device, so that every namespace starts from the same plan.
+    """
+    X, mass = sample.X, sample.sample_mass
+    xp, device = get_namespace(X)
+    n_samples = X.shape[0]
+    if init_params == "random":
+        draws = random_state.uniform(size=(n_samples, n_components))
+        responsibilities = asarray(draws, xp, device, dtype=X.dtype)
+        responsibilities /= xp.sum(responsibilities, axis=1, keepdims=True)
+        return responsibilities * mass[:, None]
+    weight = None if sample.sample_weight is None else to_numpy(sample.sample_weight)
+    if init_params == "kmeans":
+        labels = (
+            KMeans(n_clusters=n_components, n_init=1, random_state=random_state)
+            .fit(to_numpy(X), sample_weight=weight)
+            .labels_
+        )
+        sample_keys = asarray(labels, xp, device)
+        component_keys = xp.arange(n_components, device=device)
+    else:
+        if init_params == "k-means++":
+            _, indices = kmeans_plusplus(
+                to_numpy(X),
+                n_components,
+                sample_weight=weight,
+                random_state=random_state,
+            )
+        else:  # random_from_data
+            probabilities = None if weight is None else weight / np.sum(weight)
+            indices = random_state.choice(
+                n_samples, size=n_components, replace=False, p=probabilities
+            )
+        sample_keys = xp.arange(n_samples, device=device)
+        component_keys = asarray(indices, xp, device)
+    # One-hot: sample i belongs to component k where their keys match.
+    responsibilities = astype(sample_keys[:, None] == component_keys[None, :], X.dtype)
+    return responsibilities * mass[:, None]
+
+
+def _statistics_of(x, mass, plan, covariance_type):
+    return sufficient_statistics(x, plan, mass, covariance_type)
+
+
+def initialize(sample, problem, init, init_params, random_state):
+    """Initial parameters: the M-step of an initial plan, then the user's ones.
+
+    The initial plan is ``a_i`` times the responsibilities that ``init_params``
+    gives: hard k-means labels, one point per component (k-means++ seeding or a
+    uniform draw), or uniform random responsibilities. It is skipped when all
+    three ``*_init`` are given (``sample`` may then be None).
+    """
+    weights, means, precisions = init["weights"], init["means"], init["precisions"]
+    covariance_type = problem.covariance_type
+    covariances = None
+    if weights is None or means is None or precisions is None:
+        if sample.X.shape[0] < problem.n_components:
+            raise ValueError(
+                f"Only {sample.X.shape[0]} samples of the initialisation sample "
+                "have a positive sample_weight, fewer than n_components = "
+                f"{problem.n_components}."
+            )
+        plan = _initial_plan(sample, init_params, problem.n_components, random_state)
+        statistics = sample.sum(
+            partial(_statistics_of, covariance_type=covariance_type),
+            sample.split(plan),
+        )
+        mass, fitted_means, covariances = gaussian_mle(
+            statistics, problem.reg_covar, covariance_type
+        )
+        weights = mass / sample.total if weights is None else weights
+        means = fitted_means if means is None else means
+    if precisions is None:
+        precisions_chol = precision_cholesky(covariances, covariance_type)
+    else:
+        precisions_chol = precision_cholesky_from_precisions(
+            precisions, covariance_type
+        )
+        covariances = covariances_from_precisions(precisions, covariance_type)
+    return Mixture(weights, means, covariances, precisions_chol)
+
+
+# --------------------------------------------------------------------------------
+# The loop
+
+
+def fit(samples, problem, init, loop, random_state, start=None):
+    """Run the fit ``n_init`` times (once from ``start``); keep the best.
+
+    Parameters
+    ----------
+    samples : data layer
+    problem : MixtureProblem
+    init : dict
+        From :func:`checked_initial_parameters`.
+    loop : FitLoop
+    random_state : RandomState
+    start : tuple (Mixture, float) or None
+        A fitted mixture and its lower bound to continue from (warm start).
+
+    Returns
+    -------
+    result : FitResult
+    """
+    progress = _Progress(loop.verbose, loop.verbose_interval)
+    n_init = loop.n_init if start is None else 1
+    sample = None
+    if start is None and any(
+        init[key] is None for key in ("weights", "means", "precisions")
+    ):
+        sample = samples.initialization_sample(random_state)
+    best = None
+    for init_index in range(n_init):
+        progress.init_begin(init_index)
+        if start is None:
+            mixture = initialize(sample, problem, init, loop.init_params, random_state)
+            run = _fit_one(samples, problem, loop, mixture, -math.inf, progress)
+        else:
+            run = _fit_one(samples, problem, loop, *start, progress)
+        # Without iterations (max_iter=0) every run has bound -inf: keep the last.
+        if best is None or run.lower_bound > best.lower_bound:
+            best = run
+        elif best.lower_bound == -math.inf:
+            best = run
+    _warn(best, problem, loop, n_init)
+    return best
+
+
+def _fit_one(samples, problem, loop, mixture, lower_bound, progress):
+    """One run of block-coordinate descent from ``mixture``."""
+    lower_bounds = []
+    converged = False
+    n_iter = unsolved = 0
+    warm = None
+    for n_iter in range(1, loop.max_iter + 1):
+        previous = lower_bound
+        mixture, step = em_step(samples, mixture, problem, warm)
+        warm = step.potentials
+        unsolved += not step.converged
+        lower_bound = -step.value
+        lower_bounds.append(lower_bound)
+        change = lower_bound - previous
+        progress.iteration(n_iter, change)
+        if abs(change) < loop.tol:
+            converged = True
+            break
+    if loop.max_iter > 0:
+        progress.init_end(lower_bound, converged)
+    return FitResult(mixture, lower_bound, lower_bounds, n_iter, converged, unsolved)
+
+
+def _warn(result, problem, loop, n_init):
+    if result.unsolved:
+        warnings.warn(
+            f"In {result.unsolved} of {result.n_iter} E-steps the optimal-transport "
+            f"solver did not reach sinkhorn_tol={problem.transport.tol} within "
+            f"sinkhorn_max_iter={problem.transport.max_iter} iterations: increase "
+            "sinkhorn_max_iter or sinkhorn_tol, or reg.",
+            ConvergenceWarning,
+            stacklevel=4,
+        )
+    if not result.converged and loop.max_iter > 0:
+        warnings.warn(
+            f"The best of {n_init} initialisation(s) did not converge within "
+            f"max_iter={loop.max_iter} iterations (tol={loop.tol}). Increase "
+            "max_iter or tol, try other initial parameters, or check the data "
+            "for degenerate clusters.",
+            ConvergenceWarning,
+            stacklevel=4,
+        )
+
+
+# --------------------------------------------------------------------------------
+# Stepwise EM (partial_fit)
+
+
+class Stream(NamedTuple):
+    """The state of stepwise EM: running statistics per unit of mass, the
+    number of chunks seen, and the last E-step's potentials."""
+
+    statistics: Statistics | None = None
+    n_steps: int = 0
+    potentials: np.ndarray | None = None
+
+
+def stream_step(samples, mixture, problem, stream, learning_decay):
+    """One step of stepwise EM on a chunk (Cappé & Moulines, 2009).
+
+    The chunk's statistics per unit of mass enter the running ones with step
+    size ``s ** -learning_decay`` at the ``s``-th chunk (the first replaces
+    them); the new mixture is the M-step of the running statistics.
+
+    Returns
+    -------
+    mixture : Mixture
+    stream : Stream
+    value : float
+        ``F`` of the chunk's E-step.
+    """
+    step = e_step(samples, mixture, problem, stream.potentials)
+    n_steps = stream.n_steps + 1
+    rate = n_steps**-learning_decay
+    statistics = step.statistics.scaled(rate / samples.total)
+    if stream.statistics is not None:
+        statistics = stream.statistics.scaled(1 - rate).merge(statistics)
+    stream = Stream(statistics, n_steps, step.potentials)
+    return m_step(statistics, problem), stream, step.value
+
+
+# --------------------------------------------------------------------------------
+# The fitted mixture as a density, on blocks of rows
+
+
+def labels(x, mixture, covariance_type):
+    """Most probable component of each row."""
+    log_prob = mixture.weighted_log_prob(x, covariance_type)
+    return namespace_of(log_prob).argmax(log_prob, axis=1)
+
+
+def posterior(x, mixture, covariance_type):
+    """Bayes posterior of each component given each row."""
+    return row_softmax(mixture.weighted_log_prob(x, covariance_type))[0]
+
+
+def log_density(x, mixture, covariance_type):
+    """``log sum_k pi_k N(x_i; mu_k, Sigma_k)`` of each row."""
+    return row_softmax(mixture.weighted_log_prob(x, covariance_type))[1]
+
+
+def weighted_log_likelihood(x, mass, mixture, covariance_type):
+    """``sum_i w_i log p(x_i)`` over a block."""
+    return mass @ log_density(x, mixture, covariance_type)
+
+
+# --------------------------------------------------------------------------------
+# Verbose output
+
+
+class _Progress:
+    """The lines printed with ``verbose`` 1 (iterations) or 2 (with times and
+    the change of the lower bound), every ``verbose_interval`` iterations."""
+
+    def __init__(self, verbose, interval):
+        self.verbose = verbose
+        self.interval = interval
+
+    def init_begin(self, init_index):
+        if self.verbose >= 1:
+            print(f"Initialization {init_index}")
+            self.init_start = self.iter_start = perf_counter()
+
+    def iteration(self, n_iter, change):
+        if self.verbose < 1 or n_iter % self.interval:
+            return
+        if self.verbose == 1:
+            print(f"  Iteration {n_iter}")
+        else:
+            now = perf_counter()
+            print(
+                f"  Iteration {n_iter}\t time lapse {now - self.iter_start:.5f}s"
+                f"\t lower bound change {change:.5f}"
+            )
+            self.iter_start = now
+
+    def init_end(self, lower_bound, converged):
+        status = "converged" if converged else "did not converge"
+        if self.verbose == 1:
+            print(f"Initialization {status}.")
+        elif self.verbose >= 2:
+            elapsed = perf_counter() - self.init_start
+            print(
+                f"Initialization {status}. time lapse {elapsed:.5f}s\t "
+                f"lower bound {lower_bound:.5f}."
+            )
