@@ -19,13 +19,21 @@ def test_benchmark_runs_every_case(capsys):
     bench = _benchmark_module()
     rows = bench.main(["--quick", "--repeats", "1", "--iterations", "2"])
     assert [row["case"] for row in rows] == [case[0] for case in bench.CASES]
+    out = capsys.readouterr().out
     for row in rows:
-        assert row["gm_s"] > 0 and row["ot_s"] > 0 and row["ot_mib"] > 0
+        # The ratio column is the ratio of the two medians, as printed.
+        assert row["speedup"] == pytest.approx(row["gm_s"] / row["ot_s"])
+        line = next(
+            line for line in out.splitlines() if line.startswith(f"{row['case']:<24}")
+        )
+        assert f"{row['speedup']:.2f}" in line.split()
+        # Peak memory of a fit of 2,000 rows or fewer: traced, and small.
+        assert 0 < row["ot_mib"] < 64 and 0 < row["gm_mib"] < 64
         # Same problem, same initial parameters: the same fit (NaN where the
         # case solves another problem, reg_m=inf).
         assert np.isnan(row["difference"]) or row["difference"] < 1e-5, row
     assert rows[-1]["dtype"] == "float32"
-    assert "GM/OT" in capsys.readouterr().out
+    assert "GM/OT" in out
 
 
 def test_dask_benchmark_runs(capsys):

@@ -68,8 +68,23 @@ def _error_of(argv, capsys):
     err = capsys.readouterr().err
     assert status == 2
     assert len(err.strip().splitlines()) == 1, err
-    assert "Traceback" not in err
     return err
+
+
+def test_an_error_is_one_line_without_traceback(tmp_path):
+    """As a process: what an uncaught exception would print is seen there."""
+    path = tmp_path / "tiny.csv"
+    path.write_text("1,2\n3,4\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "sklearn_otmix", str(path), "--n-components", "3"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "Traceback" not in result.stderr and "n_components" in result.stderr
 
 
 def test_missing_file(tmp_path, capsys):

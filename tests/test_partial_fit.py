@@ -73,24 +73,37 @@ def test_first_call_initialises_from_its_chunk_then_steps():
     assert online.lower_bound_ == pytest.approx(batch.lower_bound_)
 
 
-def test_step_sizes_follow_the_schedule():
-    """With learning_decay=1 the running statistics are the plain average of the
-    chunks' statistics; here every chunk is the same, so one step changes
-    nothing more than one EM iteration on it."""
-    X, _ = make_blobs(300, n_features=2, centers=2, random_state=0)
-    repeated = OTGaussianMixture(2, random_state=0, learning_decay=1.0)
-    repeated.partial_fit(X).partial_fit(X)
+@pytest.mark.parametrize("learning_decay", [0.6, 1.0])
+def test_step_sizes_follow_the_schedule(learning_decay):
+    """Second step: running statistics ``(1 - r) s_A + r s_B`` with
+    ``r = 2 ** -learning_decay``, where ``s_A`` are the first chunk's statistics
+    per unit of mass at the initial parameters and ``s_B`` the second chunk's at
+    the parameters after the first step; recomputed here from EM's
+    responsibilities (``predict_proba``) of those parameters."""
+    X, _ = make_blobs(600, n_features=2, centers=3, random_state=0)
+    first, second = X[:300], X[300:]
+    online = OTGaussianMixture(3, random_state=0, learning_decay=learning_decay)
+    online.partial_fit(first)
+    after_first = online.means_.copy(), online.weights_.copy()
+    online.partial_fit(second)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        # Second step: s = (s1 + s2) / 2 with s2 computed at the parameters of s1.
-        one = OTGaussianMixture(2, random_state=0, max_iter=1).fit(X)
-        two = OTGaussianMixture(2, random_state=0, max_iter=2).fit(X)
-    # The average of the first and the second EM iteration's statistics lies
-    # between them: the means lie between those of one and two iterations.
-    low = np.minimum(one.means_, two.means_) - 1e-12
-    high = np.maximum(one.means_, two.means_) + 1e-12
-    assert np.all((low <= repeated.means_) & (repeated.means_ <= high))
-    assert repeated.n_steps_ == 2
+        initial = OTGaussianMixture(3, random_state=0, max_iter=0).fit(first)
+        one_step = OTGaussianMixture(3, random_state=0, max_iter=1).fit(first)
+    assert_close_to_scale(one_step.means_, after_first[0], 1e-12)
+
+    def statistics(model, chunk):
+        responsibilities = model.predict_proba(chunk)
+        return responsibilities.mean(axis=0), responsibilities.T @ chunk / len(chunk)
+
+    rate = 2.0**-learning_decay
+    mass_a, first_a = statistics(initial, first)
+    mass_b, first_b = statistics(one_step, second)
+    mass = (1 - rate) * mass_a + rate * mass_b
+    means = ((1 - rate) * first_a + rate * first_b) / mass[:, np.newaxis]
+    assert_close_to_scale(online.means_, means, 1e-10)
+    assert_close_to_scale(online.weights_, mass / mass.sum(), 1e-10)
+    assert online.n_steps_ == 2
 
 
 def test_partial_fit_continues_a_fit_and_sample_weights_count():
