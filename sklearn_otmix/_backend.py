@@ -3,8 +3,8 @@
 Every computation of the package is written once over an array namespace ``xp``
 (the array API standard). This module holds the few operations whose best or only
 form depends on the library: where numpy has a faster kernel (in-place updates,
-``lstsq``), where the standard has no operation (a finite ``logsumexp``), where
-libraries fail differently (a Cholesky factorisation that raises or gives NaN),
+reductions over short rows, ``lstsq``), where libraries fail differently (a
+Cholesky factorisation that raises or gives NaN), whether POT takes the arrays,
 and the moves between host and device. No other module tests which library it
 runs on.
 
@@ -146,18 +146,6 @@ def row_sum(values):
     computes several times faster than a reduction over a short trailing axis."""
     xp = namespace_of(values)
     return values @ xp.ones(values.shape[1], dtype=values.dtype, **on_device_of(values))
-
-
-def logsumexp(values, axis):
-    """``log sum exp`` along ``axis``, stable: the largest entry is taken out.
-
-    A row of ``-inf`` only (every component infinitely far) stays ``-inf``.
-    """
-    xp = namespace_of(values)
-    largest = xp.max(values, axis=axis, keepdims=True)
-    largest = xp.where(xp.isfinite(largest), largest, xp.zeros_like(largest))
-    total = xp.sum(exp(values - largest), axis=axis, keepdims=True)
-    return xp.squeeze(xp.log(total) + largest, axis=axis)
 
 
 def xlogy(x, y):

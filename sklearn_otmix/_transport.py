@@ -320,7 +320,7 @@ def _balanced(samples, cost_of, problem, warm):
 
     def evaluate(potentials, temperature):
         value, column, gram = sums(potentials, temperature, with_gram=True)
-        return balanced_point(value, column, lambda: gram, t, temperature)
+        return balanced_point(value, column, gram, t, temperature)
 
     if warm is None:
         potentials = _lbfgs_potentials(sums, t, reg, tol, max_iter)
@@ -518,14 +518,14 @@ class DualPoint(NamedTuple):
 def balanced_point(value, column, gram, t, reg):
     """The semi-dual's :class:`DualPoint` from sums over the plan.
 
-    ``column`` is ``P^T 1`` and ``gram()`` returns ``P^T diag(1/a) P``: the
-    negated Hessian is ``(diag(P^T 1) - P^T diag(1/a) P) / reg``.
+    ``column`` is ``P^T 1`` and ``gram`` is ``P^T diag(1/a) P``: the negated
+    Hessian is ``(diag(P^T 1) - P^T diag(1/a) P) / reg``.
     """
 
     def curvature():
         xp = namespace_of(column)
         eye = xp.eye(column.shape[0], dtype=column.dtype, **on_device_of(column))
-        return (column * eye - gram()) / reg
+        return (column * eye - gram) / reg
 
     return DualPoint(value, t - column, curvature)
 
