@@ -413,17 +413,14 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
         the namespace, on the device and of the dtype of ``like`` (an array of
         ``n_features`` columns: see the data layer)."""
         init = checked_initial_parameters(
-            self.weights_init,
-            self.means_init,
-            self.precisions_init,
-            self.target_weights,
-            {
-                "n_components": self.n_components,
-                "covariance_type": self.covariance_type,
-                "reg_m": self.reg_m,
-                "n_features": like.shape[1],
-            },
             like,
+            n_components=self.n_components,
+            covariance_type=self.covariance_type,
+            reg_m=self.reg_m,
+            weights_init=self.weights_init,
+            means_init=self.means_init,
+            precisions_init=self.precisions_init,
+            target_weights=self.target_weights,
         )
         transport = TransportProblem(
             self.reg,

@@ -103,6 +103,7 @@ class EStep(NamedTuple):
 
 
 def _plan_statistics(x, mass, *state, block, covariance_type):
+    """A block's rows of the plan read into its terms of ``F`` and statistics."""
     plan, terms = block(x, mass, *state)
     return terms, sufficient_statistics(x, plan, mass, covariance_type)
 
@@ -164,28 +165,35 @@ def em_step(samples, mixture, problem, warm=None):
 
 
 def checked_initial_parameters(
-    weights_init, means_init, precisions_init, target_weights, problem_like, like
+    like,
+    *,
+    n_components,
+    covariance_type,
+    reg_m,
+    weights_init,
+    means_init,
+    precisions_init,
+    target_weights,
 ):
     """Validated ``*_init`` and ``target_weights``, in ``like``'s namespace, on
     its device and of its dtype (validated on the host; None stay None).
 
     Parameters
     ----------
+    like : array of shape (n_samples, n_features)
+        An array in the namespace, on the device and of the dtype of the fit.
+    n_components, covariance_type, reg_m : as the estimator's parameters
     weights_init, means_init, precisions_init, target_weights : array-like or None
         As given to the estimator.
-    problem_like : dict
-        ``n_components``, ``covariance_type``, ``reg_m`` and ``n_features``.
-    like : array
-        Data of the fit.
 
     Returns
     -------
     init : dict
-        ``weights``, ``means``, ``precisions`` and ``target``.
+        ``weights``, ``means``, ``precisions`` and ``target``; with
+        ``reg_m=inf`` the weights are the target.
     """
-    n_components = problem_like["n_components"]
-    covariance_type = problem_like["covariance_type"]
-    fixed = problem_like["reg_m"] == math.inf
+    n_features = like.shape[1]
+    fixed = reg_m == math.inf
     init = {"weights": None, "means": None, "precisions": None}
     if weights_init is not None:
         if fixed:
@@ -197,15 +205,13 @@ def checked_initial_parameters(
             host(weights_init), n_components, "weights_init"
         )
     if means_init is not None:
-        init["means"] = check_means(
-            host(means_init), n_components, problem_like["n_features"]
-        )
+        init["means"] = check_means(host(means_init), n_components, n_features)
     if precisions_init is not None:
         init["precisions"] = check_precisions(
             host(precisions_init),
             covariance_type,
             n_components,
-            problem_like["n_features"],
+            n_features,
         )
     if target_weights is None:
         target = np.full(n_components, 1.0 / n_components)
@@ -273,6 +279,7 @@ def _initial_plan(sample, init_params, n_components, random_state):
 
 
 def _statistics_of(x, mass, plan, covariance_type):
+    """Statistics of a block's rows of a given plan."""
     return sufficient_statistics(x, plan, mass, covariance_type)
 
 
@@ -352,9 +359,11 @@ def fit(samples, problem, init, loop, random_state, start=None):
         else:
             run = _fit_one(samples, problem, loop, *start, progress)
         # Without iterations (max_iter=0) every run has bound -inf: keep the last.
-        if best is None or run.lower_bound > best.lower_bound:
-            best = run
-        elif best.lower_bound == -math.inf:
+        if (
+            best is None
+            or run.lower_bound > best.lower_bound
+            or best.lower_bound == -math.inf
+        ):
             best = run
     _warn(best, problem, loop, n_init)
     return best
