@@ -279,8 +279,8 @@ def samples_of(estimator, X, sample_weight=None, *, reset, n_components, fit=Fal
     """Validated samples of ``X`` in the data layer that holds them.
 
     Every layer raises the same errors for the same bad input: ``X`` not 2D or
-    not finite, the wrong number of features, bad sample weights, and (when
-    ``n_components`` is given, to fit) too few samples.
+    not finite, the wrong number of features, bad sample weights, and (with
+    ``fit``) too few samples.
 
     Parameters
     ----------
