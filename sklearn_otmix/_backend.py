@@ -24,6 +24,10 @@ from sklearn.externals import array_api_compat
 # cache; on an accelerator, blocks that large would be too many small kernels.
 _CPU_BLOCK_BYTES = 2**22
 _ACCELERATOR_BLOCK_BYTES = 2**28
+# The widest temporaries (the costs of full covariances, n_components *
+# n_features per row) go through a CPU in smaller pieces that stay in its
+# fastest caches.
+_CPU_CACHE_BYTES = 2**18
 
 _NUMPY = array_api_compat.array_namespace(np.zeros(0))
 
@@ -96,13 +100,20 @@ def on_device_of(array):
     return {"device": array_api_compat.device(array)}
 
 
-def block_bytes(array):
-    """Bytes of temporaries per block of rows for computations on ``array``."""
+def _on_cpu(array):
     device = array_api_compat.device(array)
     on_cpu = getattr(device, "type", "cpu") == "cpu"  # torch's, or another CPU
-    if array_api_compat.is_cupy_array(array) or not on_cpu:
-        return _ACCELERATOR_BLOCK_BYTES
-    return _CPU_BLOCK_BYTES
+    return on_cpu and not array_api_compat.is_cupy_array(array)
+
+
+def block_bytes(array):
+    """Bytes of temporaries per block of rows for computations on ``array``."""
+    return _CPU_BLOCK_BYTES if _on_cpu(array) else _ACCELERATOR_BLOCK_BYTES
+
+
+def cache_bytes(array):
+    """Bytes of the widest temporaries per piece of a block of rows."""
+    return _CPU_CACHE_BYTES if _on_cpu(array) else _ACCELERATOR_BLOCK_BYTES
 
 
 def finfo(array):

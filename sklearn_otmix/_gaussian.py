@@ -24,7 +24,15 @@ from typing import NamedTuple
 import numpy as np
 from sklearn.utils import check_array
 
-from ._backend import add_to_diagonal, cholesky, finfo, namespace_of, on_device_of
+from ._backend import (
+    add_to_diagonal,
+    cache_bytes,
+    cholesky,
+    concat,
+    finfo,
+    namespace_of,
+    on_device_of,
+)
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 
@@ -45,19 +53,40 @@ def _block_sums(n_components, n_features, like):
     return xp.reshape(runs, (n_components * n_features, n_components))
 
 
+def _in_pieces(X, width, function):
+    """``function(x)`` of pieces of the rows of ``X``, concatenated: pieces whose
+    ``(rows, width)`` temporaries stay in the processor's fastest caches, where
+    the elementwise work after a matrix product runs twice as fast."""
+    rows = max(1, cache_bytes(X) // (width * (finfo(X).bits // 8)))
+    if rows >= X.shape[0]:
+        return function(X)
+    return concat([function(X[i : i + rows, :]) for i in range(0, X.shape[0], rows)])
+
+
 def _cost_full(X, means, precisions_chol, constant):
     xp = namespace_of(X)
     n_components, n_features = means.shape
-    # One matrix product for all components: column block k of X @ stacked is X L_k.
-    stacked = xp.reshape(
-        xp.permute_dims(precisions_chol, (1, 0, 2)),
-        (n_features, n_components * n_features),
+    width = n_components * n_features
+    # One matrix product for all components: column block k of [x, 1] @ stacked
+    # is (x - mu_k) L_k.
+    stacked = xp.concat(
+        [
+            xp.reshape(
+                xp.permute_dims(precisions_chol, (1, 0, 2)), (n_features, width)
+            ),
+            -xp.reshape(means[:, None, :] @ precisions_chol, (1, width)),
+        ],
+        axis=0,
     )
-    offset = xp.reshape(means[:, None, :] @ precisions_chol, (-1,))
-    y = X @ stacked
-    y -= offset
-    y *= y
-    cost = y @ (0.5 * _block_sums(n_components, n_features, X))
+    halves = 0.5 * _block_sums(n_components, n_features, X)
+    ones = xp.ones((X.shape[0], 1), dtype=X.dtype, **on_device_of(X))
+
+    def piece(x):
+        y = xp.concat([x, ones[: x.shape[0], :]], axis=1) @ stacked
+        y *= y
+        return y @ halves
+
+    cost = _in_pieces(X, width, piece)
     cost += constant
     return cost
 
@@ -65,10 +94,15 @@ def _cost_full(X, means, precisions_chol, constant):
 def _cost_tied(X, means, precisions_chol, constant):
     xp = namespace_of(X)
     n_components, n_features = means.shape
-    y = (X @ precisions_chol)[:, None, :] - means @ precisions_chol
-    y *= y
-    y = xp.reshape(y, (X.shape[0], n_components * n_features))
-    cost = y @ (0.5 * _block_sums(n_components, n_features, X))
+    offset = means @ precisions_chol
+    halves = 0.5 * _block_sums(n_components, n_features, X)
+
+    def piece(x):
+        y = (x @ precisions_chol)[:, None, :] - offset
+        y *= y
+        return xp.reshape(y, (x.shape[0], n_components * n_features)) @ halves
+
+    cost = _in_pieces(X, n_components * n_features, piece)
     cost += constant
     return cost
 
