@@ -1,0 +1,97 @@
+"""The data layer: how the rows are cut into blocks does not change the fit."""
+
+import numpy as np
+import pytest
+from conftest import COVARIANCE_TYPES, DATASETS, assert_close_to_scale
+
+from sklearn_otmix import OTGaussianMixture, _backend
+from sklearn_otmix._data import in_memory
+from sklearn_otmix._gaussian import gaussian_mle, sufficient_statistics
+
+X_BLOBS, K_BLOBS = DATASETS["blobs"]
+
+
+def _plan(X, n_components, seed=0):
+    plan = np.random.default_rng(seed).dirichlet(np.ones(n_components), len(X))
+    return X, plan
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_statistics_of_blocks_merge_into_those_of_the_whole(covariance_type):
+    X, plan = _plan(X_BLOBS, K_BLOBS)
+    if covariance_type == "full":
+        # Far from the origin, where second moments about the origin would lose
+        # digits (the other types take them there, as scikit-learn does).
+        X = X + 1e4
+    mass = np.ones(len(X))
+    whole = sufficient_statistics(X, plan, mass, covariance_type)
+    cuts = [0, 1, 7, 300, 301, len(X)]  # blocks of 1, 6, 293, 1 and 299 rows
+    merged = None
+    for start, stop in zip(cuts[:-1], cuts[1:], strict=True):
+        rows = slice(start, stop)
+        block = sufficient_statistics(X[rows], plan[rows], mass[rows], covariance_type)
+        merged = block if merged is None else merged.merge(block)
+    for expected, actual in zip(
+        gaussian_mle(whole, 0.0, covariance_type),
+        gaussian_mle(merged, 0.0, covariance_type),
+        strict=True,
+    ):
+        assert_close_to_scale(actual, expected, 1e-12)
+    # The covariances themselves, computed here about the weighted means.
+    if covariance_type == "full":
+        means = plan.T @ X / plan.sum(axis=0)[:, np.newaxis]
+        for k, covariance in enumerate(gaussian_mle(merged, 0.0, "full")[2]):
+            centred = X - means[k]
+            expected = (centred * plan[:, k : k + 1]).T @ centred / plan[:, k].sum()
+            assert_close_to_scale(covariance, expected, 1e-10)
+
+
+def test_an_empty_block_adds_nothing():
+    X, plan = _plan(X_BLOBS, K_BLOBS)
+    mass = np.ones(len(X))
+    whole = sufficient_statistics(X, plan, mass, "full")
+    empty = sufficient_statistics(X[:0], plan[:0], mass[:0], "full")
+    for expected, actual in zip(
+        gaussian_mle(whole, 1e-6, "full"),
+        gaussian_mle(empty.merge(whole), 1e-6, "full"),
+        strict=True,
+    ):
+        assert_close_to_scale(actual, expected, 1e-14)
+
+
+@pytest.mark.parametrize("reg_m", [0.0, 1.0, np.inf])
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_fit_does_not_depend_on_the_block_size(monkeypatch, covariance_type, reg_m):
+    params = dict(
+        n_components=K_BLOBS,
+        covariance_type=covariance_type,
+        reg_m=reg_m,
+        random_state=0,
+        sinkhorn_tol=1e-12,
+    )
+    one_block = OTGaussianMixture(**params).fit(X_BLOBS)
+    assert len(in_memory(X_BLOBS, row_width=20)._blocks) == 1
+    # Blocks of 7 rows and pieces of 1 row: a hundred blocks and more.
+    monkeypatch.setattr(_backend, "_CPU_BLOCK_BYTES", 7 * 8 * 20)
+    monkeypatch.setattr(_backend, "_CPU_CACHE_BYTES", 8)
+    assert len(in_memory(X_BLOBS, row_width=20)._blocks) == 86
+    many_blocks = OTGaussianMixture(**params).fit(X_BLOBS)
+    for name in ("weights_", "means_", "covariances_"):
+        assert_close_to_scale(
+            getattr(many_blocks, name), getattr(one_block, name), 1e-10, name
+        )
+    assert many_blocks.n_iter_ == one_block.n_iter_
+    assert many_blocks.lower_bound_ == pytest.approx(one_block.lower_bound_, rel=1e-12)
+    np.testing.assert_array_equal(
+        many_blocks.predict(X_BLOBS), one_block.predict(X_BLOBS)
+    )
+
+
+def test_zero_weights_leave_their_rows_out_but_not_the_predictions():
+    weights = np.ones(len(X_BLOBS))
+    weights[::3] = 0.0
+    samples = in_memory(X_BLOBS, weights, row_width=20)
+    assert samples.X.shape[0] == len(X_BLOBS) - len(X_BLOBS[::3])
+    assert samples.total == weights.sum()
+    # Every row gets an output, zero weights too.
+    assert samples.rows(lambda x: x[:, 0]).shape == (len(X_BLOBS),)
