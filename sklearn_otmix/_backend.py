@@ -195,7 +195,7 @@ def cholesky(matrices):
     xp = namespace_of(matrices)
     try:
         lower = xp.linalg.cholesky(matrices)
-    except (ValueError, RuntimeError):  # numpy's LinAlgError, torch's error
+    except (np.linalg.LinAlgError, ValueError, RuntimeError):  # numpy's, torch's
         return None
     if not array_api_compat.is_numpy_array(lower) and not bool(
         xp.all(xp.isfinite(lower))
