@@ -115,12 +115,7 @@ def e_step(samples, mixture, problem, warm=None):
     -------
     e_step : EStep
     """
-    cost_of = partial(
-        gaussian_cost,
-        means=mixture.means,
-        precisions_chol=mixture.precisions_chol,
-        covariance_type=problem.covariance_type,
-    )
+    cost_of = partial(mixture.cost, covariance_type=problem.covariance_type)
     transport = solve_transport(
         samples, cost_of, mixture.weights, problem.transport, warm
     )
