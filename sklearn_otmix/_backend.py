@@ -20,14 +20,11 @@ import ot
 from sklearn import get_config
 from sklearn.externals import array_api_compat
 
-# Bytes of temporaries per block of rows: a few megabytes keep a block in a CPU's
-# cache; on an accelerator, blocks that large would be too many small kernels.
-_CPU_BLOCK_BYTES = 2**22
+# Bytes of temporaries per block of rows: on a CPU, enough rows that numpy's
+# per-call overhead vanishes behind the matrix products (a block's moments then
+# live in the last-level cache); on an accelerator, enough to keep it busy.
+_CPU_BLOCK_BYTES = 2**24
 _ACCELERATOR_BLOCK_BYTES = 2**28
-# The widest temporaries (the costs of full covariances, n_components *
-# n_features per row) go through a CPU in smaller pieces that stay in its
-# fastest caches.
-_CPU_CACHE_BYTES = 2**18
 
 _NUMPY = array_api_compat.array_namespace(np.zeros(0))
 
@@ -111,11 +108,6 @@ def block_bytes(array):
     return _CPU_BLOCK_BYTES if _on_cpu(array) else _ACCELERATOR_BLOCK_BYTES
 
 
-def cache_bytes(array):
-    """Bytes of the widest temporaries per piece of a block of rows."""
-    return _CPU_CACHE_BYTES if _on_cpu(array) else _ACCELERATOR_BLOCK_BYTES
-
-
 def finfo(array):
     """Floating-point limits of ``array``'s dtype."""
     return namespace_of(array).finfo(array.dtype)
@@ -157,6 +149,46 @@ def row_sum(values):
     computes several times faster than a reduction over a short trailing axis."""
     xp = namespace_of(values)
     return values @ xp.ones(values.shape[1], dtype=values.dtype, **on_device_of(values))
+
+
+def moment_rows(x, centre, products):
+    """The rows ``[1; (x - c)^T; products of (x - c)^T]``, shape (m, n_rows).
+
+    ``products`` is ``"upper"`` (``y_a y_b`` for ``a <= b``, row by row),
+    ``"squares"`` (``y_a^2``) or None. numpy fills one array in place, a row
+    against the rows below it at a time: long contiguous rows, no temporaries.
+    """
+    n_rows, n_features = x.shape
+    n_products = {"upper": n_features * (n_features + 1) // 2, "squares": n_features}
+    size = 1 + n_features + n_products.get(products, 0)
+    if array_api_compat.is_numpy_array(x):
+        out = np.empty((size, n_rows), dtype=x.dtype)
+        centred = out[1 : 1 + n_features]
+        np.subtract(x.T, centre[:, np.newaxis], out=centred)
+    else:
+        # Filled row by row, as numpy's: the same layout, the same products.
+        xp = namespace_of(x)
+        out = xp.empty((size, n_rows), dtype=x.dtype, **on_device_of(x))
+        out[1 : 1 + n_features, :] = xp.matrix_transpose(x - centre)
+        centred = out[1 : 1 + n_features, :]
+    out[0, :] = 1.0
+    start = 1 + n_features
+    if products == "upper":
+        for a in range(n_features):
+            stop = start + n_features - a
+            _multiply_into(out, start, stop, centred[a : a + 1, :], centred[a:, :])
+            start = stop
+    elif products == "squares":
+        _multiply_into(out, start, size, centred, centred)
+    return out
+
+
+def _multiply_into(out, start, stop, left, right):
+    """``out[start:stop] = left * right``, in place for numpy."""
+    if array_api_compat.is_numpy_array(out):
+        np.multiply(left, right, out=out[start:stop])
+    else:
+        out[start:stop, :] = left * right
 
 
 def xlogy(x, y):

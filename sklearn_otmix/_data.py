@@ -75,7 +75,7 @@ class InMemory:
         The weights the initialisation draws with; None where they are uniform.
     row_width : int
         Number of temporary entries per row that a block's computations make
-        (``n_components * n_features`` for the costs of ``full``).
+        (see :func:`row_width`).
     all_rows : array of shape (n_all, n_features), default=None
         Every row, those of zero weight too, for :meth:`rows`; ``X`` when None.
     """
@@ -340,8 +340,10 @@ def samples_of(estimator, X, sample_weight=None, *, reset, n_components, fit=Fal
 
 
 def row_width(X, n_components):
-    """Temporary entries per row of a fit's blocks: the costs of ``full``."""
-    return X.shape[1] * n_components + X.shape[1] + n_components
+    """Temporary entries per row of a fit's blocks: the moments of ``full``
+    (see :class:`sklearn_otmix._gaussian.GaussianCost`), its costs and plan."""
+    n_features = X.shape[1]
+    return 1 + n_features + n_features * (n_features + 1) // 2 + 2 * n_components
 
 
 def check_n_samples(n_samples):

@@ -109,8 +109,8 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
         ``reg_m > 0``.
     sinkhorn_max_iter : int, default=1000
         Iteration budget of the transport solver in one E-step (``reg_m > 0``):
-        Sinkhorn iterations for ``0 < reg_m < inf``; L-BFGS-B iterations and
-        Newton steps for ``reg_m=np.inf``.
+        Sinkhorn iterations for ``0 < reg_m < inf``; Newton steps for
+        ``reg_m=np.inf``.
     sinkhorn_tol : float, default=1e-9
         Tolerance of the transport solver (``reg_m > 0``): POT's stopping
         threshold for ``0 < reg_m < inf``; the largest allowed error

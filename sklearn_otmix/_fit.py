@@ -27,7 +27,7 @@ from ._gaussian import (
     check_precisions,
     check_simplex,
     covariances_from_precisions,
-    gaussian_cost,
+    gaussian_cost_of,
     gaussian_mle,
     precision_cholesky,
     precision_cholesky_from_precisions,
@@ -44,13 +44,19 @@ class Mixture(NamedTuple):
     covariances: np.ndarray
     precisions_chol: np.ndarray
 
-    def cost(self, X, covariance_type):
-        """``C_ik = -log N(x_i; mu_k, Sigma_k)``: (n_samples, n_components)."""
-        return gaussian_cost(X, self.means, self.precisions_chol, covariance_type)
+    def gaussian(self, covariance_type):
+        """The components' costs ``C_ik = -log N(x_i; mu_k, Sigma_k)`` as a
+        :class:`GaussianCost`, centred at the mixture's mean."""
+        return gaussian_cost_of(
+            self.means,
+            self.precisions_chol,
+            covariance_type,
+            centre=self.weights @ self.means,
+        )
 
     def weighted_log_prob(self, X, covariance_type):
         """``log pi_k + log N(x_i; mu_k, Sigma_k)``: (n_samples, n_components)."""
-        cost = self.cost(X, covariance_type)
+        cost = astype(self.gaussian(covariance_type).cost_of(X), X.dtype)
         return namespace_of(self.weights).log(self.weights) - cost
 
 
@@ -102,10 +108,13 @@ class EStep(NamedTuple):
     potentials: np.ndarray | None
 
 
-def _plan_statistics(x, mass, *state, block, covariance_type):
-    """A block's rows of the plan read into its terms of ``F`` and statistics."""
-    plan, terms = block(x, mass, *state)
-    return terms, sufficient_statistics(x, plan, mass, covariance_type)
+def _plan_statistics(x, mass, *state, block, gaussian):
+    """A block's rows of the plan read into its terms of ``F`` and statistics:
+    the block's moments give both its costs and its statistics."""
+    moments = gaussian.moments(x)
+    mass = gaussian.working(mass)
+    plan, terms = block(partial(gaussian.cost, moments), mass, *state)
+    return terms, gaussian.moment_sums(moments, plan, mass)
 
 
 def e_step(samples, mixture, problem, warm=None):
@@ -115,16 +124,13 @@ def e_step(samples, mixture, problem, warm=None):
     -------
     e_step : EStep
     """
-    cost_of = partial(mixture.cost, covariance_type=problem.covariance_type)
+    gaussian = mixture.gaussian(problem.covariance_type)
     transport = solve_transport(
-        samples, cost_of, mixture.weights, problem.transport, warm
+        samples, gaussian.cost_of, mixture.weights, problem.transport, warm
     )
-    read = partial(
-        _plan_statistics,
-        block=transport.block,
-        covariance_type=problem.covariance_type,
-    )
-    terms, statistics = samples.sum(read, *transport.state)
+    read = partial(_plan_statistics, block=transport.block, gaussian=gaussian)
+    terms, moment_sums = samples.sum(read, *transport.state)
+    statistics = gaussian.statistics(moment_sums)
     value = float(terms) / samples.total + column_term(
         statistics.mass / samples.total,
         problem.transport.target_weights,
@@ -135,10 +141,12 @@ def e_step(samples, mixture, problem, warm=None):
 
 def m_step(statistics, problem):
     """Weighted Gaussian maximum likelihood; ``pi = P^T 1`` (``t`` if fixed)."""
-    mass, means, covariances = gaussian_mle(
-        statistics, problem.reg_covar, problem.covariance_type
-    )
     weights = problem.transport.target_weights
+    # In the data's dtype, whatever the E-step computed in (see GaussianCost).
+    mass, means, covariances = (
+        astype(array, weights.dtype)
+        for array in gaussian_mle(statistics, problem.reg_covar, problem.covariance_type)
+    )
     if problem.transport.reg_m != math.inf:
         weights = mass / namespace_of(mass).sum(mass)
     return Mixture(

@@ -18,6 +18,7 @@ function for both, dispatched by dictionaries. Everything here is written once
 over the array namespace of its inputs.
 """
 
+import functools
 import math
 from typing import NamedTuple
 
@@ -26,10 +27,11 @@ from sklearn.utils import check_array
 
 from ._backend import (
     add_to_diagonal,
-    cache_bytes,
+    asarray,
+    astype,
     cholesky,
-    concat,
     finfo,
+    moment_rows,
     namespace_of,
     on_device_of,
 )
@@ -38,101 +40,10 @@ COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 
 
 # --------------------------------------------------------------------------------
-# Costs
+# Costs: one matrix product with the moments of the data
 
-
-def _block_sums(n_components, n_features, like):
-    """(n_components * n_features, n_components) 0/1 matrix summing runs of columns.
-
-    ``Y @ _block_sums(...)`` adds each run of ``n_features`` columns of ``Y``: a
-    matrix product, much faster than a reduction over a short trailing axis.
-    """
-    xp = namespace_of(like)
-    eye = xp.eye(n_components, dtype=like.dtype, **on_device_of(like))
-    runs = xp.broadcast_to(eye[:, None, :], (n_components, n_features, n_components))
-    return xp.reshape(runs, (n_components * n_features, n_components))
-
-
-def _in_pieces(X, width, function):
-    """``function(x)`` of pieces of the rows of ``X``, concatenated: pieces whose
-    ``(rows, width)`` temporaries stay in the processor's fastest caches, where
-    the elementwise work after a matrix product runs twice as fast."""
-    rows = max(1, cache_bytes(X) // (width * (finfo(X).bits // 8)))
-    if rows >= X.shape[0]:
-        return function(X)
-    return concat([function(X[i : i + rows, :]) for i in range(0, X.shape[0], rows)])
-
-
-def _cost_full(X, means, precisions_chol, constant):
-    xp = namespace_of(X)
-    n_components, n_features = means.shape
-    width = n_components * n_features
-    # One matrix product for all components: column block k of [x, 1] @ stacked
-    # is (x - mu_k) L_k.
-    stacked = xp.concat(
-        [
-            xp.reshape(
-                xp.permute_dims(precisions_chol, (1, 0, 2)), (n_features, width)
-            ),
-            -xp.reshape(means[:, None, :] @ precisions_chol, (1, width)),
-        ],
-        axis=0,
-    )
-    halves = 0.5 * _block_sums(n_components, n_features, X)
-    ones = xp.ones((X.shape[0], 1), dtype=X.dtype, **on_device_of(X))
-
-    def piece(x):
-        y = xp.concat([x, ones[: x.shape[0], :]], axis=1) @ stacked
-        y *= y
-        return y @ halves
-
-    cost = _in_pieces(X, width, piece)
-    cost += constant
-    return cost
-
-
-def _cost_tied(X, means, precisions_chol, constant):
-    xp = namespace_of(X)
-    n_components, n_features = means.shape
-    offset = means @ precisions_chol
-    halves = 0.5 * _block_sums(n_components, n_features, X)
-
-    def piece(x):
-        y = (x @ precisions_chol)[:, None, :] - offset
-        y *= y
-        return xp.reshape(y, (x.shape[0], n_components * n_features)) @ halves
-
-    cost = _in_pieces(X, n_components * n_features, piece)
-    cost += constant
-    return cost
-
-
-def _cost_diag(X, means, precisions_chol, constant):
-    # 1/2 sum_d p_kd (x_d - mu_kd)^2, expanded into two matrix products.
-    xp = namespace_of(X)
-    precisions = precisions_chol**2
-    cost = (X * X) @ (0.5 * precisions.T)
-    cost += X @ -(means * precisions).T
-    cost += constant + 0.5 * xp.sum(means**2 * precisions, axis=1)
-    return cost
-
-
-def _cost_spherical(X, means, precisions_chol, constant):
-    xp = namespace_of(X)
-    precisions = precisions_chol**2
-    cost = X @ -(means * precisions[:, None]).T
-    squared_norms = xp.sum(X * X, axis=1)
-    cost += 0.5 * squared_norms[:, None] * precisions
-    cost += constant + 0.5 * xp.sum(means**2, axis=1) * precisions
-    return cost
-
-
-_COSTS = {
-    "full": _cost_full,
-    "tied": _cost_tied,
-    "diag": _cost_diag,
-    "spherical": _cost_spherical,
-}
+# The second-order moments of each covariance type (see ``moment_rows``).
+_PRODUCTS = {"full": "upper", "tied": None, "diag": "squares", "spherical": "squares"}
 
 
 def log_det_cholesky(precisions_chol, covariance_type, n_features):
@@ -160,11 +71,194 @@ def log_det_cholesky(precisions_chol, covariance_type, n_features):
     return n_features * xp.log(precisions_chol)
 
 
+@functools.lru_cache(maxsize=8)
+def _upper_pairs(n_features):
+    """Flat indices ``a d + b`` of the pairs ``a <= b`` (row by row), whether each
+    is on the diagonal, and for each entry of a (d, d) matrix the position of its
+    pair in that list (numpy arrays)."""
+    rows, cols = np.triu_indices(n_features)
+    position = np.empty((n_features, n_features), dtype=np.int64)
+    position[rows, cols] = position[cols, rows] = np.arange(rows.shape[0])
+    return rows * n_features + cols, rows == cols, position.ravel()
+
+
+class GaussianCost(NamedTuple):
+    r"""The costs of a mixture as one matrix product with the data's moments.
+
+    A Gaussian log-density is linear in the first and second moments of its
+    argument. With ``y = x - c`` for a centre ``c`` and ``nu_k = mu_k - c``,
+
+    .. math::
+
+        C_{ik} = \tfrac12 y_i^\top \Lambda_k y_i - y_i^\top \Lambda_k \nu_k
+            + \tfrac12 \nu_k^\top \Lambda_k \nu_k
+            + \tfrac{d}{2}\log(2\pi) - \log\det L_k,
+
+    so that ``C = T^T W`` for the moments ``T = [1; y; y_a y_b (a <= b)]`` of
+    each row (:meth:`moments`, shape (m, n_rows)) and weights ``W`` of shape
+    (m, n_components). The M-step's statistics are the same moments against the
+    plan, ``T P`` (:meth:`statistics`): formed once per block of rows, they serve
+    both, and every product is a matrix product of the machine's BLAS.
+
+    ``diag`` and ``spherical`` take the squares ``y_a^2`` as second moments;
+    ``tied`` none, its quadratic term ``1/2 |L^T y|^2`` being the same for all
+    components. ``full`` is centred at the mixture's mean, so that the expanded
+    form loses no digits to an offset of the data; the other types at the
+    origin, where scikit-learn takes their statistics.
+
+    The expanded form rounds to about ``eps |y|^2 |Lambda_k|`` where the direct
+    one, ``|(x - mu_k) L_k|^2``, rounds to ``eps |(x - mu_k) L_k|^2``, and its
+    statistics lose ``|mu_k - c|^2 / sigma^2`` to cancellation in the M-step.
+    In float64 that is a few digits of sixteen; in float32 it can leave a
+    near-singular component's covariance indefinite, so ``full`` and ``tied``
+    compute in float64 from float32 data (``dtype``), and the M-step returns
+    parameters in the data's dtype.
+
+    Attributes
+    ----------
+    weights : ndarray of shape (m, n_components)
+    centre : ndarray of shape (n_features,)
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}
+    tied_factor : ndarray of shape (n_features, n_features) or None
+        ``L`` for ``tied``.
+
+    All four arrays are of the dtype the E-step computes in (see above).
+    """
+
+    weights: np.ndarray
+    centre: np.ndarray
+    covariance_type: str
+    tied_factor: np.ndarray | None = None
+
+    def working(self, array):
+        """``array`` in the dtype that the E-step computes in."""
+        return astype(array, self.weights.dtype)
+
+    def moments(self, x):
+        """The moments ``T`` of a block of rows: shape (m, n_rows)."""
+        x = self.working(x)
+        return moment_rows(x, self.centre, _PRODUCTS[self.covariance_type])
+
+    def cost_of(self, x):
+        """The costs of a block of rows: shape (n_rows, n_components)."""
+        return self.cost(self.moments(x))
+
+    def cost(self, moments):
+        """``C = T^T W`` from the moments of a block: (n_rows, n_components).
+
+        Computed as ``(W^T T)^T``: the product with the long rows of ``T`` on the
+        right runs faster, and the plan's rows are read as well either way.
+        """
+        xp = namespace_of(moments)
+        cost = xp.matrix_transpose(xp.matrix_transpose(self.weights) @ moments)
+        if self.tied_factor is not None:
+            y = self.tied_factor.T @ moments[1:, :]
+            y *= y
+            cost += 0.5 * xp.sum(y, axis=0)[:, None]
+        return cost
+
+    def moment_sums(self, moments, plan, sample_mass):
+        """The sums ``T P`` that make the plan's :class:`Statistics`: they add up
+        over blocks of rows, and :meth:`statistics` reads them once."""
+        sums = moments @ self.working(plan)
+        if self.tied_factor is None:
+            return MomentSums(sums)
+        # sum_ik P_ik x_i x_i^T = X^T diag(a) X, as P 1 = a (see
+        # _second_moments_tied).
+        y = moments[1:, :]
+        scatter = (y * self.working(sample_mass)) @ namespace_of(y).matrix_transpose(y)
+        return MomentSums(sums, scatter)
+
+    def statistics(self, moment_sums):
+        """The :class:`Statistics` of a plan from its :class:`MomentSums`."""
+        xp = namespace_of(moment_sums.sums)
+        sums = moment_sums.sums
+        n_features = self.centre.shape[0]
+        mass = sums[0, :]
+        first = xp.matrix_transpose(sums[1 : 1 + n_features, :])
+        if self.covariance_type == "tied":
+            return Statistics(mass, first, moment_sums.scatter)
+        second = xp.matrix_transpose(sums[1 + n_features :, :])
+        if self.covariance_type != "full":
+            return Statistics(mass, first, second)
+        position = _upper_pairs(n_features)[2]
+        second = xp.take(second, asarray(position, xp, **on_device_of(second)), axis=1)
+        second = xp.reshape(second, (mass.shape[0], n_features, n_features))
+        return Statistics(mass, first, second, xp.broadcast_to(self.centre, first.shape))
+
+
+class MomentSums(NamedTuple):
+    """``T P`` summed over blocks (shape (m, n_components)), and for ``tied`` the
+    scatter ``X^T diag(a) X``: a tuple of sums, as the data layer adds them."""
+
+    sums: np.ndarray
+    scatter: np.ndarray | float = 0.0
+
+
+def gaussian_cost_of(means, precisions_chol, covariance_type, centre=None):
+    """The :class:`GaussianCost` of a mixture's components.
+
+    Parameters
+    ----------
+    means : ndarray of shape (n_components, n_features)
+    precisions_chol : ndarray
+        See :func:`log_det_cholesky` for the shape of each covariance type.
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}
+    centre : ndarray of shape (n_features,), default=None
+        Centre of the moments of ``full`` (the mean of the means by default);
+        the other types are centred at the origin.
+
+    Returns
+    -------
+    cost : GaussianCost
+    """
+    xp = namespace_of(means)
+    if covariance_type in ("full", "tied"):
+        means = astype(means, xp.float64)
+        precisions_chol = astype(precisions_chol, xp.float64)
+        centre = None if centre is None else astype(centre, xp.float64)
+    n_components, n_features = means.shape
+    device = on_device_of(means)
+    log_det = log_det_cholesky(precisions_chol, covariance_type, n_features)
+    constant = 0.5 * n_features * math.log(2 * math.pi) - log_det
+    if covariance_type != "full":
+        centre = xp.zeros(n_features, dtype=means.dtype, **device)
+    elif centre is None:
+        centre = xp.mean(means, axis=0)
+    offsets = means - centre  # nu_k
+    tied_factor = None
+    if covariance_type == "full":
+        precisions = precisions_chol @ xp.matrix_transpose(precisions_chol)
+        linear = (precisions @ offsets[:, :, None])[:, :, 0]
+        flat, diagonal, _ = _upper_pairs(n_features)
+        quadratic = xp.take(
+            xp.reshape(precisions, (n_components, n_features * n_features)),
+            asarray(flat, xp, **device),
+            axis=1,
+        ) * asarray(np.where(diagonal, 0.5, 1.0), xp, dtype=means.dtype, **device)
+    elif covariance_type == "tied":
+        linear = offsets @ (precisions_chol @ xp.matrix_transpose(precisions_chol))
+        quadratic = None
+        tied_factor = precisions_chol
+    else:
+        precisions = precisions_chol**2
+        if covariance_type == "spherical":
+            precisions = xp.broadcast_to(precisions[:, None], offsets.shape)
+        linear = precisions * offsets
+        quadratic = 0.5 * precisions
+    constant = constant + 0.5 * xp.sum(offsets * linear, axis=1)
+    columns = [constant[:, None], -linear]
+    if quadratic is not None:
+        columns.append(quadratic)
+    weights = xp.matrix_transpose(xp.concat(columns, axis=1))
+    return GaussianCost(weights, centre, covariance_type, tied_factor)
+
+
 def gaussian_cost(X, means, precisions_chol, covariance_type):
     """Transport cost ``C_ik = -log N(x_i; mu_k, Sigma_k)``.
 
-    Its temporaries are ``n_components`` times the size of ``X``: callers pass
-    blocks of rows (see :mod:`sklearn_otmix._data`).
+    Its temporaries are the moments of ``X`` (see :class:`GaussianCost`): callers
+    pass blocks of rows (see :mod:`sklearn_otmix._data`).
 
     Parameters
     ----------
@@ -178,10 +272,7 @@ def gaussian_cost(X, means, precisions_chol, covariance_type):
     -------
     cost : ndarray of shape (n_samples, n_components)
     """
-    n_features = X.shape[1]
-    log_det = log_det_cholesky(precisions_chol, covariance_type, n_features)
-    constant = 0.5 * n_features * math.log(2 * math.pi) - log_det
-    return _COSTS[covariance_type](X, means, precisions_chol, constant)
+    return gaussian_cost_of(means, precisions_chol, covariance_type).cost_of(X)
 
 
 # --------------------------------------------------------------------------------

@@ -16,8 +16,9 @@ Dask array. How each regime is solved:
 
 - ``reg_m = 0`` (semi-relaxed): the closed form, block by block.
 - ``reg_m = inf`` (balanced): the semi-dual in the components' potentials,
-  started by L-BFGS-B, or by one of POT's Sinkhorn sweeps from the previous
-  E-step where the plan is in memory, and finished by Newton's method.
+  started by one Sinkhorn sweep (POT's where the plan is in memory) from the
+  previous E-step's potentials, or from the semi-relaxed plan, and finished by
+  Newton's method.
 - ``0 < reg_m < inf`` (unbalanced): POT's stabilised unbalanced Sinkhorn where
   the plan is in memory and POT takes the arrays; otherwise (Dask chunks,
   ``array_api_strict``) Newton's method on the dual.
@@ -42,7 +43,6 @@ from typing import NamedTuple
 
 import numpy as np
 import ot
-from scipy.optimize import minimize
 
 from ._backend import (
     asarray,
@@ -77,9 +77,10 @@ class Transport(NamedTuple):
     Attributes
     ----------
     block : callable
-        ``block(x, mass, *state_b)`` returns the block's rows of the plan (in the
-        unit of ``mass``) and its terms of ``F`` (times the total mass, without
-        the column term ``rho KL(P^T 1 | t)``).
+        ``block(costs, mass, *state_b)`` returns the block's rows of the plan (in
+        the unit of ``mass``) and its terms of ``F`` (times the total mass,
+        without the column term ``rho KL(P^T 1 | t)``); ``costs()`` computes the
+        block's costs, for the solvers that do not keep them.
     state : tuple
         Per-block parts (see the data layer's ``map``) passed to ``block``.
     converged : bool
@@ -125,12 +126,7 @@ def solve_transport(samples, cost_of, weights, problem, warm=None):
     """
     if problem.reg_m == 0.0:
         log_weights = namespace_of(weights).log(weights)
-        block = partial(
-            _semi_relaxed_block,
-            cost_of=cost_of,
-            log_weights=log_weights,
-            reg=problem.reg,
-        )
+        block = partial(_semi_relaxed_block, log_weights=log_weights, reg=problem.reg)
         return Transport(block, (), True)
     if problem.reg_m == math.inf:
         return _balanced(samples, cost_of, problem, warm)
@@ -169,7 +165,7 @@ def row_softmax(logits, row_mass=None):
     return plan, largest[:, 0] + xp.log(row_sums)
 
 
-def _semi_relaxed_block(x, mass, cost_of, log_weights, reg):
+def _semi_relaxed_block(costs, mass, log_weights, reg):
     r"""``reg_m = 0``: the closed form on a block,
 
     .. math::
@@ -182,7 +178,7 @@ def _semi_relaxed_block(x, mass, cost_of, log_weights, reg):
     row scaling is exact), in log-sum-exp form; its value is Gibbs' free energy,
     the weighted negative log-likelihood for ``reg = 1``.
     """
-    logits = cost_of(x) / -reg
+    logits = costs() / -reg
     logits += log_weights
     plan, log_norm = row_softmax(logits, mass)
     return plan, -reg * (mass @ log_norm)
@@ -199,7 +195,7 @@ def objective_terms(cost, plan, sample_mass, log_weights, reg):
     return xp.sum(terms)
 
 
-def _given_plan_block(x, mass, cost, plan, log_weights, reg):
+def _given_plan_block(costs, mass, cost, plan, log_weights, reg):
     """A block of a plan solved whole (by POT), and its terms of ``F``."""
     return plan, objective_terms(cost, plan, mass, log_weights, reg)
 
@@ -240,14 +236,25 @@ def _semi_dual_block(x, mass, part, potentials, reg, total, with_gram=True):
     return -reg * (a @ log_norm), namespace_of(plan).sum(plan, axis=0), gram
 
 
-def _dual_plan_block(x, mass, part, potentials, log_weights, reg, total):
-    """A block of the plan at the final potentials (``potentials`` include the
-    reference ``reg log pi``), and its terms of ``F``."""
+def _dual_plan_block(costs, mass, part, potentials, log_weights, reg, total):
+    r"""A block of the plan at the final potentials (``potentials`` include the
+    reference ``reg log pi``), and its terms of ``F``, read off the dual: with
+    ``log P_ik = log a_i + (g_k - C'_ik) / reg - l_i`` for the row-shifted costs
+    ``C' = C - s`` and the rows' log-normalisers ``l``,
+
+    .. math::
+
+        \langle C, P \rangle + \varepsilon \mathrm{KL}(P | a \otimes \pi)
+            = \sum_i a_i (s_i - \varepsilon l_i)
+            + \sum_k (g_k - \varepsilon \log \pi_k) (P^\top 1)_k,
+
+    exact for the plan formed, in a pass of ``n_samples`` numbers rather than
+    one of logarithms over the plan."""
     shifted, shift = part
-    plan, _, _ = _dual_plan(shifted, mass, potentials, reg, total)
-    plan = astype(total * plan, x.dtype)
-    cost = shifted + shift[:, None]
-    return plan, objective_terms(cost, plan, mass, log_weights, reg)
+    plan, log_norm, a = _dual_plan(shifted, mass, potentials, reg, total)
+    column = namespace_of(plan).sum(plan, axis=0)
+    terms = a @ (shift - reg * log_norm) + column @ (potentials - reg * log_weights)
+    return astype(total * plan, mass.dtype), total * terms
 
 
 class _Largest(NamedTuple):
@@ -284,15 +291,13 @@ def _balanced(samples, cost_of, problem, warm):
     whose gradient is the column residual ``t - P^T 1`` of the plan
     ``P_ik = a_i softmax_k((g_k - C_ik) / epsilon)`` (its row marginal is exact).
 
-    - Without a warm start (the first E-step), L-BFGS-B (SciPy) solves it to
-      ``sqrt(tol)``, on the host with ``n_components`` numbers, each evaluation
-      one pass over the blocks: L-BFGS-B stops on the relative decrease of
-      :math:`\phi`, which on well separated clusters comes long before the
-      residual is small, where Sinkhorn's scalings would need thousands of
-      iterations.
-    - From the previous E-step's potentials, one Sinkhorn sweep re-solves rows
-      and then columns exactly: POT's log-domain Sinkhorn where the plan is in
-      memory, the column update ``g + reg (log t - log P^T 1)`` otherwise.
+    - The start: the previous E-step's potentials, or in the first E-step
+      ``reg log t``, where the plan is the semi-relaxed one with ``pi = t``
+      (the closed form of ``reg_m = 0``).
+    - One Sinkhorn sweep from there re-solves rows and then columns exactly:
+      POT's stabilised Sinkhorn where the plan is in memory, the column update
+      ``g + reg (log t - log P^T 1)`` otherwise (or where POT's scalings
+      overflow).
 
     Newton steps on :math:`\phi` then take the residual below ``tol``
     (:func:`newton`), along decreasing temperatures where the semi-dual is
@@ -323,15 +328,18 @@ def _balanced(samples, cost_of, problem, warm):
         return balanced_point(value, column, gram, t, temperature)
 
     if warm is None:
-        potentials = _lbfgs_potentials(sums, t, reg, tol, max_iter)
-    elif samples.holds_plan:
+        # The semi-relaxed plan with pi = t: one closed-form step from the
+        # balanced one, which the sweep below takes most of.
+        warm = reg * xp.log(t)
+    potentials = None
+    if samples.holds_plan:
         a = astype(samples.sample_mass, xp.float64) / total
         # POT takes the samples second (see below), best as contiguous rows.
         transposed = xp.concat(
             [xp.matrix_transpose(part[0]) for part in shifted], axis=1
         )
         potentials = _pot_sinkhorn_sweep(transposed, a, t, reg, warm)
-    else:
+    if potentials is None:
         _, column, _ = sums(warm, reg)
         potentials = column_sweep(warm, column, t, reg)
     _, potentials, residual = newton(evaluate, reg, potentials, tol, max_iter)
@@ -350,29 +358,11 @@ def _balanced(samples, cost_of, problem, warm):
     return Transport(block, (shifted,), bool(residual <= tol), potentials)
 
 
-def _lbfgs_potentials(sums, t, reg, tol, max_iter):
-    """The semi-dual's maximiser by L-BFGS-B, to ``sqrt(tol)``."""
-    xp = namespace_of(t)
-
-    def negated(potentials):
-        value, column, _ = sums(asarray(potentials, xp, **on_device_of(t)), reg)
-        return -value, to_numpy(column - t)
-
-    result = minimize(
-        negated,
-        np.zeros(t.shape[0]),
-        method="L-BFGS-B",
-        jac=True,
-        tol=math.sqrt(tol),
-        options={"maxiter": max_iter},
-    )
-    return asarray(result.x, xp, **on_device_of(t))
-
-
 def _pot_sinkhorn_sweep(transposed, a, t, reg, warm):
-    """One sweep of POT's log-domain Sinkhorn from the components' potentials
+    """One sweep of POT's stabilised Sinkhorn from the components' potentials
     ``warm``: the rows exact, then the columns. ``transposed`` is the shifted
-    cost with the samples second: POT updates the second marginal first."""
+    cost with the samples second: POT updates the second marginal first. None
+    where the scalings overflow (far clusters at a small ``reg``)."""
     xp = namespace_of(transposed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence is measured on the plan
@@ -381,12 +371,13 @@ def _pot_sinkhorn_sweep(transposed, a, t, reg, warm):
             a,
             transposed,
             reg,
-            method="sinkhorn_log",
+            method="sinkhorn_stabilized",
             numItermax=1,
-            warmstart=(warm / reg, xp.zeros_like(a)),
+            warmstart=(warm, xp.zeros_like(a)),
             log=True,
         )
-    return reg * log["log_u"]
+    potentials = log["alpha"]
+    return potentials if bool(xp.all(xp.isfinite(potentials))) else None
 
 
 def column_sweep(potentials, column, t, reg):
@@ -608,8 +599,7 @@ def newton_continuation(evaluate, reg, spread, tol, max_steps, *, like):
 
     When ``reg`` is small next to the spread of the costs, the semi-dual is nearly
     piecewise linear: its Hessian vanishes wherever no sample sits on the fence
-    between two components, and neither L-BFGS-B nor Newton's method moves far
-    enough. At a temperature above the spread it is smooth; dividing the
+    between two components, and Newton's method does not move far enough. At a temperature above the spread it is smooth; dividing the
     temperature by four at a time, each problem starts in the quadratic basin of
     the previous one's solution.
 
@@ -699,7 +689,9 @@ def transport_plan(
     samples = InMemory(cost, sample_mass, row_width=cost.shape[1])
     problem = TransportProblem(reg, reg_m, target_weights, max_iter, tol)
     transport = solve_transport(samples, lambda x: x, weights, problem, warm)
-    blocks = samples.map(transport.block, *transport.state)
+    blocks = samples.map(
+        lambda x, *rest: transport.block(lambda: x, *rest), *transport.state
+    )
     plan = samples.concat([plan for plan, _ in blocks])
     value = float(add(*[terms for _, terms in blocks])) / samples.total
     column = namespace_of(plan).sum(plan, axis=0) / samples.total

@@ -71,9 +71,8 @@ def test_fit_does_not_depend_on_the_block_size(monkeypatch, covariance_type, reg
     )
     one_block = OTGaussianMixture(**params).fit(X_BLOBS)
     assert len(in_memory(X_BLOBS, row_width=20)._blocks) == 1
-    # Blocks of 7 rows and pieces of 1 row: a hundred blocks and more.
+    # Blocks of 7 rows: a hundred blocks and more.
     monkeypatch.setattr(_backend, "_CPU_BLOCK_BYTES", 7 * 8 * 20)
-    monkeypatch.setattr(_backend, "_CPU_CACHE_BYTES", 8)
     assert len(in_memory(X_BLOBS, row_width=20)._blocks) == 86
     many_blocks = OTGaussianMixture(**params).fit(X_BLOBS)
     for name in ("weights_", "means_", "covariances_"):
