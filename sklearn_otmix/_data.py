@@ -90,7 +90,8 @@ class InMemory:
         self.holds_plan = pot_takes(X)
         self.all_rows = X if all_rows is None else all_rows
         self.like = X
-        row_bytes = finfo(X).bits // 8 * (row_width or X.shape[1])
+        width = row_width or X.shape[1]
+        row_bytes = finfo(X).bits // 8 * width
         self._size = max(1, block_bytes(X) // row_bytes)
         self._blocks = self._slices(X.shape[0])
 
@@ -112,8 +113,13 @@ class InMemory:
         return [function(x, mass, *more) for x, mass, more in self._pieces(parts)]
 
     def sum(self, function, *parts):
-        """``sum_b function(x_b, mass_b, *parts_b)`` (see :func:`add`)."""
-        return add(*self.map(function, *parts))
+        """``sum_b function(x_b, mass_b, *parts_b)`` (see :func:`add`), added as
+        the blocks come: one block's terms alive at a time."""
+        total = None
+        for x, mass, more in self._pieces(parts):
+            term = function(x, mass, *more)
+            total = term if total is None else add(total, term)
+        return total
 
     def concat(self, parts):
         """The per-block arrays ``parts`` as one array."""
