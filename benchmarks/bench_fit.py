@@ -2,11 +2,14 @@
 
 Both estimators fit the same data from the same explicit initial parameters for a
 fixed number of iterations (``tol=0``); their runs alternate, and the table gives
-medians, the time ratio (GaussianMixture / OTGaussianMixture: above 1 means faster),
-the peak memory that each fit allocates (tracemalloc, one separate run each) and the
-largest relative difference between the fitted parameters.
+medians, the time ratios (GaussianMixture / OTGaussianMixture: above 1 means faster;
+and its inverse OT/GM), the time per iteration of each, the peak memory that each
+fit allocates (tracemalloc, one separate run each) and the largest relative
+difference between the fitted parameters.
 
-Run ``python benchmarks/bench_fit.py`` (all cases) or ``--quick`` (tiny sizes).
+Run ``python benchmarks/bench_fit.py`` (the main cases) or ``--quick`` (tiny sizes);
+``--cases scaling`` for n = 1e4, 1e5, 1e6 and d = 5, 20, 100; ``--threads 1`` to
+limit BLAS to one thread (threadpoolctl).
 
 ``--device cpu`` or ``--device cuda`` fits torch tensors on that device instead,
 both estimators under scikit-learn's ``array_api_dispatch`` (memory: the peak that
@@ -31,6 +34,7 @@ import numpy as np
 import sklearn
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from sklearn_otmix import OTGaussianMixture
 
@@ -43,7 +47,15 @@ CASES = [
     ("diag, n=1M d=5 K=5", 1_000_000, 5, 5, "diag", {}, np.float64),
     ("full, n=20k d=100 K=5", 20_000, 100, 5, "full", {}, np.float64),
     ("full, reg_m=inf", 100_000, 20, 10, "full", {"reg_m": np.inf}, np.float64),
+    ("full, reg_m=inf, overlap", 100_000, 20, 10, "full", {"reg_m": np.inf, "spread": 1.0}, np.float64),
+    ("full, reg_m=1", 100_000, 20, 10, "full", {"reg_m": 1.0}, np.float64),
     ("full, float32", 100_000, 20, 10, "full", {}, np.float32),
+]
+# How the time grows with n and with d (``--cases scaling``).
+SCALING_CASES = [
+    (f"{kind}, n={n:.0e} d={d}", n, d, 10, kind, {}, np.float64)
+    for kind in ("full", "diag")
+    for n, d in [(10_000, 20), (100_000, 20), (1_000_000, 20), (100_000, 5), (100_000, 100)]
 ]
 # For an accelerator (``--device cuda --cases gpu``).
 GPU_CASES = [
@@ -54,17 +66,18 @@ GPU_CASES = [
 ]
 
 
-def make_data(n_samples, n_features, n_components, dtype, seed=0):
-    """Gaussian clusters with random covariances, and initial parameters near them."""
+def make_data(n_samples, n_features, n_components, dtype, seed=0, spread=4.0):
+    """Gaussian clusters with random covariances, and initial parameters near them;
+    centres uniform in ``[-spread, spread]`` (4: well separated; 1: overlapping)."""
     rng = np.random.RandomState(seed)
-    centres = rng.uniform(-4, 4, size=(n_components, n_features))
+    centres = rng.uniform(-spread, spread, size=(n_components, n_features))
     labels = rng.randint(n_components, size=n_samples)
     X = (
         centres[labels]
         + rng.standard_normal((n_samples, n_features))
         * rng.uniform(0.5, 1.5, size=(n_components, n_features))[labels]
     )
-    means = centres + rng.standard_normal(centres.shape)
+    means = centres + rng.standard_normal(centres.shape) * spread / 4
     return X.astype(dtype), means.astype(dtype)
 
 
@@ -136,7 +149,7 @@ def _estimators(case, X, means, n_iter, device=HOST):
         # GaussianMixture refuses k-means based initialisations under dispatch;
         # with all three *_init given, neither uses its own.
         shared["init_params"] = "random_from_data"
-    ours = dict(shared, **extra)
+    ours = dict(shared, **{k: v for k, v in extra.items() if k != "spread"})
     if extra.get("reg_m") == np.inf:
         del ours["weights_init"]
     return GaussianMixture(**shared), OTGaussianMixture(**ours)
@@ -183,7 +196,8 @@ def _difference(ours, theirs, same_problem, device=HOST):
 def run_case(case, n_iter, repeats, scale=1.0, device=HOST):
     name, n_samples, n_features, n_components, _, extra, dtype = case
     n_samples = max(int(n_samples * scale), 20 * n_components)
-    X, means = make_data(n_samples, n_features, n_components, dtype)
+    spread = extra.get("spread", 4.0)
+    X, means = make_data(n_samples, n_features, n_components, dtype, spread=spread)
     X_fit = device.put(X)
     # A first fit of each, untimed: CUDA kernels load on first use.
     if device.name is not None:
@@ -202,9 +216,12 @@ def run_case(case, n_iter, repeats, scale=1.0, device=HOST):
         "gm_s": median["GaussianMixture"],
         "ot_s": median["OTGaussianMixture"],
         "speedup": median["GaussianMixture"] / median["OTGaussianMixture"],
+        "ratio": median["OTGaussianMixture"] / median["GaussianMixture"],
+        "gm_ms_iter": 1e3 * median["GaussianMixture"] / n_iter,
+        "ot_ms_iter": 1e3 * median["OTGaussianMixture"] / n_iter,
         "gm_mib": memory["GaussianMixture"] / 2**20,
         "ot_mib": memory["OTGaussianMixture"] / 2**20,
-        "difference": _difference(ours, theirs, not extra, device),
+        "difference": _difference(ours, theirs, not set(extra) - {"spread"}, device),
         "dtype": str(ours.means_.dtype).removeprefix("torch."),
     }
 
@@ -219,7 +236,11 @@ def main(argv=None):
     parser.add_argument(
         "--cases",
         nargs="*",
-        help="names of the cases to run (all but the GPU ones); 'gpu': the GPU ones",
+        help="names of the cases to run (the main ones by default); 'gpu': the "
+        "GPU ones; 'scaling': the scaling ones",
+    )
+    parser.add_argument(
+        "--threads", type=int, help="BLAS threads (threadpoolctl); the default's"
     )
     parser.add_argument(
         "--device",
@@ -229,21 +250,34 @@ def main(argv=None):
     scale = 0.002 if args.quick else 1.0
     if args.cases == ["gpu"]:
         cases = GPU_CASES
+    elif args.cases == ["scaling"]:
+        cases = SCALING_CASES
     else:
-        cases = [c for c in CASES + GPU_CASES if c[0] in (args.cases or [])]
+        every = CASES + SCALING_CASES + GPU_CASES
+        cases = [c for c in every if c[0] in (args.cases or [])]
         cases = cases or ([] if args.cases else CASES)
+    limits = threadpool_limits(args.threads) if args.threads else nullcontext()
+    with limits:
+        return _run(cases, args, scale)
+
+
+def _run(cases, args, scale):
     device = Device(args.device)
     where = "numpy"
     if args.device is not None:
         where = f"torch {device.torch.__version__} on {args.device}"
         if device.cuda:
             where += f" ({device.torch.cuda.get_device_name()})"
+    blas = threadpool_info()
+    threads = max((pool["num_threads"] for pool in blas), default=1)
     print(
         f"{platform.processor() or platform.machine()}, numpy {np.__version__}, "
-        f"{where}; {args.iterations} iterations, median of {args.repeats}"
+        f"{where}, {threads} BLAS thread(s); {args.iterations} iterations, "
+        f"median of {args.repeats}"
     )
     header = (
-        f"{'case':<24}{'n':>9}{'GM s':>9}{'OT s':>9}{'GM/OT':>7}"
+        f"{'case':<28}{'n':>9}{'GM s':>9}{'OT s':>9}{'GM/OT':>7}{'OT/GM':>7}"
+        f"{'GM ms/it':>10}{'OT ms/it':>10}"
         f"{'GM MiB':>9}{'OT MiB':>9}{'max rel diff':>14}{'dtype':>9}"
     )
     print(header)
@@ -253,8 +287,10 @@ def main(argv=None):
         row = run_case(case, args.iterations, args.repeats, scale, device)
         rows.append(row)
         print(
-            f"{row['case']:<24}{row['n']:>9}{row['gm_s']:>9.3f}{row['ot_s']:>9.3f}"
-            f"{row['speedup']:>7.2f}{row['gm_mib']:>9.1f}{row['ot_mib']:>9.1f}"
+            f"{row['case']:<28}{row['n']:>9}{row['gm_s']:>9.3f}{row['ot_s']:>9.3f}"
+            f"{row['speedup']:>7.2f}{row['ratio']:>7.2f}"
+            f"{row['gm_ms_iter']:>10.1f}{row['ot_ms_iter']:>10.1f}"
+            f"{row['gm_mib']:>9.1f}{row['ot_mib']:>9.1f}"
             f"{row['difference']:>14.1e}{row['dtype']:>9}",
             flush=True,
         )
