@@ -145,7 +145,9 @@ def m_step(statistics, problem):
     # In the data's dtype, whatever the E-step computed in (see GaussianCost).
     mass, means, covariances = (
         astype(array, weights.dtype)
-        for array in gaussian_mle(statistics, problem.reg_covar, problem.covariance_type)
+        for array in gaussian_mle(
+            statistics, problem.reg_covar, problem.covariance_type
+        )
     )
     if problem.transport.reg_m != math.inf:
         weights = mass / namespace_of(mass).sum(mass)

@@ -184,7 +184,9 @@ class GaussianCost(NamedTuple):
         position = _upper_pairs(n_features)[2]
         second = xp.take(second, asarray(position, xp, **on_device_of(second)), axis=1)
         second = xp.reshape(second, (mass.shape[0], n_features, n_features))
-        return Statistics(mass, first, second, xp.broadcast_to(self.centre, first.shape))
+        return Statistics(
+            mass, first, second, xp.broadcast_to(self.centre, first.shape)
+        )
 
 
 class MomentSums(NamedTuple):
@@ -193,6 +195,50 @@ class MomentSums(NamedTuple):
 
     sums: np.ndarray
     scatter: np.ndarray | float = 0.0
+
+
+class WhitenedCost(NamedTuple):
+    r"""The costs of ``full`` components when the data have many features next
+    to the number of components (``n_features > 6 n_components``), where the
+    ``d (d + 1) / 2`` moments of a row outnumber the ``K d`` entries of its
+    whitened residuals ``(x - mu_k) L_k``: those, all components in one matrix
+    product ``[x, 1] @ S``, squared and summed in runs of ``d`` columns (a product
+    with a 0/1 matrix). The statistics are those of :func:`sufficient_statistics`,
+    centred at each block's own means. Same interface as :class:`GaussianCost`.
+    """
+
+    stacked: np.ndarray
+    constant: np.ndarray
+
+    def working(self, array):
+        return array
+
+    def moments(self, x):
+        return x
+
+    def cost(self, x):
+        xp = namespace_of(x)
+        width = self.stacked.shape[1]
+        n_components = self.constant.shape[0]
+        ones = xp.ones((x.shape[0], 1), dtype=x.dtype, **on_device_of(x))
+        y = xp.concat([x, ones], axis=1) @ self.stacked
+        y *= y
+        eye = xp.eye(n_components, dtype=x.dtype, **on_device_of(x))
+        runs = xp.broadcast_to(
+            eye[:, None, :], (n_components, width // n_components, n_components)
+        )
+        cost = y @ (0.5 * xp.reshape(runs, (width, n_components)))
+        cost += self.constant
+        return cost
+
+    def cost_of(self, x):
+        return self.cost(x)
+
+    def moment_sums(self, x, plan, sample_mass):
+        return sufficient_statistics(x, plan, sample_mass, "full")
+
+    def statistics(self, statistics):
+        return statistics
 
 
 def gaussian_cost_of(means, precisions_chol, covariance_type, centre=None):
@@ -213,6 +259,20 @@ def gaussian_cost_of(means, precisions_chol, covariance_type, centre=None):
     cost : GaussianCost
     """
     xp = namespace_of(means)
+    n_components, n_features = means.shape
+    if covariance_type == "full" and n_features > 6 * n_components:
+        width = n_components * n_features
+        stacked = xp.concat(
+            [
+                xp.reshape(
+                    xp.permute_dims(precisions_chol, (1, 0, 2)), (n_features, width)
+                ),
+                -xp.reshape(means[:, None, :] @ precisions_chol, (1, width)),
+            ],
+            axis=0,
+        )
+        log_det = log_det_cholesky(precisions_chol, covariance_type, n_features)
+        return WhitenedCost(stacked, 0.5 * n_features * math.log(2 * math.pi) - log_det)
     if covariance_type in ("full", "tied"):
         means = astype(means, xp.float64)
         precisions_chol = astype(precisions_chol, xp.float64)

@@ -45,7 +45,6 @@ import numpy as np
 import ot
 
 from ._backend import (
-    asarray,
     astype,
     exp,
     least_squares,
@@ -53,7 +52,6 @@ from ._backend import (
     on_device_of,
     row_max,
     row_sum,
-    to_numpy,
     xlogy,
 )
 from ._data import InMemory, add
