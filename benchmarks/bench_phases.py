@@ -1,50 +1,108 @@
-"""Time the parts of one iteration, each a pass over the data's blocks.
+"""Where an iteration goes: its phases, against the machine's matrix-product rate.
 
-The Gaussian costs, the E-step's plan (with its value) and the M-step's
-sufficient statistics, for n=100,000, d=20, K=10, from the benchmark's data and
-initial parameters: where an iteration's time goes. Each part is timed alone, so
-the E-step and the statistics include the costs they need. Run
-``python benchmarks/bench_phases.py [TYPE ...]`` (types: full, tied, diag,
-spherical; ``--reg-m inf`` for the balanced E-step).
+For n=100,000, d=20, K=10 (the benchmark's data and initial parameters), one
+iteration of the default regime is replayed block by block as the fit runs it,
+each phase timed: the moments of the block, the product that gives its costs,
+the plan (a softmax of each row), the product that gives its statistics, then
+the M-step. The fit itself is timed too (``(fit of 21 iterations - fit of 1) /
+20``): the row "rest" is what the fit spends beyond the phases (Python, the
+merging of block statistics), so that the table adds up to the measured
+iteration. The machine's ``dgemm`` rate is measured in the same run (square
+products of 2000), and the two product-shaped kernels print the fraction of it
+that they reach (their flops: ``2 m K n`` for the ``m`` moments of a row).
+
+Run ``python benchmarks/bench_phases.py [TYPE ...]`` (types: full, tied, diag,
+spherical); ``--threads`` sets the BLAS threads (1 by default).
 """
 
 import argparse
 import statistics
 import sys
-from functools import partial
+import warnings
 from pathlib import Path
 from time import perf_counter
 
 import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_fit import initial_parameters, make_data  # noqa: E402
 
-from sklearn_otmix._data import in_memory, row_width  # noqa: E402
-from sklearn_otmix._fit import Mixture, MixtureProblem, e_step  # noqa: E402
-from sklearn_otmix._gaussian import (  # noqa: E402
-    gaussian_cost,
-    precision_cholesky_from_precisions,
-    sufficient_statistics,
-)
-from sklearn_otmix._transport import TransportProblem  # noqa: E402
+from sklearn_otmix import OTGaussianMixture  # noqa: E402
+from sklearn_otmix._data import add, in_memory, row_width  # noqa: E402
+from sklearn_otmix._fit import Mixture, MixtureProblem, m_step  # noqa: E402
+from sklearn_otmix._gaussian import precision_cholesky_from_precisions  # noqa: E402
+from sklearn_otmix._transport import TransportProblem, solve_transport  # noqa: E402
+
+N_SAMPLES, N_FEATURES, N_COMPONENTS = 100_000, 20, 10
 
 
-def _median_ms(function, repeats=7):
-    function()
+def dgemm_rate(size=2000, repeats=5):
+    """The machine's ``dgemm`` rate in flop/s: median of square products."""
+    a = np.random.RandomState(0).standard_normal((size, size))
+    a @ a
     times = []
     for _ in range(repeats):
         start = perf_counter()
-        function()
+        a @ a
         times.append(perf_counter() - start)
-    return 1e3 * statistics.median(times)
+    return 2 * size**3 / statistics.median(times)
 
 
-def _statistics_of_posterior(x, mass, mixture, covariance_type):
-    log_prob = mixture.weighted_log_prob(x, covariance_type)
-    plan = np.exp(log_prob - log_prob.max(axis=1, keepdims=True))
-    plan *= (mass / plan.sum(axis=1))[:, np.newaxis]
-    return sufficient_statistics(x, plan, mass, covariance_type)
+def phases(samples, mixture, problem):
+    """One iteration replayed block by block: seconds per phase and the
+    flops of the two products."""
+    seconds = dict.fromkeys(
+        ["moments", "cost product", "plan", "statistics product"], 0.0
+    )
+    flops = 0
+    gaussian = mixture.gaussian(problem.covariance_type)
+    transport = solve_transport(
+        samples, gaussian.cost_of, mixture.weights, problem.transport
+    )
+    total = None
+    for rows in samples._blocks:
+        x, mass = samples.X[rows], samples.sample_mass[rows]
+        clock = perf_counter()
+        moments = gaussian.moments(x)
+        after_moments = perf_counter()
+        cost = gaussian.cost(moments)
+        after_cost = perf_counter()
+        plan, _ = transport.block(lambda: cost, mass)
+        after_plan = perf_counter()
+        sums = gaussian.moment_sums(moments, plan, mass)
+        after_sums = perf_counter()
+        total = sums if total is None else add(total, sums)
+        seconds["moments"] += after_moments - clock
+        seconds["cost product"] += after_cost - after_moments
+        seconds["plan"] += after_plan - after_cost
+        seconds["statistics product"] += after_sums - after_plan
+        flops += 2 * moments.shape[0] * moments.shape[1] * mixture.means.shape[0]
+    clock = perf_counter()
+    m_step(gaussian.statistics(total), problem)
+    seconds["M-step"] = perf_counter() - clock
+    return seconds, flops
+
+
+def fit_seconds_per_iteration(X, covariance_type, initial, repeats=3):
+    """Median over fits of ``(fit of 21 iterations - fit of 1) / 20``."""
+
+    def fit(max_iter):
+        model = OTGaussianMixture(
+            N_COMPONENTS,
+            covariance_type=covariance_type,
+            max_iter=max_iter,
+            tol=0.0,
+            **initial,
+        )
+        start = perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model.fit(X)
+        return perf_counter() - start
+
+    return statistics.median((fit(21) - fit(1)) / 20 for _ in range(repeats))
 
 
 def main(argv=None):
@@ -52,39 +110,51 @@ def main(argv=None):
     parser.add_argument(
         "types", nargs="*", default=["full", "tied", "diag", "spherical"]
     )
-    parser.add_argument("--reg-m", type=float, default=0.0, help="reg_m (0)")
+    parser.add_argument("--threads", type=int, default=1, help="BLAS threads (1)")
     args = parser.parse_args(argv)
-    n_samples, n_features, n_components = 100_000, 20, 10
-    X, means = make_data(n_samples, n_features, n_components, np.float64)
-    samples = in_memory(X, row_width=row_width(X, n_components))
-    weights = np.full(n_components, 1.0 / n_components)
+    with threadpool_limits(args.threads):
+        return _run(args)
+
+
+def _run(args):
+    X, means = make_data(N_SAMPLES, N_FEATURES, N_COMPONENTS, np.float64)
+    samples = in_memory(X, row_width=row_width(X, N_COMPONENTS))
+    weights = np.full(N_COMPONENTS, 1.0 / N_COMPONENTS)
+    rate = dgemm_rate()
+    print(
+        f"n={N_SAMPLES}, d={N_FEATURES}, K={N_COMPONENTS}, {args.threads} BLAS "
+        f"thread(s); dgemm {rate / 1e9:.1f} GFLOP/s"
+    )
+    results = {}
     for covariance_type in args.types:
-        precisions = initial_parameters(X, means, covariance_type)["precisions_init"]
-        factor = precision_cholesky_from_precisions(precisions, covariance_type)
+        initial = initial_parameters(X, means, covariance_type)
+        factor = precision_cholesky_from_precisions(
+            initial["precisions_init"], covariance_type
+        )
         mixture = Mixture(weights, means, None, factor)
-        transport = TransportProblem(1.0, args.reg_m, weights, 1000, 1e-9)
-        problem = MixtureProblem(n_components, covariance_type, 1e-6, transport)
-        cost_of = partial(
-            gaussian_cost,
-            means=means,
-            precisions_chol=factor,
-            covariance_type=covariance_type,
-        )
-        timings = {
-            "costs": lambda: samples.map(lambda x, mass: cost_of(x)),
-            "E-step and statistics": lambda: e_step(samples, mixture, problem),
-            "statistics": lambda: samples.sum(
-                partial(
-                    _statistics_of_posterior,
-                    mixture=mixture,
-                    covariance_type=covariance_type,
-                )
-            ),
+        transport = TransportProblem(1.0, 0.0, weights, 1000, 1e-9)
+        problem = MixtureProblem(N_COMPONENTS, covariance_type, 1e-6, transport)
+        runs = [phases(samples, mixture, problem) for _ in range(5)]
+        seconds = {
+            name: statistics.median(run[0][name] for run in runs) for name in runs[0][0]
         }
-        parts = ", ".join(
-            f"{name} {_median_ms(f):.0f} ms" for name, f in timings.items()
-        )
-        print(f"{covariance_type}: {parts}")
+        flops = runs[0][1]
+        iteration = fit_seconds_per_iteration(X, covariance_type, initial)
+        seconds["rest"] = iteration - sum(seconds.values())
+        print(f"\n{covariance_type}: {1e3 * iteration:.1f} ms per iteration")
+        for name, value in seconds.items():
+            line = (
+                f"  {name:<20}{1e3 * value:>8.1f} ms{100 * value / iteration:>6.0f} %"
+            )
+            if name.endswith("product"):
+                achieved = flops / value
+                line += (
+                    f"   {achieved / 1e9:5.1f} GFLOP/s = "
+                    f"{100 * achieved / rate:.0f} % of dgemm"
+                )
+            print(line)
+        results[covariance_type] = dict(seconds, iteration=iteration, rate=rate)
+    return results
 
 
 if __name__ == "__main__":
