@@ -293,9 +293,9 @@ def _balanced(samples, cost_of, problem, warm):
       ``reg log t``, where the plan is the semi-relaxed one with ``pi = t``
       (the closed form of ``reg_m = 0``).
     - One Sinkhorn sweep from there re-solves rows and then columns exactly:
-      POT's stabilised Sinkhorn where the plan is in memory, the column update
+      POT's Sinkhorn where the plan is in memory, the column update
       ``g + reg (log t - log P^T 1)`` otherwise (or where POT's scalings
-      overflow).
+      underflow).
 
     Newton steps on :math:`\phi` then take the residual below ``tol``
     (:func:`newton`), along decreasing temperatures where the semi-dual is
@@ -357,10 +357,12 @@ def _balanced(samples, cost_of, problem, warm):
 
 
 def _pot_sinkhorn_sweep(transposed, a, t, reg, warm):
-    """One sweep of POT's stabilised Sinkhorn from the components' potentials
-    ``warm``: the rows exact, then the columns. ``transposed`` is the shifted
-    cost with the samples second: POT updates the second marginal first. None
-    where the scalings overflow (far clusters at a small ``reg``)."""
+    """One sweep of POT's Sinkhorn from the components' potentials ``warm``:
+    the rows exact, then the columns. ``transposed`` is the shifted cost with
+    the samples second: POT updates the second marginal first. The potentials
+    are shifted to a largest of zero (the semi-dual ignores a common shift), so
+    that the scalings ``exp(g / reg)`` cannot overflow; None where they
+    underflow all the same (far clusters at a small ``reg``)."""
     xp = namespace_of(transposed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence is measured on the plan
@@ -369,12 +371,12 @@ def _pot_sinkhorn_sweep(transposed, a, t, reg, warm):
             a,
             transposed,
             reg,
-            method="sinkhorn_stabilized",
+            method="sinkhorn",
             numItermax=1,
-            warmstart=(warm, xp.zeros_like(a)),
+            warmstart=((warm - xp.max(warm)) / reg, xp.zeros_like(a)),
             log=True,
         )
-    potentials = log["alpha"]
+        potentials = reg * xp.log(log["u"])  # -inf where u underflows
     return potentials if bool(xp.all(xp.isfinite(potentials))) else None
 
 

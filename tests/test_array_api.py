@@ -59,7 +59,7 @@ NAMESPACES = [
 # (reg, reg_m): EM, Sinkhorn EM (fixed weights), penalised weights at another
 # temperature. The transport solvers run to a tight tolerance: where the two
 # paths iterate differently (both start a fit from reg log t; numpy, torch and
-# CuPy take one sweep of POT's stabilised Sinkhorn, array_api_strict the column
+# CuPy take one sweep of POT's Sinkhorn, array_api_strict the column
 # update; then Newton's method), both are then converged well below 1e-10.
 REGIMES = {"em": (1.0, 0.0), "fixed_weights": (1.0, np.inf), "penalised": (0.5, 1.0)}
 SOLVER = {"sinkhorn_tol": 1e-12, "sinkhorn_max_iter": 5000}
