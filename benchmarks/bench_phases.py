@@ -111,18 +111,20 @@ def main(argv=None):
         "types", nargs="*", default=["full", "tied", "diag", "spherical"]
     )
     parser.add_argument("--threads", type=int, default=1, help="BLAS threads (1)")
+    parser.add_argument("--quick", action="store_true", help="n=2,000: that it runs")
     args = parser.parse_args(argv)
     with threadpool_limits(args.threads):
         return _run(args)
 
 
 def _run(args):
-    X, means = make_data(N_SAMPLES, N_FEATURES, N_COMPONENTS, np.float64)
+    n_samples = 2_000 if args.quick else N_SAMPLES
+    X, means = make_data(n_samples, N_FEATURES, N_COMPONENTS, np.float64)
     samples = in_memory(X, row_width=row_width(X, N_COMPONENTS))
     weights = np.full(N_COMPONENTS, 1.0 / N_COMPONENTS)
     rate = dgemm_rate()
     print(
-        f"n={N_SAMPLES}, d={N_FEATURES}, K={N_COMPONENTS}, {args.threads} BLAS "
+        f"n={n_samples}, d={N_FEATURES}, K={N_COMPONENTS}, {args.threads} BLAS "
         f"thread(s); dgemm {rate / 1e9:.1f} GFLOP/s"
     )
     results = {}

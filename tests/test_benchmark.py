@@ -44,3 +44,24 @@ def test_dask_benchmark_runs(capsys):
     assert row["dask_s"] > 0 and row["client_traced_mib"] > 0
     assert row["vs_in_memory"] < 1e-8
     assert "Dask fit" in capsys.readouterr().out
+
+
+def test_phase_benchmark_adds_up(capsys):
+    bench = _benchmark_module("bench_phases")
+    results = bench.main(["--quick", "full", "diag"])
+    assert sorted(results) == ["diag", "full"]
+    for phases in results.values():
+        timed = ["moments", "cost product", "plan", "statistics product", "M-step"]
+        assert all(phases[name] > 0 for name in timed)
+        assert phases["iteration"] > 0 and phases["rate"] > 0
+    assert "% of dgemm" in capsys.readouterr().out
+
+
+def test_fixed_weights_benchmark_runs(capsys):
+    bench = _benchmark_module("bench_fixed_weights")
+    rows = bench.main(["--quick", "--repeats", "1", "--iterations", "3"])
+    assert [row[1] for row in rows] == ["separated", "overlapping"]
+    for _, _, median, passes in rows:
+        assert len(passes) == 3 and all(p >= 1 for p in passes)
+        assert all(seconds > 0 for seconds in median.values())
+    assert "passes per E-step" in capsys.readouterr().out
