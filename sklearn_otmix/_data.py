@@ -91,8 +91,13 @@ class InMemory:
         self.all_rows = X if all_rows is None else all_rows
         self.like = X
         width = row_width or X.shape[1]
-        row_bytes = finfo(X).bits // 8 * width
-        self._size = max(1, block_bytes(X) // row_bytes)
+        item_bytes = finfo(X).bits // 8
+        # A block's temporaries: within the budget of the device, and within
+        # twice the data's own size (1 MiB at least), so that a fit of small
+        # data needs no more memory than the data.
+        data_bytes = math.prod(X.shape) * item_bytes
+        budget = min(block_bytes(X), max(2 * data_bytes, 2**20))
+        self._size = max(1, budget // (item_bytes * width))
         self._blocks = self._slices(X.shape[0])
 
     def _slices(self, n_rows):
@@ -345,10 +350,21 @@ def samples_of(estimator, X, sample_weight=None, *, reset, n_components, fit=Fal
     )
 
 
+def whitened(n_features, n_components):
+    """Whether ``full`` components take their costs from the whitened residuals
+    (``K d`` entries per row, :class:`sklearn_otmix._gaussian.WhitenedCost`)
+    rather than from the moments (``d (d + 1) / 2``): with many features next to
+    the components."""
+    return n_features > 6 * n_components
+
+
 def row_width(X, n_components):
-    """Temporary entries per row of a fit's blocks: the moments of ``full``
-    (see :class:`sklearn_otmix._gaussian.GaussianCost`), its costs and plan."""
+    """Temporary entries per row of a fit's blocks: those of ``full``'s costs
+    (its moments, or its whitened residuals, see :func:`whitened`), and the
+    costs and plan."""
     n_features = X.shape[1]
+    if whitened(n_features, n_components):
+        return n_features * n_components + n_features + 2 * n_components
     return 1 + n_features + n_features * (n_features + 1) // 2 + 2 * n_components
 
 

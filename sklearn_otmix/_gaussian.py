@@ -35,6 +35,7 @@ from ._backend import (
     namespace_of,
     on_device_of,
 )
+from ._data import whitened
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 
@@ -199,7 +200,8 @@ class MomentSums(NamedTuple):
 
 class WhitenedCost(NamedTuple):
     r"""The costs of ``full`` components when the data have many features next
-    to the number of components (``n_features > 6 n_components``), where the
+    to the number of components (``n_features > 6 n_components``, see
+    :func:`sklearn_otmix._data.whitened`), where the
     ``d (d + 1) / 2`` moments of a row outnumber the ``K d`` entries of its
     whitened residuals ``(x - mu_k) L_k``: those, all components in one matrix
     product ``[x, 1] @ S``, squared and summed in runs of ``d`` columns (a product
@@ -260,7 +262,7 @@ def gaussian_cost_of(means, precisions_chol, covariance_type, centre=None):
     """
     xp = namespace_of(means)
     n_components, n_features = means.shape
-    if covariance_type == "full" and n_features > 6 * n_components:
+    if covariance_type == "full" and whitened(n_features, n_components):
         width = n_components * n_features
         stacked = xp.concat(
             [
