@@ -49,6 +49,7 @@ CASES = [
     ("full, reg_m=inf", 100_000, 20, 10, "full", {"reg_m": np.inf}, np.float64),
     ("full, reg_m=inf, overlap", 100_000, 20, 10, "full", {"reg_m": np.inf, "spread": 1.0}, np.float64),
     ("full, reg_m=1", 100_000, 20, 10, "full", {"reg_m": 1.0}, np.float64),
+    ("diag, float32", 100_000, 20, 10, "diag", {}, np.float32),
     ("full, float32", 100_000, 20, 10, "full", {}, np.float32),
 ]
 # How the time grows with n and with d (``--cases scaling``).
