@@ -47,7 +47,15 @@ CASES = [
     ("diag, n=1M d=5 K=5", 1_000_000, 5, 5, "diag", {}, np.float64),
     ("full, n=20k d=100 K=5", 20_000, 100, 5, "full", {}, np.float64),
     ("full, reg_m=inf", 100_000, 20, 10, "full", {"reg_m": np.inf}, np.float64),
-    ("full, reg_m=inf, overlap", 100_000, 20, 10, "full", {"reg_m": np.inf, "spread": 1.0}, np.float64),
+    (
+        "full, reg_m=inf, overlap",
+        100_000,
+        20,
+        10,
+        "full",
+        {"reg_m": np.inf, "spread": 1.0},
+        np.float64,
+    ),
     ("full, reg_m=1", 100_000, 20, 10, "full", {"reg_m": 1.0}, np.float64),
     ("diag, float32", 100_000, 20, 10, "diag", {}, np.float32),
     ("full, float32", 100_000, 20, 10, "full", {}, np.float32),
@@ -56,7 +64,13 @@ CASES = [
 SCALING_CASES = [
     (f"{kind}, n={n:.0e} d={d}", n, d, 10, kind, {}, np.float64)
     for kind in ("full", "diag")
-    for n, d in [(10_000, 20), (100_000, 20), (1_000_000, 20), (100_000, 5), (100_000, 100)]
+    for n, d in [
+        (10_000, 20),
+        (100_000, 20),
+        (1_000_000, 20),
+        (100_000, 5),
+        (100_000, 100),
+    ]
 ]
 # For an accelerator (``--device cuda --cases gpu``).
 GPU_CASES = [
