@@ -205,11 +205,12 @@ class WhitenedCost(NamedTuple):
     ``d (d + 1) / 2`` moments of a row outnumber the ``K d`` entries of its
     whitened residuals ``(x - mu_k) L_k``: those, all components in one matrix
     product ``[x, 1] @ S``, squared and summed in runs of ``d`` columns (a product
-    with a 0/1 matrix). The statistics are those of :func:`sufficient_statistics`,
+    with ``halves``, a 0/1 matrix times 1/2). The statistics are those of :func:`sufficient_statistics`,
     centred at each block's own means. Same interface as :class:`GaussianCost`.
     """
 
     stacked: np.ndarray
+    halves: np.ndarray
     constant: np.ndarray
 
     def working(self, array):
@@ -220,16 +221,10 @@ class WhitenedCost(NamedTuple):
 
     def cost(self, x):
         xp = namespace_of(x)
-        width = self.stacked.shape[1]
-        n_components = self.constant.shape[0]
         ones = xp.ones((x.shape[0], 1), dtype=x.dtype, **on_device_of(x))
         y = xp.concat([x, ones], axis=1) @ self.stacked
         y *= y
-        eye = xp.eye(n_components, dtype=x.dtype, **on_device_of(x))
-        runs = xp.broadcast_to(
-            eye[:, None, :], (n_components, width // n_components, n_components)
-        )
-        cost = y @ (0.5 * xp.reshape(runs, (width, n_components)))
+        cost = y @ self.halves
         cost += self.constant
         return cost
 
@@ -241,6 +236,12 @@ class WhitenedCost(NamedTuple):
 
     def statistics(self, statistics):
         return statistics
+
+
+def _normalising_constant(precisions_chol, covariance_type, n_features):
+    """``d/2 log(2 pi) - log det L_k``: each component's cost at its mean."""
+    log_det = log_det_cholesky(precisions_chol, covariance_type, n_features)
+    return 0.5 * n_features * math.log(2 * math.pi) - log_det
 
 
 def gaussian_cost_of(means, precisions_chol, covariance_type, centre=None):
@@ -262,6 +263,7 @@ def gaussian_cost_of(means, precisions_chol, covariance_type, centre=None):
     """
     xp = namespace_of(means)
     n_components, n_features = means.shape
+    device = on_device_of(means)
     if covariance_type == "full" and whitened(n_features, n_components):
         width = n_components * n_features
         stacked = xp.concat(
@@ -273,16 +275,18 @@ def gaussian_cost_of(means, precisions_chol, covariance_type, centre=None):
             ],
             axis=0,
         )
-        log_det = log_det_cholesky(precisions_chol, covariance_type, n_features)
-        return WhitenedCost(stacked, 0.5 * n_features * math.log(2 * math.pi) - log_det)
+        eye = xp.eye(n_components, dtype=means.dtype, **device)
+        runs = xp.broadcast_to(
+            eye[:, None, :], (n_components, n_features, n_components)
+        )
+        halves = 0.5 * xp.reshape(runs, (width, n_components))
+        constant = _normalising_constant(precisions_chol, covariance_type, n_features)
+        return WhitenedCost(stacked, halves, constant)
     if covariance_type in ("full", "tied"):
         means = astype(means, xp.float64)
         precisions_chol = astype(precisions_chol, xp.float64)
         centre = None if centre is None else astype(centre, xp.float64)
-    n_components, n_features = means.shape
-    device = on_device_of(means)
-    log_det = log_det_cholesky(precisions_chol, covariance_type, n_features)
-    constant = 0.5 * n_features * math.log(2 * math.pi) - log_det
+    constant = _normalising_constant(precisions_chol, covariance_type, n_features)
     if covariance_type != "full":
         centre = xp.zeros(n_features, dtype=means.dtype, **device)
     elif centre is None:
