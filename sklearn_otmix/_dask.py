@@ -15,19 +15,25 @@ is the in-memory fit.
 """
 
 import math
+import warnings
 from functools import partial
 
 import numpy as np
+from sklearn.exceptions import DataConversionWarning
 
 from ._data import (
+    LABELS,
     WeightSummary,
+    _classes_of,
     add,
     check_2d,
     check_features,
     check_finite,
+    check_labels_shape,
     check_sample_counts,
     check_weight_shape,
     in_memory,
+    label_indices,
     row_width,
 )
 
@@ -64,12 +70,12 @@ def _distinct_rows(n_samples, size, random_state):
     return np.sort(random_state.choice(rows, size, replace=False))
 
 
-def _chunk_map(x, w, spec, function, *parts):
-    return in_memory(x, w, **spec).map(function, *parts)
+def _chunk_map(x, w, y, spec, function, *parts):
+    return in_memory(x, w, labels=y, **spec).map(function, *parts)
 
 
-def _chunk_sum(x, w, spec, function, *parts):
-    return in_memory(x, w, **spec).sum(function, *parts)
+def _chunk_sum(x, w, y, spec, function, *parts):
+    return in_memory(x, w, labels=y, **spec).sum(function, *parts)
 
 
 def _chunk_rows(x, spec, function):
@@ -87,6 +93,9 @@ class DaskSamples:
         Chunked like the rows of ``X``.
     summary : WeightSummary or None
     total : float
+    labels : dask.array.Array of shape (n_samples,) or None
+        Class indices of the rows (``-1`` where unlabelled), chunked like the
+        rows of ``X``.
         ``sum(w)`` over the rows that carry mass.
     row_width : int
         See :class:`sklearn_otmix._data.InMemory`.
@@ -94,9 +103,10 @@ class DaskSamples:
 
     holds_plan = False
 
-    def __init__(self, X, sample_weight, summary, total, row_width):
+    def __init__(self, X, sample_weight, summary, total, row_width, labels=None):
         self.X = X
         self.sample_weight = sample_weight
+        self.labels = labels
         self.total = total
         # The parameters of the mixture live on the client, in numpy.
         self.like = np.empty((0, X.shape[1]), dtype=X.dtype)
@@ -110,6 +120,11 @@ class DaskSamples:
             if sample_weight is None
             else list(sample_weight.to_delayed().ravel())
         )
+        self._labels = (
+            [None] * len(self._chunks)
+            if labels is None
+            else list(labels.to_delayed().ravel())
+        )
 
     @property
     def n_samples(self):
@@ -117,9 +132,17 @@ class DaskSamples:
 
     def _tasks(self, job, function, parts):
         dask, _ = _import_dask()
+        chunks = zip(self._chunks, self._weights, self._labels, strict=True)
         return [
-            dask.delayed(job)(x, w, self._spec, function, *[part[i] for part in parts])
-            for i, (x, w) in enumerate(zip(self._chunks, self._weights, strict=True))
+            dask.delayed(job)(
+                x,
+                w,
+                y,
+                self._spec,
+                function,
+                *[part if part is LABELS else part[i] for part in parts],
+            )
+            for i, (x, w, y) in enumerate(chunks)
         ]
 
     def map(self, function, *parts):
@@ -152,16 +175,17 @@ class DaskSamples:
         """In-memory rows: all of them if there are at most ``INIT_SAMPLE_SIZE``,
         else a uniform sample of that many, in their order."""
         dask, _ = _import_dask()
-        X, w = self.X, self.sample_weight
+        X, w, y = self.X, self.sample_weight, self.labels
         if X.shape[0] > INIT_SAMPLE_SIZE:
             rows = _distinct_rows(X.shape[0], INIT_SAMPLE_SIZE, random_state)
             X = X[rows]
             w = None if w is None else w[rows]
-        x, w = dask.compute(X, w)
-        return in_memory(x, w, **self._spec)
+            y = None if y is None else y[rows]
+        x, w, y = dask.compute(X, w, y)
+        return in_memory(x, w, labels=y, **self._spec)
 
 
-def dask_samples(estimator, X, sample_weight, *, reset, n_components, fit):
+def dask_samples(estimator, X, sample_weight, *, reset, n_components, fit, labels=None):
     """Validated :class:`DaskSamples`: the checks of
     :func:`sklearn_otmix._data.samples_of`, with X's finiteness and the weights'
     reductions computed in one pass."""
@@ -201,5 +225,34 @@ def dask_samples(estimator, X, sample_weight, *, reset, n_components, fit):
     if fit:
         n_positive = X.shape[0] if summary is None else summary.n_positive
         check_sample_counts(X.shape[0], n_positive, n_components)
+    if labels is not None:
+        labels = da.asarray(labels)
+        check_labels_shape(labels, X.shape[0])
+        labels = labels.rechunk((X.chunks[0],))
     width = row_width(X, n_components)
-    return DaskSamples(X, sample_weight, summary, float(total), width)
+    return DaskSamples(X, sample_weight, summary, float(total), width, labels)
+
+
+def dask_labels(y):
+    """:func:`sklearn_otmix._data.check_labels` of a Dask ``y``: its distinct
+    values are computed (one pass), the rows' class indices stay lazy."""
+    _, da = _import_dask()
+    y = da.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        warnings.warn(
+            "A column-vector y was passed when a 1d array was expected. Please "
+            "change the shape of y to (n_samples,), for example using ravel().",
+            DataConversionWarning,
+            stacklevel=4,
+        )
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise ValueError(
+            f"y should be a 1d array of labels, got an array of shape {y.shape} "
+            "instead."
+        )
+    if any(math.isnan(size) for size in y.chunks[0]):
+        y = y.compute_chunk_sizes()
+    classes, marker = _classes_of(da.unique(y).compute())
+    indices = y.map_blocks(label_indices, classes, marker, dtype=np.int64)
+    return classes, indices

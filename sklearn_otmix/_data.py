@@ -18,6 +18,10 @@ The fit sees the samples only through a small interface, which in-memory arrays
   device and of whose dtype the mixture's parameters live; ``total``, the sum of
   the masses; ``n_samples``.
 
+Samples may carry labels (a classifier's ``y``, as class indices, ``-1`` for an
+unlabelled row): a function asks for a block's labels by passing :data:`LABELS`
+among its ``parts`` (it gets None where the samples carry none).
+
 Rows of zero weight are left out; ``mass_b`` are the sample weights of the rows
 (ones without weights, or where the positive weights are all equal). Input
 validation is written here once, for every layer, with the same errors.
@@ -27,10 +31,12 @@ import math
 from numbers import Integral
 
 import numpy as np
-from sklearn.utils import check_array
+from sklearn.utils import check_array, column_or_1d
+from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
 from ._backend import (
+    asarray,
     block_bytes,
     concat,
     finfo,
@@ -61,6 +67,23 @@ def add(*parts):
     return total
 
 
+class _Labels:
+    """The part that stands for each block's labels (see :data:`LABELS`)."""
+
+    def __repr__(self):
+        return "LABELS"
+
+    def __reduce__(self):
+        # Pickled by name: the one instance on every Dask worker too.
+        return "LABELS"
+
+
+#: Passed among the ``parts`` of ``sum`` or ``map``, it is replaced by each
+#: block's labels: an integer array of class indices, ``-1`` for an unlabelled
+#: row; None where the samples carry no labels.
+LABELS = _Labels()
+
+
 class InMemory:
     """Samples held in memory, cut into blocks of rows whose temporaries fit in a
     processor's cache (or, on an accelerator, are large enough to keep it busy).
@@ -78,14 +101,24 @@ class InMemory:
         (see :func:`row_width`).
     all_rows : array of shape (n_all, n_features), default=None
         Every row, those of zero weight too, for :meth:`rows`; ``X`` when None.
+    labels : integer array of shape (n_samples,), default=None
+        The rows' class indices, ``-1`` where unlabelled (see :data:`LABELS`).
     """
 
     def __init__(
-        self, X, sample_mass, sample_weight=None, *, row_width=None, all_rows=None
+        self,
+        X,
+        sample_mass,
+        sample_weight=None,
+        *,
+        row_width=None,
+        all_rows=None,
+        labels=None,
     ):
         self.X = X
         self.sample_mass = sample_mass
         self.sample_weight = sample_weight
+        self.labels = labels
         self.total = float(namespace_of(sample_mass).sum(sample_mass))
         self.holds_plan = pot_takes(X)
         self.all_rows = X if all_rows is None else all_rows
@@ -110,8 +143,15 @@ class InMemory:
         return self.X.shape[0]
 
     def _pieces(self, parts):
+        labels = self.labels
         for i, rows in enumerate(self._blocks):
-            yield self.X[rows, :], self.sample_mass[rows], [part[i] for part in parts]
+            more = [
+                (None if labels is None else labels[rows])
+                if part is LABELS
+                else part[i]
+                for part in parts
+            ]
+            yield self.X[rows, :], self.sample_mass[rows], more
 
     def map(self, function, *parts):
         """``[function(x_b, mass_b, *parts_b)]`` for each block ``b``."""
@@ -145,10 +185,10 @@ class InMemory:
         return self
 
 
-def in_memory(X, sample_weight=None, *, uniform=False, row_width=None):
-    """:class:`InMemory` samples of ``X``: a zero weight removes its row, and
-    uniform weights are no weights at all (the initialisation then draws the same
-    random numbers as an unweighted fit).
+def in_memory(X, sample_weight=None, *, uniform=False, row_width=None, labels=None):
+    """:class:`InMemory` samples of ``X``: a zero weight removes its row (and its
+    label), and uniform weights are no weights at all (the initialisation then
+    draws the same random numbers as an unweighted fit).
 
     Parameters
     ----------
@@ -159,6 +199,8 @@ def in_memory(X, sample_weight=None, *, uniform=False, row_width=None):
         Whether the positive weights are all equal.
     row_width : int
         See :class:`InMemory`.
+    labels : integer array of shape (n_samples,), default=None
+        See :class:`InMemory`.
     """
     xp = namespace_of(X)
     all_rows = X
@@ -166,12 +208,20 @@ def in_memory(X, sample_weight=None, *, uniform=False, row_width=None):
         kept = sample_weight > 0
         if not bool(xp.all(kept)):
             X, sample_weight = X[kept], sample_weight[kept]
+            labels = None if labels is None else labels[kept]
     if sample_weight is None or uniform:
         sample_weight = None
         mass = xp.ones(X.shape[0], dtype=X.dtype, **on_device_of(X))
     else:
         mass = sample_weight
-    return InMemory(X, mass, sample_weight, row_width=row_width, all_rows=all_rows)
+    return InMemory(
+        X,
+        mass,
+        sample_weight,
+        row_width=row_width,
+        all_rows=all_rows,
+        labels=labels,
+    )
 
 
 def is_dask_collection(X):
@@ -286,7 +336,16 @@ def check_sample_counts(n_samples, n_positive, n_components):
         )
 
 
-def samples_of(estimator, X, sample_weight=None, *, reset, n_components, fit=False):
+def samples_of(
+    estimator,
+    X,
+    sample_weight=None,
+    *,
+    reset,
+    n_components,
+    fit=False,
+    labels=None,
+):
     """Validated samples of ``X`` in the data layer that holds them.
 
     Every layer raises the same errors for the same bad input: ``X`` not 2D or
@@ -305,6 +364,9 @@ def samples_of(estimator, X, sample_weight=None, *, reset, n_components, fit=Fal
         Of the mixture: the blocks of rows are sized for its temporaries.
     fit : bool, default=False
         Whether ``X`` is fitted on: then check that there are enough samples.
+    labels : integer array of shape (n_samples,), default=None
+        Validated class indices of the rows (``-1`` where unlabelled), in
+        ``X``'s namespace, or a Dask array for a Dask ``X``.
 
     Returns
     -------
@@ -314,7 +376,13 @@ def samples_of(estimator, X, sample_weight=None, *, reset, n_components, fit=Fal
         from ._dask import dask_samples
 
         return dask_samples(
-            estimator, X, sample_weight, reset=reset, n_components=n_components, fit=fit
+            estimator,
+            X,
+            sample_weight,
+            reset=reset,
+            n_components=n_components,
+            fit=fit,
+            labels=labels,
         )
     xp, device = get_namespace(X)
     if hasattr(X, "shape"):
@@ -328,6 +396,9 @@ def samples_of(estimator, X, sample_weight=None, *, reset, n_components, fit=Fal
         ensure_min_samples=0,
     )
     check_finite(bool(xp.all(xp.isfinite(X))))
+    if labels is not None:
+        check_labels_shape(labels, X.shape[0])
+        labels = asarray(labels, xp, device)
     summary = None
     if sample_weight is not None:
         sample_weight = check_array(
@@ -346,7 +417,11 @@ def samples_of(estimator, X, sample_weight=None, *, reset, n_components, fit=Fal
         check_sample_counts(X.shape[0], n_positive, n_components)
     uniform = summary is None or summary.uniform
     return in_memory(
-        X, sample_weight, uniform=uniform, row_width=row_width(X, n_components)
+        X,
+        sample_weight,
+        uniform=uniform,
+        row_width=row_width(X, n_components),
+        labels=labels,
     )
 
 
@@ -366,6 +441,100 @@ def row_width(X, n_components):
     if whitened(n_features, n_components):
         return n_features * n_components + n_features + 2 * n_components
     return 1 + n_features + n_features * (n_features + 1) // 2 + 2 * n_components
+
+
+def check_labels(y):
+    """A classifier's validated ``y``: its classes and the rows' class indices.
+
+    ``-1`` marks an unlabelled row (scikit-learn's semi-supervised convention),
+    unless ``y`` has one other value only: a fit needs two classes to be
+    semi-supervised, and ``{-1, 1}`` are then two classes (binary labels).
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,), or a Dask array
+        Class labels.
+
+    Returns
+    -------
+    classes : ndarray of shape (n_classes,)
+        The sorted labels of the labelled rows.
+    indices : integer ndarray of shape (n_samples,), or a Dask array
+        Each row's index in ``classes``, ``-1`` where unlabelled.
+    """
+    if y is None:
+        raise ValueError(
+            "OTGaussianMixtureClassifier requires y to be passed, but the target y "
+            "is None: give each row's class, -1 for an unlabelled row (for data "
+            "without labels, use OTGaussianMixture)."
+        )
+    if is_dask_collection(y):
+        from ._dask import dask_labels
+
+        return dask_labels(y)
+    y = column_or_1d(host(y), warn=True)
+    values = np.unique(y) if y.dtype != object else _unique_objects(y)
+    classes, marker = _classes_of(values)
+    return classes, label_indices(y, classes, marker)
+
+
+def _unique_objects(y):
+    # Sorted distinct values of an object array; -1 may sit among strings.
+    unlabelled = np.fromiter((value == -1 for value in y), bool, count=y.shape[0])
+    values = np.unique(y[~unlabelled])
+    return np.concatenate([[-1], values]) if unlabelled.any() else values
+
+
+def _classes_of(values):
+    """The classes among the distinct values of ``y``, and whether ``-1``
+    marks the unlabelled rows (see :func:`check_labels`)."""
+    if values.dtype.kind == "f" and not np.all(np.isfinite(values)):
+        raise ValueError(
+            "Input y contains NaN or infinity: mark an unlabelled row with -1, not NaN."
+        )
+    if values.dtype.kind in "OUS":
+        is_marker = np.array([value == -1 for value in values], dtype=bool)
+    else:
+        is_marker = values == -1
+    marker = bool(is_marker.any()) and values.shape[0] > 2
+    classes = values[~is_marker] if marker else values
+    if classes.shape[0] == 0:
+        raise ValueError(
+            "y has no labelled row: every row is -1 (unlabelled). A classifier "
+            "needs labelled rows of its classes; to fit a mixture to unlabelled "
+            "data, use OTGaussianMixture."
+        )
+    check_classification_targets(classes)
+    return classes, marker
+
+
+def label_indices(y, classes, marker):
+    """Index of each row's label in ``classes``, ``-1`` where unlabelled."""
+    indices = (
+        np.searchsorted(classes, y) if y.dtype != object else _object_index(y, classes)
+    )
+    if marker:
+        unlabelled = (
+            y == -1
+            if y.dtype.kind not in "OUS"
+            else np.fromiter((v == -1 for v in y), bool, count=y.shape[0])
+        )
+        indices[unlabelled] = -1
+    return indices.astype(np.int64)
+
+
+def _object_index(y, classes):
+    position = {value: index for index, value in enumerate(classes.tolist())}
+    return np.fromiter((position.get(v, -1) for v in y.tolist()), np.int64, len(y))
+
+
+def check_labels_shape(labels, n_samples):
+    shape = tuple(labels.shape)
+    if shape != (n_samples,):
+        raise ValueError(
+            f"y should have one label per row of X, shape ({n_samples},), but got "
+            f"{shape}."
+        )
 
 
 def check_n_samples(n_samples):

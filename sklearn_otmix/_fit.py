@@ -20,7 +20,16 @@ import numpy as np
 from sklearn.cluster import KMeans, kmeans_plusplus
 from sklearn.exceptions import ConvergenceWarning
 
-from ._backend import asarray, astype, get_namespace, host, namespace_of, to_numpy
+from ._backend import (
+    asarray,
+    astype,
+    get_namespace,
+    host,
+    namespace_of,
+    on_device_of,
+    to_numpy,
+)
+from ._data import LABELS
 from ._gaussian import (
     Statistics,
     check_means,
@@ -62,12 +71,14 @@ class Mixture(NamedTuple):
 
 class MixtureProblem(NamedTuple):
     """What the numerics need of the estimator's parameters: the mixture's form
-    and the E-step's transport problem."""
+    and the E-step's transport problem; for a classifier, the class index of each
+    component (a labelled row sends its mass only to its class's components)."""
 
     n_components: int
     covariance_type: str
     reg_covar: float
     transport: TransportProblem
+    classes: np.ndarray | None = None
 
 
 class FitLoop(NamedTuple):
@@ -108,12 +119,44 @@ class EStep(NamedTuple):
     potentials: np.ndarray | None
 
 
-def _plan_statistics(x, mass, *state, block, gaussian):
+def constrain(costs, labels, classes):
+    """The support constraint of labels: ``+inf`` costs (an exactly zero plan)
+    where a labelled row meets a component of another class.
+
+    Parameters
+    ----------
+    costs : array of shape (n_rows, n_components)
+        Overwritten in numpy.
+    labels : integer array of shape (n_rows,) or None
+        Class indices of the rows, ``-1`` where unlabelled (no constraint).
+    classes : integer array of shape (n_components,) or None
+        Class index of each component.
+    """
+    if labels is None or classes is None:
+        return costs
+    xp = namespace_of(costs)
+    labels = labels[:, None]
+    forbidden = (labels >= 0) & (labels != classes[None, :])
+    if xp is np:
+        costs[forbidden] = math.inf
+        return costs
+    return xp.where(forbidden, xp.asarray(math.inf, dtype=costs.dtype), costs)
+
+
+def _costs(x, labels, cost_of, classes):
+    return constrain(cost_of(x), labels, classes)
+
+
+def _plan_statistics(x, mass, labels, *state, block, gaussian, classes):
     """A block's rows of the plan read into its terms of ``F`` and statistics:
     the block's moments give both its costs and its statistics."""
     moments = gaussian.moments(x)
     mass = gaussian.working(mass)
-    plan, terms = block(partial(gaussian.cost, moments), mass, *state)
+
+    def costs():
+        return constrain(gaussian.cost(moments), labels, classes)
+
+    plan, terms = block(costs, mass, *state)
     return terms, gaussian.moment_sums(moments, plan, mass)
 
 
@@ -125,11 +168,17 @@ def e_step(samples, mixture, problem, warm=None):
     e_step : EStep
     """
     gaussian = mixture.gaussian(problem.covariance_type)
+    cost_of = partial(_costs, cost_of=gaussian.cost_of, classes=problem.classes)
     transport = solve_transport(
-        samples, gaussian.cost_of, mixture.weights, problem.transport, warm
+        samples, cost_of, mixture.weights, problem.transport, warm
     )
-    read = partial(_plan_statistics, block=transport.block, gaussian=gaussian)
-    terms, moment_sums = samples.sum(read, *transport.state)
+    read = partial(
+        _plan_statistics,
+        block=transport.block,
+        gaussian=gaussian,
+        classes=problem.classes,
+    )
+    terms, moment_sums = samples.sum(read, LABELS, *transport.state)
     statistics = gaussian.statistics(moment_sums)
     value = float(terms) / samples.total + column_term(
         statistics.mass / samples.total,
@@ -239,21 +288,28 @@ def checked_initial_parameters(
 
 
 def _initial_plan(sample, init_params, n_components, random_state):
-    """The plan of ``init_params``: responsibilities times the sample masses.
+    """The plan of ``init_params``: responsibilities times the sample masses."""
+    responsibilities = _responsibilities(
+        sample, init_params, n_components, random_state
+    )
+    return responsibilities * sample.sample_mass[:, None]
+
+
+def _responsibilities(sample, init_params, n_components, random_state):
+    """The initial responsibilities of ``init_params``, rows summing to one.
 
     Random draws are made on the host by numpy; k-means and k-means++ are
     scikit-learn's numpy code, given a host copy of the rows (and of the
     weights). Only labels, indices or draws go to the rows' namespace and
     device, so that every namespace starts from the same plan.
     """
-    X, mass = sample.X, sample.sample_mass
+    X = sample.X
     xp, device = get_namespace(X)
     n_samples = X.shape[0]
     if init_params == "random":
         draws = random_state.uniform(size=(n_samples, n_components))
         responsibilities = asarray(draws, xp, device, dtype=X.dtype)
-        responsibilities /= xp.sum(responsibilities, axis=1, keepdims=True)
-        return responsibilities * mass[:, None]
+        return responsibilities / xp.sum(responsibilities, axis=1, keepdims=True)
     weight = None if sample.sample_weight is None else to_numpy(sample.sample_weight)
     if init_params == "kmeans":
         labels = (
@@ -279,8 +335,48 @@ def _initial_plan(sample, init_params, n_components, random_state):
         sample_keys = xp.arange(n_samples, device=device)
         component_keys = asarray(indices, xp, device)
     # One-hot: sample i belongs to component k where their keys match.
-    responsibilities = astype(sample_keys[:, None] == component_keys[None, :], X.dtype)
-    return responsibilities * mass[:, None]
+    return astype(sample_keys[:, None] == component_keys[None, :], X.dtype)
+
+
+class _Rows(NamedTuple):
+    """Some rows of an initialisation sample, and their weights."""
+
+    X: np.ndarray
+    sample_weight: np.ndarray | None
+
+
+def _labelled_plan(sample, init_params, classes, random_state):
+    """The initial plan of a classifier.
+
+    A labelled row goes to its class's components: to the one component of
+    its class, or to one of several as ``init_params`` places them among the
+    class's labelled rows. An unlabelled row goes to every component evenly
+    (as in mclust's ``MclustSSC``).
+    """
+    X, mass, labels = sample.X, sample.sample_mass, sample.labels
+    xp, device = get_namespace(X)
+    host_labels, host_classes = to_numpy(labels), to_numpy(classes)
+    n_components = host_classes.shape[0]
+    responsibilities = np.zeros((X.shape[0], n_components))
+    responsibilities[host_labels < 0] = 1.0 / n_components
+    for label in range(int(host_classes.max()) + 1):
+        components = np.flatnonzero(host_classes == label)
+        rows = np.flatnonzero(host_labels == label)
+        if components.shape[0] == 1:
+            responsibilities[rows, components[0]] = 1.0
+            continue
+        keys = asarray(rows, xp, device)
+        weight = sample.sample_weight
+        class_rows = _Rows(
+            xp.take(X, keys, axis=0),
+            None if weight is None else xp.take(weight, keys, axis=0),
+        )
+        responsibilities[np.ix_(rows, components)] = to_numpy(
+            _responsibilities(
+                class_rows, init_params, components.shape[0], random_state
+            )
+        )
+    return asarray(responsibilities, xp, device, dtype=X.dtype) * mass[:, None]
 
 
 def _statistics_of(x, mass, plan, covariance_type):
@@ -306,7 +402,12 @@ def initialize(sample, problem, init, init_params, random_state):
                 "have a positive sample_weight, fewer than n_components = "
                 f"{problem.n_components}."
             )
-        plan = _initial_plan(sample, init_params, problem.n_components, random_state)
+        if problem.classes is None:
+            plan = _initial_plan(
+                sample, init_params, problem.n_components, random_state
+            )
+        else:
+            plan = _labelled_plan(sample, init_params, problem.classes, random_state)
         statistics = sample.sum(
             partial(_statistics_of, covariance_type=covariance_type),
             sample.split(plan),
@@ -473,6 +574,54 @@ def posterior(x, mixture, covariance_type):
 def log_density(x, mixture, covariance_type):
     """``log sum_k pi_k N(x_i; mu_k, Sigma_k)`` of each row."""
     return row_softmax(mixture.weighted_log_prob(x, covariance_type))[1]
+
+
+def class_log_posterior(x, mixture, covariance_type, groups):
+    """``log P(class c | x_i)``: the log-sum of the posteriors of each class's
+    components, ``groups[c]`` (an integer array of component indices), computed
+    without leaving the logarithms."""
+    log_prob = mixture.weighted_log_prob(x, covariance_type)
+    xp = namespace_of(log_prob)
+    joint = xp.stack(
+        [row_softmax(xp.take(log_prob, group, axis=1))[1] for group in groups],
+        axis=1,
+    )
+    return joint - row_softmax(xp.asarray(joint, copy=True))[1][:, None]
+
+
+def class_of(x, mixture, covariance_type, groups, classes=None):
+    """The most probable class of each row: its index, or its label in
+    ``classes`` when given."""
+    log_posterior = class_log_posterior(x, mixture, covariance_type, groups)
+    xp = namespace_of(log_posterior)
+    index = xp.argmax(log_posterior, axis=1)
+    return index if classes is None else xp.take(classes, index, axis=0)
+
+
+def class_posterior(x, mixture, covariance_type, groups):
+    """``P(class c | x_i)``; rows sum to one."""
+    log_posterior = class_log_posterior(x, mixture, covariance_type, groups)
+    return namespace_of(log_posterior).exp(log_posterior)
+
+
+class ClassSums(NamedTuple):
+    """The labelled rows of each class: their mass and their number."""
+
+    mass: np.ndarray
+    count: np.ndarray
+
+
+def _class_sums_block(x, mass, labels, n_classes):
+    xp = namespace_of(mass)
+    index = xp.arange(n_classes, **on_device_of(labels))
+    member = astype(labels[:, None] == index[None, :], xp.float64)
+    return ClassSums(astype(mass, xp.float64) @ member, xp.sum(member, axis=0))
+
+
+def class_sums(samples, n_classes):
+    """:class:`ClassSums` of the samples' labelled rows, in numpy (one pass)."""
+    sums = samples.sum(partial(_class_sums_block, n_classes=n_classes), LABELS)
+    return ClassSums(to_numpy(sums.mass), to_numpy(sums.count).astype(np.int64))
 
 
 def weighted_log_likelihood(x, mass, mixture, covariance_type):

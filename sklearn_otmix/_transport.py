@@ -54,7 +54,7 @@ from ._backend import (
     row_sum,
     xlogy,
 )
-from ._data import InMemory, add
+from ._data import LABELS, InMemory, add
 
 
 class TransportProblem(NamedTuple):
@@ -110,8 +110,10 @@ def solve_transport(samples, cost_of, weights, problem, warm=None):
     samples : data layer
         The samples' blocks and masses (see :mod:`sklearn_otmix._data`).
     cost_of : callable
-        ``cost_of(x)`` returns the costs ``C`` of a block of rows, shape
-        (n_rows, n_components), finite.
+        ``cost_of(x, labels)`` returns the costs ``C`` of a block of rows and
+        their labels (see :data:`sklearn_otmix._data.LABELS`), shape (n_rows,
+        n_components): finite, or ``+inf`` where a row may send no mass (the
+        plan is exactly zero there); every row has a finite entry.
     weights : ndarray of shape (n_components,)
         Current mixing weights ``pi``, positive.
     problem : TransportProblem
@@ -184,12 +186,13 @@ def _semi_relaxed_block(costs, mass, log_weights, reg):
 
 def objective_terms(cost, plan, sample_mass, log_weights, reg):
     """``<C, P> + reg KL(P | a (x) pi)`` summed over the rows given (unnormalised
-    masses: ``P`` and ``a`` in the same unit)."""
+    masses: ``P`` and ``a`` in the same unit); an infinite cost where the plan
+    is zero adds nothing."""
     xp = namespace_of(plan)
     log_reference = xp.log(sample_mass)[:, None] + log_weights
     terms = xlogy(plan, plan) - plan * log_reference
     terms *= reg
-    terms += plan * cost
+    terms += plan * xp.where(plan > 0, cost, xp.zeros_like(cost))
     return xp.sum(terms)
 
 
@@ -198,11 +201,11 @@ def _given_plan_block(costs, mass, cost, plan, log_weights, reg):
     return plan, objective_terms(cost, plan, mass, log_weights, reg)
 
 
-def _shifted_block(x, mass, cost_of):
+def _shifted_block(x, mass, labels, cost_of):
     """Float64 costs of a block minus their row minima, and the minima: what the
     dual solvers' passes re-read."""
     xp = namespace_of(x)
-    cost = astype(cost_of(x), xp.float64, copy=True)
+    cost = astype(cost_of(x, labels), xp.float64, copy=True)
     shift = -row_max(-cost)
     cost -= shift
     return cost, shift[:, 0]
@@ -265,10 +268,13 @@ class _Largest(NamedTuple):
 
 
 def _largest_block(x, mass, part):
+    """The largest finite entry of the block's shifted costs."""
     shifted, _ = part
     if shifted.shape[0] == 0:
         return _Largest(0.0)
-    return _Largest(float(namespace_of(shifted).max(shifted)))
+    xp = namespace_of(shifted)
+    finite = xp.where(xp.isfinite(shifted), shifted, xp.zeros_like(shifted))
+    return _Largest(float(xp.max(finite)))
 
 
 # --------------------------------------------------------------------------------
@@ -308,7 +314,7 @@ def _balanced(samples, cost_of, problem, warm):
     t = astype(problem.target_weights, xp.float64, copy=True)
     t /= xp.sum(t)
     total = samples.total
-    shifted = samples.map(partial(_shifted_block, cost_of=cost_of))
+    shifted = samples.map(partial(_shifted_block, cost_of=cost_of), LABELS)
 
     def sums(potentials, temperature, with_gram=False):
         block = partial(
@@ -402,7 +408,7 @@ def _unbalanced_pot(samples, cost_of, weights, problem):
     """
     xp = namespace_of(weights)
     reg = problem.reg
-    costs = samples.map(lambda x, mass: cost_of(x))
+    costs = samples.map(lambda x, mass, labels: cost_of(x, labels), LABELS)
     cost = samples.concat(costs)
     log_weights = xp.log(weights)
     shifted = cost - xp.min(cost - reg * log_weights, axis=1, keepdims=True)
@@ -449,7 +455,7 @@ def _unbalanced_dual(samples, cost_of, weights, problem, warm):
     t /= xp.sum(t)
     log_weights = xp.log(astype(weights, xp.float64))
     total = samples.total
-    shifted = samples.map(partial(_shifted_block, cost_of=cost_of))
+    shifted = samples.map(partial(_shifted_block, cost_of=cost_of), LABELS)
 
     def evaluate(potentials, temperature):
         block = partial(
@@ -688,7 +694,7 @@ def transport_plan(
     """
     samples = InMemory(cost, sample_mass, row_width=cost.shape[1])
     problem = TransportProblem(reg, reg_m, target_weights, max_iter, tol)
-    transport = solve_transport(samples, lambda x: x, weights, problem, warm)
+    transport = solve_transport(samples, lambda x, labels: x, weights, problem, warm)
     blocks = samples.map(
         lambda x, *rest: transport.block(lambda: x, *rest), *transport.state
     )
