@@ -1,6 +1,7 @@
 """Gaussian mixtures fitted as entropic optimal transport, for scikit-learn."""
 
+from ._classifier import OTGaussianMixtureClassifier
 from ._estimator import OTGaussianMixture
 
-__all__ = ["OTGaussianMixture"]
+__all__ = ["OTGaussianMixture", "OTGaussianMixtureClassifier"]
 __version__ = "0.1.0.dev0"

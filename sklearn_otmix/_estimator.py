@@ -34,7 +34,61 @@ from ._gaussian import (
 from ._transport import TransportProblem
 
 
-class OTGaussianMixture(DensityMixin, BaseEstimator):
+class FittedMixture:
+    """What an estimator holding a fitted mixture (``weights_``, ``means_``,
+    ``covariances_``, ``precisions_cholesky_``) does with it; the estimator
+    provides ``_samples`` (its data layer) and ``covariance_type``."""
+
+    def _mixture(self):
+        return Mixture(
+            self.weights_, self.means_, self.covariances_, self.precisions_cholesky_
+        )
+
+    def _set_mixture(self, mixture):
+        self.weights_ = mixture.weights
+        self.means_ = mixture.means
+        self.covariances_ = mixture.covariances
+        self.precisions_cholesky_ = mixture.precisions_chol
+        self.precisions_ = precisions_from_cholesky(
+            mixture.precisions_chol, self.covariance_type
+        )
+
+    def _fitted_samples(self, X, method, sample_weight=None):
+        check_is_fitted(self)
+        check_same_namespace(X, self.means_, f"{type(self).__name__}.{method}()")
+        return self._samples(X, sample_weight, reset=False)
+
+    def _rows(self, samples, function, **shape):
+        """Per-row ``function`` of the fitted mixture (lazy for Dask)."""
+        function = partial(
+            function, mixture=self._mixture(), covariance_type=self.covariance_type
+        )
+        return samples.rows(function, **shape)
+
+    def score_samples(self, X):
+        """Log-density of the fitted mixture at each sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        log_density : ndarray of shape (n_samples,)
+            ``log sum_k pi_k N(x_i; mu_k, Sigma_k)``; a lazy Dask array for a
+            Dask ``X``.
+        """
+        samples = self._fitted_samples(X, "score_samples")
+        return self._rows(samples, log_density, dtype=samples.like.dtype)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.array_api_support = True
+        return tags
+
+
+class OTGaussianMixture(DensityMixin, FittedMixture, BaseEstimator):
     r"""Gaussian mixture fitted by entropic optimal transport.
 
     Maximum-likelihood estimation of a mixture is an entropic optimal-transport
@@ -434,34 +488,8 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
         )
         return problem, init
 
-    def _mixture(self):
-        return Mixture(
-            self.weights_, self.means_, self.covariances_, self.precisions_cholesky_
-        )
-
-    def _set_mixture(self, mixture):
-        self.weights_ = mixture.weights
-        self.means_ = mixture.means
-        self.covariances_ = mixture.covariances
-        self.precisions_cholesky_ = mixture.precisions_chol
-        self.precisions_ = precisions_from_cholesky(
-            mixture.precisions_chol, self.covariance_type
-        )
-
     # ----------------------------------------------------------------------------
     # The fitted mixture as a density
-
-    def _fitted_samples(self, X, method, sample_weight=None):
-        check_is_fitted(self)
-        check_same_namespace(X, self.means_, f"{type(self).__name__}.{method}()")
-        return self._samples(X, sample_weight, reset=False)
-
-    def _rows(self, samples, function, **shape):
-        """Per-row ``function`` of the fitted mixture (lazy for Dask)."""
-        function = partial(
-            function, mixture=self._mixture(), covariance_type=self.covariance_type
-        )
-        return samples.rows(function, **shape)
 
     def _score(self, samples):
         """Weighted mean log-likelihood of ``samples``."""
@@ -473,23 +501,6 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
             )
         )
         return float(total) / samples.total
-
-    def score_samples(self, X):
-        """Log-density of the fitted mixture at each sample.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Samples.
-
-        Returns
-        -------
-        log_density : ndarray of shape (n_samples,)
-            ``log sum_k pi_k N(x_i; mu_k, Sigma_k)``; a lazy Dask array for a
-            Dask ``X``.
-        """
-        samples = self._fitted_samples(X, "score_samples")
-        return self._rows(samples, log_density, dtype=samples.like.dtype)
 
     def score(self, X, y=None, sample_weight=None):
         """Mean log-likelihood of ``X`` under the fitted mixture.
@@ -612,8 +623,3 @@ class OTGaussianMixture(DensityMixin, BaseEstimator):
         count = n_parameters(self.n_components, n_features, self.covariance_type)
         # With reg_m=inf the weights are given, not estimated.
         return count - (self.n_components - 1) * (self.reg_m == math.inf)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.array_api_support = True
-        return tags

@@ -1,0 +1,524 @@
+"""The classifier: labels as constraints on the transport plan."""
+
+import math
+from functools import partial
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, Options, StrOptions
+
+from ._backend import asarray, get_namespace, to_numpy
+from ._data import check_labels, samples_of
+from ._estimator import FittedMixture
+from ._fit import (
+    FitLoop,
+    MixtureProblem,
+    checked_initial_parameters,
+    class_log_posterior,
+    class_of,
+    class_posterior,
+    class_sums,
+    fit,
+)
+from ._gaussian import COVARIANCE_TYPES
+from ._transport import TransportProblem
+
+
+class OTGaussianMixtureClassifier(ClassifierMixin, FittedMixture, BaseEstimator):
+    r"""Gaussian-mixture classifier: labels as constraints on the transport plan.
+
+    Each class is modelled by one or more Gaussian components, all in one
+    mixture fitted by the transport objective of :class:`OTGaussianMixture`,
+
+    .. math::
+
+        F(P, \phi, \pi) = \langle C(\phi), P \rangle
+            + \varepsilon\, \mathrm{KL}(P \,|\, a \otimes \pi)
+            + \rho\, \mathrm{KL}(P^\top 1 \,|\, t)
+        \quad \text{over } P \geq 0,\ P 1 = a,\
+            P_{ik} = 0 \text{ where } y_i \neq -1,\ c(k) \neq y_i,
+
+    where :math:`c(k)` is the class of component :math:`k`: a labelled sample
+    sends its mass only to its class's components (an infinite cost elsewhere:
+    the plan is exactly zero there), an unlabelled sample (``y = -1``) to any.
+
+    - Every row labelled, one component per class: the fit is quadratic
+      discriminant analysis (``'full'``), or linear discriminant analysis
+      (``'tied'``), with maximum-likelihood covariances.
+    - Several components per class: mixture discriminant analysis.
+    - Some rows unlabelled: semi-supervised EM.
+
+    ``predict_proba`` is the Bayes posterior of the classes under the fitted
+    mixture: the sum of the posteriors of each class's components.
+
+    Parameters
+    ----------
+    n_components_per_class : int or array-like of int, default=1
+        Number of components of each class: one number for all, or one per
+        class in the order of ``classes_``.
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}, default='full'
+        Form of the covariance matrices, as in :class:`OTGaussianMixture`.
+    tol : float, default=1e-3
+        The fit stops when the lower bound (``-F``) changes by less than ``tol``
+        between two iterations.
+    reg_covar : float, default=1e-6
+        Non-negative value added to the diagonal of every covariance.
+    max_iter : int, default=100
+        Number of block-coordinate (EM) iterations per initialisation.
+    n_init : int, default=1
+        Number of initialisations; the one with the largest lower bound is kept.
+    init_params : str, default='kmeans'
+        How the components of a class with several are placed among its
+        labelled rows: ``'kmeans'``, ``'k-means++'``, ``'random_from_data'`` or
+        ``'random'``, as in :class:`OTGaussianMixture`. A class's one component
+        starts from all its labelled rows, and an unlabelled row starts on
+        every component evenly.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the initialisation.
+    warm_start : bool, default=False
+        If True, each call to :meth:`fit` starts from the previous solution
+        (for the same classes and components) and ``n_init`` is ignored.
+    verbose : int, default=0
+        1 prints the initialisations and iterations, 2 also the time and the
+        change of the lower bound.
+    verbose_interval : int, default=10
+        Number of iterations between two printed lines.
+    reg : float, default=1.0
+        Entropic temperature :math:`\varepsilon > 0`; ``1`` is maximum likelihood.
+    reg_m : float, default=0.0
+        Strength :math:`\rho \in [0, \infty]` of the penalty pulling the mixing
+        weights toward ``target_weights``; ``np.inf`` fixes them (known class
+        proportions, Sinkhorn EM).
+    target_weights : array-like of shape (n_components_,), default=None
+        Target mixing weights :math:`t`, in the order of the components
+        (``component_class_``); used when ``reg_m > 0``. When None, each class
+        gets its share of the labelled rows' mass, split evenly among its
+        components. With ``reg_m=np.inf`` a class's components must be able to
+        take its labelled rows: their targets sum to at least the class's share
+        of the total mass.
+    sinkhorn_max_iter : int, default=1000
+        Iteration budget of the transport solver in one E-step (``reg_m > 0``).
+    sinkhorn_tol : float, default=1e-9
+        Tolerance of the transport solver (``reg_m > 0``).
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The class labels.
+    n_components_ : int
+        Number of components, over all classes.
+    component_class_ : ndarray of shape (n_components_,)
+        The class of each component.
+    weights_ : ndarray of shape (n_components_,)
+        Mixing weights :math:`\pi`; a class's prior is the sum of its
+        components' weights.
+    means_ : ndarray of shape (n_components_, n_features)
+        Component means.
+    covariances_ : ndarray
+        Component covariances, of the shapes of :class:`OTGaussianMixture`.
+    precisions_ : ndarray
+        Inverses of ``covariances_``.
+    precisions_cholesky_ : ndarray
+        Cholesky factors of the precisions.
+    converged_ : bool
+        Whether the best initialisation converged.
+    n_iter_ : int
+        Number of iterations of the best initialisation.
+    lower_bound_ : float
+        :math:`-F` after the last E-step of the best initialisation.
+    lower_bounds_ : list of float
+        :math:`-F` after each E-step of the best initialisation.
+    n_features_in_ : int
+        Number of features seen during :meth:`fit`.
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of features seen during :meth:`fit`, when ``X`` has string column
+        names.
+
+    See Also
+    --------
+    OTGaussianMixture : The mixture without labels.
+    sklearn.discriminant_analysis.QuadraticDiscriminantAnalysis : ``'full'``,
+        every row labelled, one component per class (up to its ``n_k - 1``).
+    sklearn.discriminant_analysis.LinearDiscriminantAnalysis : ``'tied'``,
+        every row labelled, one component per class.
+    sklearn.semi_supervised.SelfTrainingClassifier : Another semi-supervised
+        learner, around any classifier.
+
+    Notes
+    -----
+    ``-1`` in ``y`` marks an unlabelled row, as in :mod:`sklearn.semi_supervised`,
+    when ``y`` has at least two other values. With one other value only
+    (binary labels ``{-1, 1}``) ``-1`` is a class: a fit with one class cannot
+    be semi-supervised.
+
+    References
+    ----------
+    .. [1] T. Hastie, R. Tibshirani. Discriminant analysis by Gaussian
+       mixtures. JRSS B 58(1), 1996.
+    .. [2] K. Nigam, A. McCallum, S. Thrun, T. Mitchell. Text classification
+       from labeled and unlabeled documents using EM. Machine Learning 39, 2000.
+    .. [3] T. Vayer, E. Lasalle. A note on the relations between mixture
+       models, maximum-likelihood and entropic optimal transport.
+       arXiv:2501.12005, 2025.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_otmix import OTGaussianMixtureClassifier
+    >>> X = np.array([[0., 0.], [0., 1.], [1., 0.], [5., 5.], [5., 6.], [6., 5.]])
+    >>> y = np.array([0, -1, 0, 1, 1, -1])
+    >>> clf = OTGaussianMixtureClassifier(covariance_type="spherical").fit(X, y)
+    >>> clf.predict([[0.5, 0.5], [5.5, 5.5]])
+    array([0, 1])
+    """
+
+    _parameter_constraints: dict = {
+        "n_components_per_class": [
+            Interval(Integral, 1, None, closed="left"),
+            "array-like",
+        ],
+        "covariance_type": [StrOptions(set(COVARIANCE_TYPES))],
+        "tol": [Interval(Real, 0.0, None, closed="left")],
+        "reg_covar": [Interval(Real, 0.0, None, closed="left")],
+        "max_iter": [Interval(Integral, 0, None, closed="left")],
+        "n_init": [Interval(Integral, 1, None, closed="left")],
+        "init_params": [
+            StrOptions({"kmeans", "k-means++", "random", "random_from_data"})
+        ],
+        "random_state": ["random_state"],
+        "warm_start": ["boolean"],
+        "verbose": ["verbose"],
+        "verbose_interval": [Interval(Integral, 1, None, closed="left")],
+        "reg": [Interval(Real, 0.0, None, closed="neither")],
+        "reg_m": [Interval(Real, 0.0, None, closed="left"), Options(Real, {math.inf})],
+        "target_weights": ["array-like", None],
+        "sinkhorn_max_iter": [Interval(Integral, 1, None, closed="left")],
+        "sinkhorn_tol": [Interval(Real, 0.0, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        n_components_per_class=1,
+        *,
+        covariance_type="full",
+        tol=1e-3,
+        reg_covar=1e-6,
+        max_iter=100,
+        n_init=1,
+        init_params="kmeans",
+        random_state=None,
+        warm_start=False,
+        verbose=0,
+        verbose_interval=10,
+        reg=1.0,
+        reg_m=0.0,
+        target_weights=None,
+        sinkhorn_max_iter=1000,
+        sinkhorn_tol=1e-9,
+    ):
+        self.n_components_per_class = n_components_per_class
+        self.covariance_type = covariance_type
+        self.tol = tol
+        self.reg_covar = reg_covar
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.init_params = init_params
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.verbose_interval = verbose_interval
+        self.reg = reg
+        self.reg_m = reg_m
+        self.target_weights = target_weights
+        self.sinkhorn_max_iter = sinkhorn_max_iter
+        self.sinkhorn_tol = sinkhorn_tol
+
+    # ----------------------------------------------------------------------------
+    # Fitting
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the mixture with the labels as constraints on the plan.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data: numpy, an array-API array, or a Dask array.
+        y : array-like of shape (n_samples,)
+            Class of each row; ``-1`` for an unlabelled row. A Dask array
+            (chunked like ``X``) for a Dask ``X``.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights of the samples; None gives every sample weight 1.
+
+        Returns
+        -------
+        self : OTGaussianMixtureClassifier
+            The fitted estimator.
+        """
+        classes, labels = check_labels(y)
+        per_class = self._per_class(classes.shape[0])
+        n_components = int(per_class.sum())
+        samples = samples_of(
+            self,
+            X,
+            sample_weight,
+            reset=True,
+            n_components=n_components,
+            fit=True,
+            labels=labels,
+        )
+        sums = class_sums(samples, classes.shape[0])
+        _check_classes(classes, sums, per_class)
+        component_class = np.repeat(np.arange(classes.shape[0]), per_class)
+        target = self._target(classes, sums, per_class, samples.total)
+        init = checked_initial_parameters(
+            samples.like,
+            n_components=n_components,
+            covariance_type=self.covariance_type,
+            reg_m=self.reg_m,
+            weights_init=None,
+            means_init=None,
+            precisions_init=None,
+            target_weights=target,
+        )
+        xp, device = get_namespace(samples.like)
+        problem = MixtureProblem(
+            n_components,
+            self.covariance_type,
+            self.reg_covar,
+            TransportProblem(
+                self.reg,
+                self.reg_m,
+                init["target"],
+                self.sinkhorn_max_iter,
+                self.sinkhorn_tol,
+            ),
+            classes=asarray(component_class, xp, device),
+        )
+        start = None
+        if self.warm_start and hasattr(self, "lower_bound_"):
+            start = self._warm_start(classes, component_class)
+        loop = FitLoop(
+            self.tol,
+            self.max_iter,
+            self.n_init,
+            self.init_params,
+            self.verbose,
+            self.verbose_interval,
+        )
+        result = fit(
+            samples, problem, init, loop, check_random_state(self.random_state), start
+        )
+        self.classes_ = classes
+        self.n_components_ = n_components
+        self.component_class_ = classes[component_class]
+        self._set_mixture(result.mixture)
+        self.converged_ = result.converged
+        self.n_iter_ = result.n_iter
+        self.lower_bound_ = result.lower_bound
+        self.lower_bounds_ = result.lower_bounds
+        return self
+
+    def _per_class(self, n_classes):
+        """The number of components of each class, validated."""
+        per_class = self.n_components_per_class
+        if isinstance(per_class, Integral):
+            return np.full(n_classes, int(per_class))
+        per_class = np.asarray(per_class)
+        if per_class.shape != (n_classes,):
+            raise ValueError(
+                "n_components_per_class should be an integer or give one number "
+                f"per class: y has {n_classes} classes, got shape "
+                f"{per_class.shape}."
+            )
+        if per_class.dtype.kind not in "iu" or np.any(per_class < 1):
+            raise ValueError(
+                "n_components_per_class should hold positive integers, got "
+                f"{per_class.tolist()}."
+            )
+        return per_class.astype(np.int64)
+
+    def _target(self, classes, sums, per_class, total):
+        """``t``: the given target weights, checked to be within the labels'
+        reach with ``reg_m=inf``; else each class's share of the labelled mass,
+        split evenly among its components."""
+        share = sums.mass / total  # labelled mass of each class, of all mass
+        if self.target_weights is None:
+            return np.repeat(share / share.sum() / per_class, per_class)
+        target = self.target_weights
+        if self.reg_m == math.inf:
+            target = np.asarray(to_numpy(target), dtype=np.float64)
+            if target.shape == (int(per_class.sum()),):
+                # A class's components take at least its labelled rows' mass.
+                ends = np.cumsum(per_class)
+                class_target = np.add.reduceat(target / target.sum(), ends - per_class)
+                excess = share - class_target
+                if np.any(excess > max(self.sinkhorn_tol, 1e-12)):
+                    worst = int(np.argmax(excess))
+                    raise ValueError(
+                        f"target_weights give class {classes[worst]!r} "
+                        f"{class_target[worst]:.6g} of the mass, but its labelled "
+                        f"rows alone carry {share[worst]:.6g}: with reg_m=inf the "
+                        "plan cannot place them. Give its components more target "
+                        "weight, or use a finite reg_m."
+                    )
+        return target
+
+    def _warm_start(self, classes, component_class):
+        if not (
+            np.array_equal(self.classes_, classes)
+            and np.array_equal(self.component_class_, classes[component_class])
+        ):
+            raise ValueError(
+                "warm_start=True continues the previous fit, whose classes and "
+                "components differ from this one's: fit with warm_start=False."
+            )
+        return self._mixture(), self.lower_bound_
+
+    def _samples(self, X, sample_weight=None, *, reset, fit=False):
+        return samples_of(
+            self,
+            X,
+            sample_weight,
+            reset=reset,
+            n_components=self.n_components_,
+            fit=fit,
+        )
+
+    # ----------------------------------------------------------------------------
+    # Prediction
+
+    def _groups(self):
+        """Each class's components, as integer arrays in the parameters'
+        namespace and on their device."""
+        xp, device = get_namespace(self.means_)
+        return [
+            asarray(np.flatnonzero(self.component_class_ == label), xp, device)
+            for label in self.classes_
+        ]
+
+    def predict_log_proba(self, X):
+        """Log-posterior of each class given each sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+            ``log P(class | x)`` under the fitted mixture, computed in the
+            log domain (finite where the probability underflows); a lazy Dask
+            array for a Dask ``X``.
+        """
+        samples = self._fitted_samples(X, "predict_log_proba")
+        function = partial(class_log_posterior, groups=self._groups())
+        return self._rows(
+            samples,
+            function,
+            columns=self.classes_.shape[0],
+            dtype=samples.like.dtype,
+        )
+
+    def predict_proba(self, X):
+        """Posterior probability of each class given each sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            The sum of the posteriors of each class's components under the
+            fitted mixture; rows sum to one. A lazy Dask array for a Dask
+            ``X``.
+        """
+        samples = self._fitted_samples(X, "predict_proba")
+        function = partial(class_posterior, groups=self._groups())
+        return self._rows(
+            samples,
+            function,
+            columns=self.classes_.shape[0],
+            dtype=samples.like.dtype,
+        )
+
+    def predict(self, X):
+        """Most probable class of each sample under the fitted mixture.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            Labels from ``classes_``; in ``X``'s namespace where the labels are
+            numbers, a lazy Dask array for a Dask ``X``.
+        """
+        samples = self._fitted_samples(X, "predict")
+        classes = self.classes_
+        xp, device = get_namespace(samples.like)
+        numeric = classes.dtype.kind in "biuf"
+        if xp is np or numeric:
+            # On the rows' side: numpy (also in Dask's chunks) or the namespace.
+            labels = classes if xp is np else asarray(classes, xp, device)
+            function = partial(class_of, groups=self._groups(), classes=labels)
+            return self._rows(samples, function, dtype=classes.dtype)
+        function = partial(class_of, groups=self._groups())
+        return classes[to_numpy(self._rows(samples, function, dtype="int64"))]
+
+    def score(self, X, y, sample_weight=None):
+        """Accuracy of :meth:`predict` on ``X`` against the true classes ``y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+        y : array-like of shape (n_samples,)
+            Their true classes: every row labelled (no ``-1`` marking an
+            unlabelled row, unless ``-1`` is one of ``classes_``).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the mean.
+
+        Returns
+        -------
+        score : float
+            The (weighted) fraction of rows whose class is predicted.
+        """
+        y_host = np.asarray(to_numpy(y) if hasattr(y, "__array_namespace__") else y)
+        if -1 not in set(self.classes_.tolist()) and np.any(
+            np.asarray([value == -1 for value in y_host.ravel().tolist()], dtype=bool)
+        ):
+            raise ValueError(
+                "score compares predictions with true classes, but y marks rows "
+                "as unlabelled (-1): score on labelled rows only, e.g. "
+                "X[y != -1], y[y != -1]."
+            )
+        return super().score(X, y, sample_weight=sample_weight)
+
+
+def _check_classes(classes, sums, per_class):
+    """Every class has labelled rows of positive weight, and as many at least
+    as its components."""
+    for label, mass, count, wanted in zip(
+        classes.tolist(), sums.mass, sums.count, per_class, strict=True
+    ):
+        if not mass > 0:
+            raise ValueError(
+                f"The class {label!r} has no labelled row of positive "
+                "sample_weight: nothing places its components. Give it weighted "
+                "labelled rows, or relabel its rows -1 (unlabelled)."
+            )
+        if count < wanted:
+            raise ValueError(
+                f"The class {label!r} has {count} labelled row(s) of positive "
+                f"weight, fewer than its {wanted} components: each component starts "
+                "from at least one labelled row. Lower n_components_per_class "
+                "for this class, or label more of its rows."
+            )
