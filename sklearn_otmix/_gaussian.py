@@ -205,8 +205,9 @@ class WhitenedCost(NamedTuple):
     ``d (d + 1) / 2`` moments of a row outnumber the ``K d`` entries of its
     whitened residuals ``(x - mu_k) L_k``: those, all components in one matrix
     product ``[x, 1] @ S``, squared and summed in runs of ``d`` columns (a product
-    with ``halves``, a 0/1 matrix times 1/2). The statistics are those of :func:`sufficient_statistics`,
-    centred at each block's own means. Same interface as :class:`GaussianCost`.
+    with ``halves``, a 0/1 matrix times 1/2). The statistics are those of
+    :func:`sufficient_statistics`, centred at each block's own means. Same
+    interface as :class:`GaussianCost`.
     """
 
     stacked: np.ndarray

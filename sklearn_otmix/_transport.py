@@ -605,9 +605,10 @@ def newton_continuation(evaluate, reg, spread, tol, max_steps, *, like):
 
     When ``reg`` is small next to the spread of the costs, the semi-dual is nearly
     piecewise linear: its Hessian vanishes wherever no sample sits on the fence
-    between two components, and Newton's method does not move far enough. At a temperature above the spread it is smooth; dividing the
-    temperature by four at a time, each problem starts in the quadratic basin of
-    the previous one's solution.
+    between two components, and Newton's method does not move far enough. At a
+    temperature above the spread it is smooth; dividing the temperature by four
+    at a time, each problem starts in the quadratic basin of the previous one's
+    solution.
 
     Parameters
     ----------
