@@ -9,7 +9,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 
-from ._backend import asarray, get_namespace, to_numpy
+from ._backend import asarray, get_namespace, host, to_numpy
 from ._data import check_labels, samples_of
 from ._estimator import FittedMixture
 from ._fit import (
@@ -110,7 +110,9 @@ class OTGaussianMixtureClassifier(ClassifierMixin, FittedMixture, BaseEstimator)
     n_components_ : int
         Number of components, over all classes.
     component_class_ : ndarray of shape (n_components_,)
-        The class of each component.
+        The class of each component, as its index in ``classes_``
+        (``classes_[component_class_]`` are the labels); the components of a
+        class are consecutive.
     weights_ : ndarray of shape (n_components_,)
         Mixing weights :math:`\pi`; a class's prior is the sum of its
         components' weights.
@@ -269,37 +271,10 @@ class OTGaussianMixtureClassifier(ClassifierMixin, FittedMixture, BaseEstimator)
             fit=True,
             labels=labels,
         )
-        sums = class_sums(samples, classes.shape[0])
-        _check_classes(classes, sums, per_class)
-        component_class = np.repeat(np.arange(classes.shape[0]), per_class)
-        target = self._target(classes, sums, per_class, samples.total)
-        init = checked_initial_parameters(
-            samples.like,
-            n_components=n_components,
-            covariance_type=self.covariance_type,
-            reg_m=self.reg_m,
-            weights_init=None,
-            means_init=None,
-            precisions_init=None,
-            target_weights=target,
-        )
-        xp, device = get_namespace(samples.like)
-        problem = MixtureProblem(
-            n_components,
-            self.covariance_type,
-            self.reg_covar,
-            TransportProblem(
-                self.reg,
-                self.reg_m,
-                init["target"],
-                self.sinkhorn_max_iter,
-                self.sinkhorn_tol,
-            ),
-            classes=asarray(component_class, xp, device),
-        )
+        problem, init = self._problem(samples, classes, per_class)
         start = None
         if self.warm_start and hasattr(self, "lower_bound_"):
-            start = self._warm_start(classes, component_class)
+            start = self._warm_start(classes, per_class)
         loop = FitLoop(
             self.tol,
             self.max_iter,
@@ -313,13 +288,50 @@ class OTGaussianMixtureClassifier(ClassifierMixin, FittedMixture, BaseEstimator)
         )
         self.classes_ = classes
         self.n_components_ = n_components
-        self.component_class_ = classes[component_class]
+        xp, device = get_namespace(samples.like)
+        self.component_class_ = asarray(
+            np.repeat(np.arange(classes.shape[0]), per_class), xp, device
+        )
         self._set_mixture(result.mixture)
         self.converged_ = result.converged
         self.n_iter_ = result.n_iter
         self.lower_bound_ = result.lower_bound
         self.lower_bounds_ = result.lower_bounds
         return self
+
+    def _problem(self, samples, classes, per_class):
+        """The numerics' view of the parameters, for labelled ``samples``: the
+        transport problem with each component's class, and the validated
+        target weights (see :func:`sklearn_otmix._fit.checked_initial_parameters`)."""
+        sums = class_sums(samples, classes.shape[0])
+        _check_classes(classes, sums, per_class)
+        n_components = int(per_class.sum())
+        init = checked_initial_parameters(
+            samples.like,
+            n_components=n_components,
+            covariance_type=self.covariance_type,
+            reg_m=self.reg_m,
+            weights_init=None,
+            means_init=None,
+            precisions_init=None,
+            target_weights=self._target(classes, sums, per_class, samples.total),
+        )
+        xp, device = get_namespace(samples.like)
+        component_class = np.repeat(np.arange(classes.shape[0]), per_class)
+        problem = MixtureProblem(
+            n_components,
+            self.covariance_type,
+            self.reg_covar,
+            TransportProblem(
+                self.reg,
+                self.reg_m,
+                init["target"],
+                self.sinkhorn_max_iter,
+                self.sinkhorn_tol,
+            ),
+            classes=asarray(component_class, xp, device),
+        )
+        return problem, init
 
     def _per_class(self, n_classes):
         """The number of components of each class, validated."""
@@ -349,7 +361,7 @@ class OTGaussianMixtureClassifier(ClassifierMixin, FittedMixture, BaseEstimator)
             return np.repeat(share / share.sum() / per_class, per_class)
         target = self.target_weights
         if self.reg_m == math.inf:
-            target = np.asarray(to_numpy(target), dtype=np.float64)
+            target = np.asarray(host(target), dtype=np.float64)
             if target.shape == (int(per_class.sum()),):
                 # A class's components take at least its labelled rows' mass.
                 ends = np.cumsum(per_class)
@@ -366,10 +378,11 @@ class OTGaussianMixtureClassifier(ClassifierMixin, FittedMixture, BaseEstimator)
                     )
         return target
 
-    def _warm_start(self, classes, component_class):
+    def _warm_start(self, classes, per_class):
+        previous = np.bincount(to_numpy(self.component_class_))
         if not (
             np.array_equal(self.classes_, classes)
-            and np.array_equal(self.component_class_, classes[component_class])
+            and np.array_equal(previous, per_class)
         ):
             raise ValueError(
                 "warm_start=True continues the previous fit, whose classes and "
@@ -394,9 +407,10 @@ class OTGaussianMixtureClassifier(ClassifierMixin, FittedMixture, BaseEstimator)
         """Each class's components, as integer arrays in the parameters'
         namespace and on their device."""
         xp, device = get_namespace(self.means_)
+        component_class = to_numpy(self.component_class_)
         return [
-            asarray(np.flatnonzero(self.component_class_ == label), xp, device)
-            for label in self.classes_
+            asarray(np.flatnonzero(component_class == index), xp, device)
+            for index in range(self.classes_.shape[0])
         ]
 
     def predict_log_proba(self, X):

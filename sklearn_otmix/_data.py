@@ -447,7 +447,7 @@ def check_labels(y):
     """A classifier's validated ``y``: its classes and the rows' class indices.
 
     ``-1`` marks an unlabelled row (scikit-learn's semi-supervised convention),
-    unless ``y`` has one other value only: a fit needs two classes to be
+    unless ``y`` has exactly one other value: a fit needs two classes to be
     semi-supervised, and ``{-1, 1}`` are then two classes (binary labels).
 
     Parameters
@@ -496,7 +496,8 @@ def _classes_of(values):
         is_marker = np.array([value == -1 for value in values], dtype=bool)
     else:
         is_marker = values == -1
-    marker = bool(is_marker.any()) and values.shape[0] > 2
+    # {-1, one other value}: binary labels, -1 a class.
+    marker = bool(is_marker.any()) and values.shape[0] != 2
     classes = values[~is_marker] if marker else values
     if classes.shape[0] == 0:
         raise ValueError(

@@ -140,7 +140,8 @@ def constrain(costs, labels, classes):
     if xp is np:
         costs[forbidden] = math.inf
         return costs
-    return xp.where(forbidden, xp.asarray(math.inf, dtype=costs.dtype), costs)
+    infinity = xp.asarray(math.inf, dtype=costs.dtype, **on_device_of(costs))
+    return xp.where(forbidden, infinity, costs)
 
 
 def _costs(x, labels, cost_of, classes):
@@ -186,6 +187,21 @@ def e_step(samples, mixture, problem, warm=None):
         problem.transport.reg_m,
     )
     return EStep(statistics, value, transport.converged, transport.potentials)
+
+
+def plan_of(samples, mixture, problem):
+    """The E-step's plan at ``mixture`` as one array, in the unit of the sample
+    masses: the fit never forms it whole; this is for tests and inspection of
+    in-memory samples."""
+    gaussian = mixture.gaussian(problem.covariance_type)
+    cost_of = partial(_costs, cost_of=gaussian.cost_of, classes=problem.classes)
+    transport = solve_transport(samples, cost_of, mixture.weights, problem.transport)
+
+    def block(x, mass, labels, *state):
+        costs = partial(cost_of, x, labels)
+        return transport.block(costs, gaussian.working(mass), *state)[0]
+
+    return samples.concat(samples.map(block, LABELS, *transport.state))
 
 
 def m_step(statistics, problem):

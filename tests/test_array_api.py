@@ -15,7 +15,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.externals import array_api_compat
 
-from sklearn_otmix import OTGaussianMixture
+from sklearn_otmix import OTGaussianMixture, OTGaussianMixtureClassifier
 
 ARRAYS = ("weights_", "means_", "covariances_", "precisions_cholesky_", "precisions_")
 
@@ -287,3 +287,39 @@ def test_pot_receives_the_namespace_arrays(namespace, regime, monkeypatch):
     # from zero potentials, without POT).
     assert len(seen) >= model.n_iter_ - (reg_m == np.inf)
     assert all(space is xp for space in seen)
+
+
+@pytest.mark.parametrize("regime", REGIMES)
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_classifier_same_fit_and_predictions_as_numpy(
+    namespace, regime, covariance_type
+):
+    """The classifier's labels reach the namespace's blocks: the same
+    semi-supervised fit, its arrays and predictions in the namespace."""
+    xp, _, to_xp = namespace
+    X, n_components = DATASETS["blobs"]
+    y = np.random.RandomState(0).randint(0, 3, len(X))
+    y[np.random.RandomState(1).rand(len(X)) < 0.8] = -1
+    reg, reg_m = REGIMES[regime]
+    params = {
+        "n_components_per_class": [1, 2, 1],
+        "covariance_type": covariance_type,
+        "reg": reg,
+        "reg_m": reg_m,
+        "random_state": 0,
+        **SOLVER,
+    }
+    reference = OTGaussianMixtureClassifier(**params).fit(X, y)
+    X_xp = to_xp(X)
+    with sklearn.config_context(array_api_dispatch=True):
+        ours = OTGaussianMixtureClassifier(**params).fit(X_xp, to_xp(y))
+        labels = ours.predict(X_xp)
+        proba = ours.predict_proba(X_xp)
+        log_proba = ours.predict_log_proba(X_xp)
+    _assert_lives_in(ours, X_xp, xp.float64)
+    _assert_same_fit(ours, reference, rtol=1e-10)
+    for output in (labels, proba, log_proba, ours.component_class_):
+        assert array_api_compat.array_namespace(output) is xp
+        assert array_api_compat.device(output) == array_api_compat.device(X_xp)
+    assert_array_equal(_to_numpy(labels), reference.predict(X))
+    assert_close_to_scale(_to_numpy(proba), reference.predict_proba(X), 1e-10)

@@ -8,7 +8,7 @@ import pytest
 from conftest import COVARIANCE_TYPES, assert_close_to_scale
 from sklearn.datasets import make_blobs
 
-from sklearn_otmix import OTGaussianMixture, _dask
+from sklearn_otmix import OTGaussianMixture, OTGaussianMixtureClassifier, _dask
 
 da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
@@ -209,3 +209,54 @@ def test_dask_dataframe_is_refused_with_advice(client):
     frame = dd.from_pandas(pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": [0.0, 1.0, 0.5]}))
     with pytest.raises(TypeError, match="to_dask_array"):
         OTGaussianMixture(2).fit(frame)
+
+
+@pytest.mark.parametrize(("reg", "reg_m"), REGIMES)
+def test_classifier_fit_equals_in_memory_fit(client, weighted_blobs, reg, reg_m):
+    """Labels chunked like X reach every chunk's blocks: the Dask fit is the
+    in-memory one, sample weights and several components per class included."""
+    X, weights = weighted_blobs
+    _, y = make_blobs(
+        1500, n_features=3, centers=3, cluster_std=[1.0, 2.0, 0.7], random_state=0
+    )
+    y = np.where(np.random.default_rng(1).random(len(y)) < 0.1, y, -1)
+    params = {
+        "n_components_per_class": [1, 2, 1],
+        "covariance_type": "full",
+        "reg": reg,
+        "reg_m": reg_m,
+        "random_state": 0,
+        "sinkhorn_tol": 1e-12,
+        "sinkhorn_max_iter": 5000,
+    }
+    reference = OTGaussianMixtureClassifier(**params).fit(X, y, sample_weight=weights)
+    X_dask = da.from_array(X, chunks=(400, 3))
+    ours = OTGaussianMixtureClassifier(**params).fit(
+        X_dask,
+        da.from_array(y, chunks=400),
+        sample_weight=da.from_array(weights, chunks=400),
+    )
+    for name in ("weights_", "means_", "covariances_"):
+        assert_close_to_scale(getattr(ours, name), getattr(reference, name), 1e-8, name)
+    assert ours.n_iter_ == reference.n_iter_
+    labels = ours.predict(X_dask)
+    proba = ours.predict_proba(X_dask)
+    assert isinstance(labels, da.Array) and isinstance(proba, da.Array)
+    np.testing.assert_array_equal(labels.compute(), reference.predict(X))
+    np.testing.assert_allclose(proba.compute(), reference.predict_proba(X), atol=1e-8)
+    # y chunked unlike X (or in memory) is rechunked to X's rows.
+    again = OTGaussianMixtureClassifier(**params).fit(
+        X_dask, da.from_array(y, chunks=700), sample_weight=weights
+    )
+    np.testing.assert_allclose(again.means_, ours.means_, rtol=1e-12)
+
+
+def test_classifier_rejects_bad_dask_labels(client):
+    X = da.from_array(np.random.default_rng(0).normal(size=(100, 2)), chunks=50)
+    y = da.from_array(np.arange(100) % 2, chunks=50)
+    with pytest.raises(ValueError, match="one label per row"):
+        OTGaussianMixtureClassifier().fit(X, y[:-1])
+    with pytest.raises(ValueError, match="Unknown label type"):
+        OTGaussianMixtureClassifier().fit(X, y + 0.5)
+    with pytest.raises(ValueError, match="use OTGaussianMixture"):
+        OTGaussianMixtureClassifier().fit(X, y * 0 - 1)
