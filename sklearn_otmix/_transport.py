@@ -668,7 +668,8 @@ def transport_plan(
     Parameters
     ----------
     cost : ndarray of shape (n_samples, n_components)
-        ``C_ik = -log p_k(x_i)``, finite.
+        ``C_ik = -log p_k(x_i)``: finite, or ``+inf`` where the plan must be
+        zero (every row has a finite entry).
     sample_mass : ndarray of shape (n_samples,)
         Row marginal ``a``, positive, in any unit: the plan comes in the same unit.
     weights : ndarray of shape (n_components,)

@@ -33,6 +33,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from sklearn_otmix import OTGaussianMixture, OTGaussianMixtureClassifier
 from sklearn_otmix._data import check_labels, samples_of
 from sklearn_otmix._fit import plan_of
+from sklearn_otmix._transport import transport_plan
 
 REGIMES = [(1.0, 0.0), (1.0, 1.0), (1.0, np.inf), (0.5, np.inf)]
 
@@ -113,8 +114,8 @@ def test_full_with_every_row_labelled_is_qda(name):
     qda = QuadraticDiscriminantAnalysis(store_covariance=True).fit(X, y)
     ours = OTGaussianMixtureClassifier(covariance_type="full", reg_covar=0).fit(X, y)
     assert_close_to_scale(ours.means_, qda.means_, 1e-8, "means")
-    # QDA normalises each class's scatter by n_k - 1 (by n_k since scikit-learn
-    # 1.8's svd solver); ours is the maximum-likelihood n_k. The ratio of the
+    # QDA normalises each class's scatter by n_k in scikit-learn 1.9, by n_k - 1
+    # in earlier versions; ours is the maximum-likelihood n_k. The ratio of the
     # first entries says which, and then every entry must follow.
     counts = np.bincount(np.searchsorted(qda.classes_, y))
     ratio = qda.covariance_[0][0, 0] / ours.covariances_[0][0, 0]
@@ -156,9 +157,7 @@ def test_lower_bound_is_the_constrained_log_likelihood():
             2, covariance_type="diag", max_iter=2, tol=0, random_state=0
         ).fit(X, y)
     log_prob = _mixture_log_prob(before, X)
-    index = np.searchsorted(before.classes_, y)
     allowed = (y[:, None] == -1) | (before.component_class_[None, :] == y[:, None])
-    del index
     expected = logsumexp(np.where(allowed, log_prob, -np.inf), axis=1).mean()
     assert_allclose(model.lower_bound_, expected, rtol=1e-10)
 
@@ -479,3 +478,35 @@ def test_mixture_of_one_class_is_the_mixture():
     mixture = OTGaussianMixture(3, covariance_type="diag", random_state=0).fit(X)
     assert_allclose(ours.means_, mixture.means_, rtol=1e-10)
     assert_allclose(ours.score_samples(X), mixture.score_samples(X), rtol=1e-10)
+
+
+@pytest.mark.parametrize(("reg", "reg_m"), REGIMES)
+def test_infinite_costs_give_exact_zeros_in_every_solver(reg, reg_m):
+    """The solvers on a cost matrix with forbidden entries: zeros exactly
+    there, the row marginal exact, and (balanced) the column marginal the
+    target; the same plan as the problem restricted to the allowed entries
+    solved with a huge finite cost instead."""
+    rng = np.random.RandomState(0)
+    cost = rng.uniform(0, 5, size=(40, 4))
+    forbidden = rng.rand(40, 4) < 0.4
+    forbidden[np.arange(40), rng.randint(0, 4, 40)] = False  # one allowed per row
+    mass = rng.uniform(0.5, 1.5, 40)
+    weights = np.full(4, 0.25)
+    solver = {"max_iter": 5000, "tol": 1e-12, "target_weights": weights}
+    plan = transport_plan(
+        np.where(forbidden, np.inf, cost), mass, weights, reg=reg, reg_m=reg_m, **solver
+    ).plan
+    assert np.all(plan[forbidden] == 0.0)
+    assert_allclose(plan.sum(axis=1), mass, rtol=1e-12)
+    if reg_m == np.inf:
+        assert_allclose(plan.sum(axis=0) / mass.sum(), weights, atol=1e-10)
+    # A cost of 1e3 / reg: its weight e^-1000 is below double precision's range.
+    finite = transport_plan(
+        np.where(forbidden, 1e3 / reg, cost),
+        mass,
+        weights,
+        reg=reg,
+        reg_m=reg_m,
+        **solver,
+    ).plan
+    assert_allclose(plan, finite, rtol=1e-8, atol=1e-300)
