@@ -65,3 +65,15 @@ def test_fixed_weights_benchmark_runs(capsys):
         assert len(passes) == 3 and all(p >= 1 for p in passes)
         assert all(seconds > 0 for seconds in median.values())
     assert "passes per E-step" in capsys.readouterr().out
+
+
+def test_semi_supervised_benchmark_runs(capsys):
+    results = _benchmark_module("bench_semi_supervised").main(["--quick"])
+    scores = results["wine"]
+    assert sorted(scores) == [0.1, 0.25]
+    for table in scores.values():
+        # Every method, two draws: accuracies of fits that succeeded.
+        assert table.shape == (6, 2)
+        assert np.all((table >= 0) & (table <= 1))
+    out = capsys.readouterr().out
+    assert "accuracy on the unlabelled rows" in out and "LabelSpreading" in out
