@@ -73,8 +73,9 @@ class OTGaussianMixtureClassifier(ClassifierMixin, FittedMixture, BaseEstimator)
         How the components of a class with several are placed among its
         labelled rows: ``'kmeans'``, ``'k-means++'``, ``'random_from_data'`` or
         ``'random'``, as in :class:`OTGaussianMixture`. A class's one component
-        starts from all its labelled rows, and an unlabelled row starts on
-        every component evenly.
+        starts from all its labelled rows. An unlabelled row starts on every
+        component evenly: it counts in the initial weights and covariances,
+        while each initial mean is that of the component's labelled rows.
     random_state : int, RandomState instance or None, default=None
         Seed of the initialisation.
     warm_start : bool, default=False
@@ -329,7 +330,7 @@ class OTGaussianMixtureClassifier(ClassifierMixin, FittedMixture, BaseEstimator)
                 self.sinkhorn_max_iter,
                 self.sinkhorn_tol,
             ),
-            classes=asarray(component_class, xp, device),
+            component_class=asarray(component_class, xp, device),
         )
         return problem, init
 

@@ -78,7 +78,7 @@ class MixtureProblem(NamedTuple):
     covariance_type: str
     reg_covar: float
     transport: TransportProblem
-    classes: np.ndarray | None = None
+    component_class: np.ndarray | None = None
 
 
 class FitLoop(NamedTuple):
@@ -169,7 +169,7 @@ def e_step(samples, mixture, problem, warm=None):
     e_step : EStep
     """
     gaussian = mixture.gaussian(problem.covariance_type)
-    cost_of = partial(_costs, cost_of=gaussian.cost_of, classes=problem.classes)
+    cost_of = partial(_costs, cost_of=gaussian.cost_of, classes=problem.component_class)
     transport = solve_transport(
         samples, cost_of, mixture.weights, problem.transport, warm
     )
@@ -177,7 +177,7 @@ def e_step(samples, mixture, problem, warm=None):
         _plan_statistics,
         block=transport.block,
         gaussian=gaussian,
-        classes=problem.classes,
+        classes=problem.component_class,
     )
     terms, moment_sums = samples.sum(read, LABELS, *transport.state)
     statistics = gaussian.statistics(moment_sums)
@@ -194,7 +194,7 @@ def plan_of(samples, mixture, problem):
     masses: the fit never forms it whole; this is for tests and inspection of
     in-memory samples."""
     gaussian = mixture.gaussian(problem.covariance_type)
-    cost_of = partial(_costs, cost_of=gaussian.cost_of, classes=problem.classes)
+    cost_of = partial(_costs, cost_of=gaussian.cost_of, classes=problem.component_class)
     transport = solve_transport(samples, cost_of, mixture.weights, problem.transport)
 
     def block(x, mass, labels, *state):
@@ -381,6 +381,16 @@ def _labelled_plan(sample, init_params, classes, random_state):
         if components.shape[0] == 1:
             responsibilities[rows, components[0]] = 1.0
             continue
+        if rows.shape[0] < components.shape[0]:
+            # Only on a sample of a Dask array: in memory, the estimator has
+            # checked every class's rows.
+            raise ValueError(
+                f"The initialisation sample holds {rows.shape[0]} labelled row(s) "
+                f"of the class of index {label}, fewer than its "
+                f"{components.shape[0]} components: the sample of a large Dask "
+                "array is uniform, and this class's labels are rare in it. Give "
+                "the class fewer components, or fit on fewer rows."
+            )
         keys = asarray(rows, xp, device)
         weight = sample.sample_weight
         class_rows = _Rows(
@@ -393,6 +403,40 @@ def _labelled_plan(sample, init_params, classes, random_state):
             )
         )
     return asarray(responsibilities, xp, device, dtype=X.dtype) * mass[:, None]
+
+
+def _at_labelled_centres(sample, plan, mass, means, covariances, covariance_type):
+    """A classifier's initial components centred on their labelled rows.
+
+    The unlabelled rows, spread evenly over the components, would pull every
+    mean toward the mean of the data, and with few labels all components would
+    start nearly alike (the lower bound then moves little at first, and
+    ``tol`` stops the fit there). Each mean is moved to the mean of its
+    labelled rows, and its covariance is taken about that centre (the scatter
+    about a point ``c`` is the covariance plus ``(mu - c)(mu - c)^T``): wide
+    enough to hold the unlabelled rows, and positive definite however few the
+    labelled rows. Without unlabelled rows nothing changes.
+    """
+    xp = namespace_of(plan)
+    labelled = sample.labels >= 0
+    if bool(xp.all(labelled)):
+        return means, covariances
+    labelled_plan = plan * astype(labelled, plan.dtype)[:, None]
+    centres = (xp.matrix_transpose(labelled_plan) @ sample.X) / xp.sum(
+        labelled_plan, axis=0
+    )[:, None]
+    centres = astype(centres, means.dtype)
+    shift = astype(means - centres, covariances.dtype)
+    if covariance_type == "full":
+        covariances = covariances + shift[:, :, None] * shift[:, None, :]
+    elif covariance_type == "tied":
+        share = astype(mass / xp.sum(mass), covariances.dtype)
+        covariances = covariances + xp.matrix_transpose(shift * share[:, None]) @ shift
+    elif covariance_type == "diag":
+        covariances = covariances + shift**2
+    else:
+        covariances = covariances + xp.mean(shift**2, axis=1)
+    return centres, covariances
 
 
 def _statistics_of(x, mass, plan, covariance_type):
@@ -418,12 +462,14 @@ def initialize(sample, problem, init, init_params, random_state):
                 "have a positive sample_weight, fewer than n_components = "
                 f"{problem.n_components}."
             )
-        if problem.classes is None:
+        if problem.component_class is None:
             plan = _initial_plan(
                 sample, init_params, problem.n_components, random_state
             )
         else:
-            plan = _labelled_plan(sample, init_params, problem.classes, random_state)
+            plan = _labelled_plan(
+                sample, init_params, problem.component_class, random_state
+            )
         statistics = sample.sum(
             partial(_statistics_of, covariance_type=covariance_type),
             sample.split(plan),
@@ -431,6 +477,10 @@ def initialize(sample, problem, init, init_params, random_state):
         mass, fitted_means, covariances = gaussian_mle(
             statistics, problem.reg_covar, covariance_type
         )
+        if problem.component_class is not None:
+            fitted_means, covariances = _at_labelled_centres(
+                sample, plan, mass, fitted_means, covariances, covariance_type
+            )
         weights = mass / sample.total if weights is None else weights
         means = fitted_means if means is None else means
     if precisions is None:

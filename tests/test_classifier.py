@@ -241,25 +241,49 @@ def test_unlabelled_rows_help_when_labels_are_few():
     assert np.mean(accuracy["semi"]) > np.mean(accuracy["labelled"]) + 0.02
 
 
-def test_initial_components_of_a_class_start_on_its_rows():
-    """With max_iter=0 the model is the initial M-step: each component's mean
-    is an average of its class's labelled rows and of all unlabelled rows
-    spread evenly."""
+def test_initial_components_start_on_their_labelled_rows():
+    """With max_iter=0 the model is the initial one: each component's mean is
+    that of its class's labelled rows; its weight and its covariance about that
+    mean count its labelled rows and every unlabelled row spread evenly."""
     X, _, y = _semi_supervised_wine()
     model = OTGaussianMixtureClassifier(
-        covariance_type="diag", max_iter=0, random_state=0
+        covariance_type="diag", max_iter=0, reg_covar=0, random_state=0
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model.fit(X, y)
     K = model.n_components_
     unlabelled = y == -1
-    for k, label in enumerate(model.component_class_):
-        rows = y == label
-        expected = (X[rows].sum(0) + X[unlabelled].sum(0) / K) / (
-            rows.sum() + unlabelled.sum() / K
+    for k in range(K):
+        rows = y == model.classes_[model.component_class_[k]]
+        mean = X[rows].mean(axis=0)
+        mass = rows.sum() + unlabelled.sum() / K
+        scatter = ((X[rows] - mean) ** 2).sum(0)
+        scatter += ((X[unlabelled] - mean) ** 2).sum(0) / K
+        assert_allclose(model.means_[k], mean, rtol=1e-12)
+        assert_allclose(model.covariances_[k], scatter / mass, rtol=1e-10)
+        assert_allclose(model.weights_[k], mass / len(X), rtol=1e-12)
+
+
+def test_several_components_of_a_class_start_apart():
+    """Four blobs in a cross, two per class, five labelled rows each: the
+    components start on k-means centres of their class's labelled rows, and
+    the fit finds one component per blob (the unlabelled rows spread evenly
+    would start every component near the mean of the data)."""
+    centres = np.array([[-3, 0], [3, 0], [0, -3], [0, 3]], dtype=float)
+    found = 0
+    for seed in range(5):
+        X, blob = make_blobs(240, centers=centres, cluster_std=0.8, random_state=seed)
+        rng = np.random.RandomState(seed)
+        labelled = np.concatenate(
+            [rng.choice(np.flatnonzero(blob == b), 5, replace=False) for b in range(4)]
         )
-        assert_allclose(model.means_[k], expected, rtol=1e-12)
+        y = np.full(len(X), -1)
+        y[labelled] = blob[labelled] // 2
+        model = OTGaussianMixtureClassifier(2, random_state=0).fit(X, y)
+        distance = np.linalg.norm(centres[:, None] - model.means_[None], axis=2)
+        found += np.all(distance.min(axis=1) < 0.5)
+    assert found == 5
 
 
 # --------------------------------------------------------------------------------
