@@ -92,7 +92,7 @@ class OTGaussianMixtureClassifier(ClassifierMixin, FittedMixture, BaseEstimator)
         Strength :math:`\rho \in [0, \infty]` of the penalty pulling the mixing
         weights toward ``target_weights``; ``np.inf`` fixes them (known class
         proportions, Sinkhorn EM).
-    target_weights : array-like of shape (n_components_,), default=None
+    target_weights : array-like of shape (`n_components_`,), default=None
         Target mixing weights :math:`t`, in the order of the components
         (``component_class_``); used when ``reg_m > 0``. When None, each class
         gets its share of the labelled rows' mass, split evenly among its
@@ -110,14 +110,14 @@ class OTGaussianMixtureClassifier(ClassifierMixin, FittedMixture, BaseEstimator)
         The class labels.
     n_components_ : int
         Number of components, over all classes.
-    component_class_ : ndarray of shape (n_components_,)
+    component_class_ : ndarray of shape (`n_components_`,)
         The class of each component, as its index in ``classes_``
         (``classes_[component_class_]`` are the labels); the components of a
         class are consecutive.
-    weights_ : ndarray of shape (n_components_,)
+    weights_ : ndarray of shape (`n_components_`,)
         Mixing weights :math:`\pi`; a class's prior is the sum of its
         components' weights.
-    means_ : ndarray of shape (n_components_, n_features)
+    means_ : ndarray of shape (`n_components_`, n_features)
         Component means.
     covariances_ : ndarray
         Component covariances, of the shapes of :class:`OTGaussianMixture`.
