@@ -26,7 +26,7 @@ from sklearn.discriminant_analysis import (
     QuadraticDiscriminantAnalysis,
 )
 from sklearn.exceptions import DataConversionWarning
-from sklearn.model_selection import cross_val_score
+from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
@@ -534,3 +534,20 @@ def test_infinite_costs_give_exact_zeros_in_every_solver(reg, reg_m):
         **solver,
     ).plan
     assert_allclose(plan, finite, rtol=1e-8, atol=1e-300)
+
+
+def test_grid_search_scores_accuracy():
+    """In GridSearchCV the classifier is scored by accuracy (ClassifierMixin),
+    and its components per class are a parameter like any other."""
+    X, y = load_iris(return_X_y=True)
+    search = GridSearchCV(
+        OTGaussianMixtureClassifier(random_state=0),
+        {"covariance_type": ["full", "tied"], "n_components_per_class": [1, 2]},
+        cv=3,
+    ).fit(X, y)
+    best = search.best_estimator_
+    assert search.best_score_ > 0.9
+    assert_allclose(
+        search.cv_results_["mean_test_score"][search.best_index_],
+        cross_val_score(best, X, y, cv=3).mean(),
+    )
