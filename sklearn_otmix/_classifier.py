@@ -2,16 +2,16 @@
 
 import math
 from functools import partial
-from numbers import Integral, Real
+from numbers import Integral
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils._param_validation import Interval
 
 from ._backend import asarray, get_namespace, host, to_numpy
 from ._data import check_labels, samples_of
-from ._estimator import FittedMixture
+from ._estimator import FIT_CONSTRAINTS, FittedMixture
 from ._fit import (
     FitLoop,
     MixtureProblem,
@@ -22,7 +22,6 @@ from ._fit import (
     class_sums,
     fit,
 )
-from ._gaussian import COVARIANCE_TYPES
 from ._transport import TransportProblem
 
 
@@ -182,23 +181,7 @@ class OTGaussianMixtureClassifier(ClassifierMixin, FittedMixture, BaseEstimator)
             Interval(Integral, 1, None, closed="left"),
             "array-like",
         ],
-        "covariance_type": [StrOptions(set(COVARIANCE_TYPES))],
-        "tol": [Interval(Real, 0.0, None, closed="left")],
-        "reg_covar": [Interval(Real, 0.0, None, closed="left")],
-        "max_iter": [Interval(Integral, 0, None, closed="left")],
-        "n_init": [Interval(Integral, 1, None, closed="left")],
-        "init_params": [
-            StrOptions({"kmeans", "k-means++", "random", "random_from_data"})
-        ],
-        "random_state": ["random_state"],
-        "warm_start": ["boolean"],
-        "verbose": ["verbose"],
-        "verbose_interval": [Interval(Integral, 1, None, closed="left")],
-        "reg": [Interval(Real, 0.0, None, closed="neither")],
-        "reg_m": [Interval(Real, 0.0, None, closed="left"), Options(Real, {math.inf})],
-        "target_weights": ["array-like", None],
-        "sinkhorn_max_iter": [Interval(Integral, 1, None, closed="left")],
-        "sinkhorn_tol": [Interval(Real, 0.0, None, closed="left")],
+        **FIT_CONSTRAINTS,
     }
 
     def __init__(
@@ -414,6 +397,17 @@ class OTGaussianMixtureClassifier(ClassifierMixin, FittedMixture, BaseEstimator)
             for index in range(self.classes_.shape[0])
         ]
 
+    def _class_columns(self, X, function, method):
+        """``function`` of the classes' components at each row of ``X``: one
+        column per class (lazy for Dask)."""
+        samples = self._fitted_samples(X, method)
+        return self._rows(
+            samples,
+            partial(function, groups=self._groups()),
+            columns=self.classes_.shape[0],
+            dtype=samples.like.dtype,
+        )
+
     def predict_log_proba(self, X):
         """Log-posterior of each class given each sample.
 
@@ -429,14 +423,7 @@ class OTGaussianMixtureClassifier(ClassifierMixin, FittedMixture, BaseEstimator)
             log domain (finite where the probability underflows); a lazy Dask
             array for a Dask ``X``.
         """
-        samples = self._fitted_samples(X, "predict_log_proba")
-        function = partial(class_log_posterior, groups=self._groups())
-        return self._rows(
-            samples,
-            function,
-            columns=self.classes_.shape[0],
-            dtype=samples.like.dtype,
-        )
+        return self._class_columns(X, class_log_posterior, "predict_log_proba")
 
     def predict_proba(self, X):
         """Posterior probability of each class given each sample.
@@ -453,14 +440,7 @@ class OTGaussianMixtureClassifier(ClassifierMixin, FittedMixture, BaseEstimator)
             fitted mixture; rows sum to one. A lazy Dask array for a Dask
             ``X``.
         """
-        samples = self._fitted_samples(X, "predict_proba")
-        function = partial(class_posterior, groups=self._groups())
-        return self._rows(
-            samples,
-            function,
-            columns=self.classes_.shape[0],
-            dtype=samples.like.dtype,
-        )
+        return self._class_columns(X, class_posterior, "predict_proba")
 
     def predict(self, X):
         """Most probable class of each sample under the fitted mixture.

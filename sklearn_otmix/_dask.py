@@ -29,9 +29,8 @@ from ._data import (
     check_2d,
     check_features,
     check_finite,
-    check_labels_shape,
+    check_row_shape,
     check_sample_counts,
-    check_weight_shape,
     in_memory,
     label_indices,
     row_width,
@@ -211,7 +210,7 @@ def dask_samples(estimator, X, sample_weight, *, reset, n_components, fit, label
     checks = {"finite": da.isfinite(X).all()}
     if sample_weight is not None:
         sample_weight = da.asarray(sample_weight).astype(X.dtype)
-        check_weight_shape(sample_weight, X.shape[0])
+        check_row_shape(sample_weight, X.shape[0], "sample_weight")
         sample_weight = sample_weight.rechunk((X.chunks[0],))
         checks["weights"] = WeightSummary.reductions(da, sample_weight)
         checks["total"] = sample_weight.sum(dtype=np.float64)
@@ -227,7 +226,7 @@ def dask_samples(estimator, X, sample_weight, *, reset, n_components, fit, label
         check_sample_counts(X.shape[0], n_positive, n_components)
     if labels is not None:
         labels = da.asarray(labels)
-        check_labels_shape(labels, X.shape[0])
+        check_row_shape(labels, X.shape[0], "y")
         labels = labels.rechunk((X.chunks[0],))
     width = row_width(X, n_components)
     return DaskSamples(X, sample_weight, summary, float(total), width, labels)

@@ -307,11 +307,12 @@ class WeightSummary:
             )
 
 
-def check_weight_shape(sample_weight, n_samples):
-    shape = tuple(sample_weight.shape)
+def check_row_shape(array, n_samples, name):
+    """``array`` (``sample_weight``, ``y``) has one entry per row of ``X``."""
+    shape = tuple(array.shape)
     if shape != (n_samples,):
         raise ValueError(
-            f"sample_weight should have shape ({n_samples},) to match X, "
+            f"{name} should have one entry per row of X, shape ({n_samples},), "
             f"but got {shape}."
         )
 
@@ -397,7 +398,7 @@ def samples_of(
     )
     check_finite(bool(xp.all(xp.isfinite(X))))
     if labels is not None:
-        check_labels_shape(labels, X.shape[0])
+        check_row_shape(labels, X.shape[0], "y")
         labels = asarray(labels, xp, device)
     summary = None
     if sample_weight is not None:
@@ -408,7 +409,7 @@ def samples_of(
             ensure_all_finite=False,
             input_name="sample_weight",
         )
-        check_weight_shape(sample_weight, X.shape[0])
+        check_row_shape(sample_weight, X.shape[0], "sample_weight")
         summary = WeightSummary(*WeightSummary.reductions(np, sample_weight))
         summary.check()
         sample_weight = xp.asarray(sample_weight, dtype=X.dtype, device=device)
@@ -527,15 +528,6 @@ def label_indices(y, classes, marker):
 def _object_index(y, classes):
     position = {value: index for index, value in enumerate(classes.tolist())}
     return np.fromiter((position.get(v, -1) for v in y.tolist()), np.int64, len(y))
-
-
-def check_labels_shape(labels, n_samples):
-    shape = tuple(labels.shape)
-    if shape != (n_samples,):
-        raise ValueError(
-            f"y should have one label per row of X, shape ({n_samples},), but got "
-            f"{shape}."
-        )
 
 
 def check_n_samples(n_samples):

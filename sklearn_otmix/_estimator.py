@@ -33,6 +33,25 @@ from ._gaussian import (
 )
 from ._transport import TransportProblem
 
+# The parameters of the fit that every estimator of the package shares.
+FIT_CONSTRAINTS = {
+    "covariance_type": [StrOptions(set(COVARIANCE_TYPES))],
+    "tol": [Interval(Real, 0.0, None, closed="left")],
+    "reg_covar": [Interval(Real, 0.0, None, closed="left")],
+    "max_iter": [Interval(Integral, 0, None, closed="left")],
+    "n_init": [Interval(Integral, 1, None, closed="left")],
+    "init_params": [StrOptions({"kmeans", "k-means++", "random", "random_from_data"})],
+    "random_state": ["random_state"],
+    "warm_start": ["boolean"],
+    "verbose": ["verbose"],
+    "verbose_interval": [Interval(Integral, 1, None, closed="left")],
+    "reg": [Interval(Real, 0.0, None, closed="neither")],
+    "reg_m": [Interval(Real, 0.0, None, closed="left"), Options(Real, {math.inf})],
+    "target_weights": ["array-like", None],
+    "sinkhorn_max_iter": [Interval(Integral, 1, None, closed="left")],
+    "sinkhorn_tol": [Interval(Real, 0.0, None, closed="left")],
+}
+
 
 class FittedMixture:
     """What an estimator holding a fitted mixture (``weights_``, ``means_``,
@@ -234,27 +253,11 @@ class OTGaussianMixture(DensityMixin, FittedMixture, BaseEstimator):
 
     _parameter_constraints: dict = {
         "n_components": [Interval(Integral, 1, None, closed="left")],
-        "covariance_type": [StrOptions(set(COVARIANCE_TYPES))],
-        "tol": [Interval(Real, 0.0, None, closed="left")],
-        "reg_covar": [Interval(Real, 0.0, None, closed="left")],
-        "max_iter": [Interval(Integral, 0, None, closed="left")],
-        "n_init": [Interval(Integral, 1, None, closed="left")],
-        "init_params": [
-            StrOptions({"kmeans", "k-means++", "random", "random_from_data"})
-        ],
         "weights_init": ["array-like", None],
         "means_init": ["array-like", None],
         "precisions_init": ["array-like", None],
-        "random_state": ["random_state"],
-        "warm_start": ["boolean"],
-        "verbose": ["verbose"],
-        "verbose_interval": [Interval(Integral, 1, None, closed="left")],
-        "reg": [Interval(Real, 0.0, None, closed="neither")],
-        "reg_m": [Interval(Real, 0.0, None, closed="left"), Options(Real, {math.inf})],
-        "target_weights": ["array-like", None],
-        "sinkhorn_max_iter": [Interval(Integral, 1, None, closed="left")],
-        "sinkhorn_tol": [Interval(Real, 0.0, None, closed="left")],
         "learning_decay": [Interval(Real, 0.5, 1.0, closed="right")],
+        **FIT_CONSTRAINTS,
     }
 
     def __init__(

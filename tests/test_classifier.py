@@ -416,7 +416,7 @@ def wine_partial():
 @pytest.mark.parametrize(
     ("y", "error", "match"),
     [
-        (lambda y: y[:-1], ValueError, "one label per row"),
+        (lambda y: y[:-1], ValueError, "y should have one entry per row"),
         (lambda y: np.column_stack([y, y]), ValueError, "1d array"),
         (lambda y: np.where(y == 1, np.nan, y), ValueError, "NaN"),
         (lambda y: y + 0.5, ValueError, "Unknown label type"),

@@ -254,7 +254,7 @@ def test_classifier_fit_equals_in_memory_fit(client, weighted_blobs, reg, reg_m)
 def test_classifier_rejects_bad_dask_labels(client):
     X = da.from_array(np.random.default_rng(0).normal(size=(100, 2)), chunks=50)
     y = da.from_array(np.arange(100) % 2, chunks=50)
-    with pytest.raises(ValueError, match="one label per row"):
+    with pytest.raises(ValueError, match="y should have one entry per row"):
         OTGaussianMixtureClassifier().fit(X, y[:-1])
     with pytest.raises(ValueError, match="Unknown label type"):
         OTGaussianMixtureClassifier().fit(X, y + 0.5)
