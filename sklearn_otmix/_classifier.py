@@ -272,10 +272,7 @@ class OTGaussianMixtureClassifier(ClassifierMixin, FittedMixture, BaseEstimator)
         )
         self.classes_ = classes
         self.n_components_ = n_components
-        xp, device = get_namespace(samples.like)
-        self.component_class_ = asarray(
-            np.repeat(np.arange(classes.shape[0]), per_class), xp, device
-        )
+        self.component_class_ = problem.component_class
         self._set_mixture(result.mixture)
         self.converged_ = result.converged
         self.n_iter_ = result.n_iter
