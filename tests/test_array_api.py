@@ -323,3 +323,32 @@ def test_classifier_same_fit_and_predictions_as_numpy(
         assert array_api_compat.device(output) == array_api_compat.device(X_xp)
     assert_array_equal(_to_numpy(labels), reference.predict(X))
     assert_close_to_scale(_to_numpy(proba), reference.predict_proba(X), 1e-10)
+
+
+@pytest.mark.parametrize("regime", REGIMES)
+def test_classifier_plan_is_exactly_zero_off_the_class(namespace, regime):
+    """The support constraint in the namespace: forbidden entries of the plan
+    are exact zeros, also for a labelled row placed inside another class."""
+    from sklearn_otmix._data import check_labels, samples_of
+    from sklearn_otmix._fit import plan_of
+
+    _, _, to_xp = namespace
+    X, _ = DATASETS["blobs"]
+    y = np.random.RandomState(0).randint(0, 3, len(X))
+    y[np.random.RandomState(1).rand(len(X)) < 0.8] = -1
+    X = np.vstack([X, X[y == 2].mean(axis=0)])
+    y = np.append(y, 0)
+    reg, reg_m = REGIMES[regime]
+    with sklearn.config_context(array_api_dispatch=True):
+        model = OTGaussianMixtureClassifier(
+            covariance_type="diag", reg=reg, reg_m=reg_m, random_state=0
+        ).fit(to_xp(X), to_xp(y))
+        classes, labels = check_labels(y)
+        samples = samples_of(
+            model, to_xp(X), reset=False, n_components=3, labels=labels
+        )
+        problem, _ = model._problem(samples, classes, np.ones(3, dtype=int))
+        plan = _to_numpy(plan_of(samples, model._mixture(), problem))
+    forbidden = (y[:, None] >= 0) & (np.arange(3)[None, :] != y[:, None])
+    assert np.all(plan[forbidden] == 0.0)
+    assert_allclose(plan.sum(axis=1), 1.0, rtol=1e-12)
