@@ -77,3 +77,12 @@ def test_semi_supervised_benchmark_runs(capsys):
         assert np.all((table >= 0) & (table <= 1))
     out = capsys.readouterr().out
     assert "accuracy on the unlabelled rows" in out and "LabelSpreading" in out
+
+
+def test_discriminant_parity_table(capsys):
+    rows = _benchmark_module("discriminant_parity").main()
+    assert len(rows) == 4
+    for cells in rows.values():
+        # The LDA columns: numbers within the tests' 1e-8.
+        assert all(float(cell) < 1e-8 for cell in cells[:3])
+    assert "LDA covariance" in capsys.readouterr().out
