@@ -21,6 +21,7 @@ from ._fit import (
     class_posterior,
     class_sums,
     fit,
+    free_order_groups,
 )
 from ._transport import TransportProblem
 
@@ -98,6 +99,11 @@ class OTGaussianMixtureClassifier(ClassifierMixin, FittedMixture, BaseEstimator)
         components. With ``reg_m=np.inf`` a class's components must be able to
         take its labelled rows: their targets sum to at least the class's share
         of the total mass.
+    target_order : {'auto', 'given', 'free'}, default='auto'
+        With ``reg_m=np.inf``, whether the targets of a class's components are
+        known in their order (``'given'``) or as proportions without an order
+        (``'free'``, the same as ``'auto'``): as in
+        :class:`OTGaussianMixture`, within each class.
     sinkhorn_max_iter : int, default=1000
         Iteration budget of the transport solver in one E-step (``reg_m > 0``).
     sinkhorn_tol : float, default=1e-9
@@ -201,6 +207,7 @@ class OTGaussianMixtureClassifier(ClassifierMixin, FittedMixture, BaseEstimator)
         reg=1.0,
         reg_m=0.0,
         target_weights=None,
+        target_order="auto",
         sinkhorn_max_iter=1000,
         sinkhorn_tol=1e-9,
     ):
@@ -218,6 +225,7 @@ class OTGaussianMixtureClassifier(ClassifierMixin, FittedMixture, BaseEstimator)
         self.reg = reg
         self.reg_m = reg_m
         self.target_weights = target_weights
+        self.target_order = target_order
         self.sinkhorn_max_iter = sinkhorn_max_iter
         self.sinkhorn_tol = sinkhorn_tol
 
@@ -311,6 +319,12 @@ class OTGaussianMixtureClassifier(ClassifierMixin, FittedMixture, BaseEstimator)
                 self.sinkhorn_tol,
             ),
             component_class=asarray(component_class, xp, device),
+            target_groups=free_order_groups(
+                self.target_order,
+                self.reg_m,
+                False,
+                [np.flatnonzero(component_class == c) for c in range(len(classes))],
+            ),
         )
         return problem, init
 

@@ -4,6 +4,7 @@ import math
 from functools import partial
 from numbers import Integral, Real
 
+import numpy as np
 from sklearn.base import BaseEstimator, DensityMixin, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
@@ -18,6 +19,7 @@ from ._fit import (
     Stream,
     checked_initial_parameters,
     fit,
+    free_order_groups,
     initialize,
     labels,
     log_density,
@@ -48,6 +50,7 @@ FIT_CONSTRAINTS = {
     "reg": [Interval(Real, 0.0, None, closed="neither")],
     "reg_m": [Interval(Real, 0.0, None, closed="left"), Options(Real, {math.inf})],
     "target_weights": ["array-like", None],
+    "target_order": [StrOptions({"auto", "given", "free"})],
     "sinkhorn_max_iter": [Interval(Integral, 1, None, closed="left")],
     "sinkhorn_tol": [Interval(Real, 0.0, None, closed="left")],
 }
@@ -180,6 +183,14 @@ class OTGaussianMixture(DensityMixin, FittedMixture, BaseEstimator):
     target_weights : array-like of shape (n_components,), default=None
         Target mixing weights :math:`t` (uniform when None); only used when
         ``reg_m > 0``.
+    target_order : {'auto', 'given', 'free'}, default='auto'
+        With ``reg_m=np.inf``, whether ``target_weights`` are known in the
+        order of the components (``'given'``), or as proportions without an
+        order (``'free'``): then each E-step gives the largest targets to the
+        components whose mass is cheapest (its transport potentials), keeping
+        the new order only where it lowers the objective. ``'auto'`` is
+        ``'given'`` when ``means_init`` places the components, ``'free'``
+        otherwise. ``partial_fit`` keeps the order given.
     sinkhorn_max_iter : int, default=1000
         Iteration budget of the transport solver in one E-step (``reg_m > 0``):
         Sinkhorn iterations for ``0 < reg_m < inf``; Newton steps for
@@ -280,6 +291,7 @@ class OTGaussianMixture(DensityMixin, FittedMixture, BaseEstimator):
         reg=1.0,
         reg_m=0.0,
         target_weights=None,
+        target_order="auto",
         sinkhorn_max_iter=1000,
         sinkhorn_tol=1e-9,
         learning_decay=0.7,
@@ -301,6 +313,7 @@ class OTGaussianMixture(DensityMixin, FittedMixture, BaseEstimator):
         self.reg = reg
         self.reg_m = reg_m
         self.target_weights = target_weights
+        self.target_order = target_order
         self.sinkhorn_max_iter = sinkhorn_max_iter
         self.sinkhorn_tol = sinkhorn_tol
         self.learning_decay = learning_decay
@@ -487,7 +500,16 @@ class OTGaussianMixture(DensityMixin, FittedMixture, BaseEstimator):
             self.sinkhorn_tol,
         )
         problem = MixtureProblem(
-            self.n_components, self.covariance_type, self.reg_covar, transport
+            self.n_components,
+            self.covariance_type,
+            self.reg_covar,
+            transport,
+            target_groups=free_order_groups(
+                self.target_order,
+                self.reg_m,
+                self.means_init is not None,
+                [np.arange(self.n_components)],
+            ),
         )
         return problem, init
 

@@ -72,13 +72,43 @@ class Mixture(NamedTuple):
 class MixtureProblem(NamedTuple):
     """What the numerics need of the estimator's parameters: the mixture's form
     and the E-step's transport problem; for a classifier, the class index of each
-    component (a labelled row sends its mass only to its class's components)."""
+    component (a labelled row sends its mass only to its class's components);
+    with known weights without an order, the groups of components whose target
+    weights the fit may exchange."""
 
     n_components: int
     covariance_type: str
     reg_covar: float
     transport: TransportProblem
     component_class: np.ndarray | None = None
+    target_groups: tuple | None = None
+
+
+def free_order_groups(target_order, reg_m, means_given, groups):
+    """The groups of components whose targets the fit may exchange
+    (``target_order``, see the estimator), or None where the order is given."""
+    if reg_m != math.inf or target_order == "given":
+        return None
+    if target_order == "auto" and means_given:
+        return None
+    return tuple(np.asarray(group) for group in groups)
+
+
+def matched_order(target, masses, groups):
+    """``target`` re-ordered within each group so that the larger targets go
+    to the components of larger ``masses`` (an assignment problem whose
+    solution, for any convex cost of the difference, is this sorted matching)."""
+    xp, device = get_namespace(target)
+    host_target, host_masses = to_numpy(target), to_numpy(masses)
+    ordered = host_target.copy()
+    for group in groups:
+        largest_first = group[np.argsort(-host_masses[group], kind="stable")]
+        ordered[largest_first] = np.sort(host_target[group])[::-1]
+    return asarray(ordered, xp, device, dtype=target.dtype)
+
+
+def _with_target(problem, target):
+    return problem._replace(transport=problem.transport._replace(target_weights=target))
 
 
 class FitLoop(NamedTuple):
@@ -222,12 +252,6 @@ def m_step(statistics, problem):
         covariances,
         precision_cholesky(covariances, problem.covariance_type),
     )
-
-
-def em_step(samples, mixture, problem, warm=None):
-    """E-step then M-step: the new mixture and the E-step."""
-    step = e_step(samples, mixture, problem, warm)
-    return m_step(step.statistics, problem), step
 
 
 # --------------------------------------------------------------------------------
@@ -481,6 +505,10 @@ def initialize(sample, problem, init, init_params, random_state):
             fitted_means, covariances = _at_labelled_centres(
                 sample, plan, mass, fitted_means, covariances, covariance_type
             )
+        if problem.target_groups is not None:
+            # Known proportions without an order: each group's largest targets
+            # to its components of the largest initial mass.
+            weights = matched_order(weights, mass, problem.target_groups)
         weights = mass / sample.total if weights is None else weights
         means = fitted_means if means is None else means
     if precisions is None:
@@ -547,9 +575,16 @@ def _fit_one(samples, problem, loop, mixture, lower_bound, progress):
     converged = False
     n_iter = unsolved = 0
     warm = None
+    if problem.target_groups is not None:
+        # The targets in the order the mixture carries them (a warm start
+        # continues in the order it found).
+        problem = _with_target(problem, mixture.weights)
     for n_iter in range(1, loop.max_iter + 1):
         previous = lower_bound
-        mixture, step = em_step(samples, mixture, problem, warm)
+        step = e_step(samples, mixture, problem, warm)
+        if problem.target_groups is not None:
+            problem, step = _better_order(samples, mixture, problem, step)
+        mixture = m_step(step.statistics, problem)
         warm = step.potentials
         unsolved += not step.converged
         lower_bound = -step.value
@@ -562,6 +597,33 @@ def _fit_one(samples, problem, loop, mixture, lower_bound, progress):
     if loop.max_iter > 0:
         progress.init_end(lower_bound, converged)
     return FitResult(mixture, lower_bound, lower_bounds, n_iter, converged, unsolved)
+
+
+def _better_order(samples, mixture, problem, step):
+    r"""Known weights without an order: the E-step's targets, re-ordered where
+    that lowers :math:`F`.
+
+    With ``reg_m=inf`` the E-step is the balanced problem with column marginal
+    ``t``; which component carries which target is unknown (within each of
+    ``problem.target_groups``). The E-step's potentials ``g`` price the mass
+    of each component: ``F`` at the optimal plan is the dual's maximum over
+    ``g`` of ``sum_k t_k g_k - eps sum_i a_i log sum_k e^{(g_k - C_ik) / eps}``
+    (up to terms that do not depend on the order). At the current prices, the
+    order that gives the largest targets to the cheapest components makes the
+    first sum smallest (the rearrangement inequality): that order is the
+    candidate. Its E-step is solved, warm-started from ``g``, and kept only if
+    its ``F`` is lower, so that the objective never increases.
+    """
+    target = problem.transport.target_weights
+    # The cheapest component is the one whose potential is lowest.
+    proposal = matched_order(target, -step.potentials, problem.target_groups)
+    if bool(namespace_of(target).all(proposal == target)):
+        return problem, step
+    candidate = _with_target(problem, proposal)
+    other = e_step(samples, mixture, candidate, step.potentials)
+    if other.value < step.value:
+        return candidate, other
+    return problem, step
 
 
 def _warn(result, problem, loop, n_init):

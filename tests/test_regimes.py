@@ -109,7 +109,10 @@ def test_agrees_with_an_independent_log_domain_sinkhorn(dataset, reg, reg_m):
 
 
 @pytest.mark.parametrize("init_params", ["kmeans", "random", "random_from_data"])
-def test_fixed_weights_are_the_target_from_the_start(blobs, init_params):
+@pytest.mark.parametrize("target_order", ["given", "free"])
+def test_fixed_weights_are_the_target_from_the_start(blobs, init_params, target_order):
+    """The weights are the targets exactly, from the start: in the order given,
+    or (``'free'``) in some order."""
     X, _ = blobs
     target = np.array([0.6, 0.3, 0.1])
     for max_iter in (0, 1, 50):
@@ -117,6 +120,7 @@ def test_fixed_weights_are_the_target_from_the_start(blobs, init_params):
             3,
             reg_m=np.inf,
             target_weights=target,
+            target_order=target_order,
             init_params=init_params,
             max_iter=max_iter,
             random_state=0,
@@ -124,7 +128,10 @@ def test_fixed_weights_are_the_target_from_the_start(blobs, init_params):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             model.fit(X)
-        assert_array_equal(model.weights_, target)
+        if target_order == "given":
+            assert_array_equal(model.weights_, target)
+        else:
+            assert_array_equal(np.sort(model.weights_), np.sort(target))
 
 
 def test_fixed_true_weights_recover_the_clusters(blobs):
