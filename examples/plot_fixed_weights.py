@@ -14,7 +14,9 @@ stuck in bad local optima less often.
 We fit the same data from many random initialisations with EM (the default
 ``OTGaussianMixture()``, which re-estimates the weights) and with the weights
 fixed to the truth (``OTGaussianMixture(reg_m=np.inf, target_weights=w_true)``),
-and count how often each reaches the right answer, on two simulated mixtures.
+in the order given or as proportions whose order the fit finds
+(``target_order``), and count how often each reaches the right answer, on two
+simulated mixtures.
 """
 
 # %%
@@ -116,6 +118,19 @@ results_a = {
             2,
             reg_m=np.inf,
             target_weights=true_weights,
+            target_order="given",
+            random_state=seed,
+            **FIT_PARAMS,
+        ),
+    ),
+    "fixed, order found": fit_many(
+        X_a,
+        true_means,
+        lambda seed: OTGaussianMixture(
+            2,
+            reg_m=np.inf,
+            target_weights=true_weights,
+            target_order="free",
             random_state=seed,
             **FIT_PARAMS,
         ),
@@ -164,6 +179,7 @@ results_b = {
             3,
             reg_m=np.inf,
             target_weights=true_weights,
+            target_order="given",
             random_state=seed,
             **FIT_PARAMS,
         ),
@@ -175,12 +191,86 @@ results_b = {
             3,
             reg_m=np.inf,
             target_weights=oracle_weights(seed),
+            target_order="given",
+            random_state=seed,
+            **FIT_PARAMS,
+        ),
+    ),
+    "fixed, order found": fit_many(
+        X_b,
+        true_means,
+        lambda seed: OTGaussianMixture(
+            3,
+            reg_m=np.inf,
+            target_weights=true_weights,
+            target_order="free",
             random_state=seed,
             **FIT_PARAMS,
         ),
     ),
 }
 summarize("(b) unequal", results_b)
+
+# %%
+# Known proportions without an order
+# ----------------------------------
+# The oracle above knows which cluster each initial mean sits in; a user who
+# knows the proportions 0.6 / 0.3 / 0.1 does not know which component will
+# carry which. With ``target_order="free"`` (the default ``"auto"`` when no
+# ``means_init`` places the components) the fit finds the order itself: the
+# targets are first matched to the sizes of the initial clusters (the largest
+# target to the largest cluster), and after each E-step the transport
+# potentials, the price of each component's mass, propose a better order,
+# kept only where it lowers the objective.
+#
+# From one random point per component (``random_from_data``, the row
+# "fixed, order found" above) the initial clusters are single points and their
+# sizes say nothing: only the potentials' re-matching is left, and it rescues
+# few fits. From k-means clusters, the package's default initialisation, the
+# sizes are informative. Here are EM and the three Sinkhorn EM variants
+# again, all from ``init_params="kmeans"`` (the oracle orders the targets like
+# the initial k-means means).
+
+KMEANS_PARAMS = dict(FIT_PARAMS, init_params="kmeans")
+
+
+def kmeans_oracle_weights(seed):
+    """``true_weights`` ordered like the initial k-means means of ``seed``."""
+    params = dict(KMEANS_PARAMS, max_iter=0)
+    start = OTGaussianMixture(3, random_state=seed, **params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        start.fit(X_b)
+    return true_weights[mean_error(start.means_, true_means)[1]]
+
+
+def sinkhorn_em(target_order, weights=true_weights):
+    def make(seed):
+        return OTGaussianMixture(
+            3,
+            reg_m=np.inf,
+            target_weights=weights(seed) if callable(weights) else weights,
+            target_order=target_order,
+            random_state=seed,
+            **KMEANS_PARAMS,
+        )
+
+    return make
+
+
+results_c = {
+    "EM": fit_many(
+        X_b,
+        true_means,
+        lambda seed: OTGaussianMixture(3, random_state=seed, **KMEANS_PARAMS),
+    ),
+    "fixed weights (reg_m=inf)": fit_many(X_b, true_means, sinkhorn_em("given")),
+    "fixed, oracle labelling": fit_many(
+        X_b, true_means, sinkhorn_em("given", kmeans_oracle_weights)
+    ),
+    "fixed, order found": fit_many(X_b, true_means, sinkhorn_em("free")),
+}
+summarize("(b), k-means", results_c)
 
 # %%
 # Mean error of every initialisation
@@ -201,14 +291,23 @@ summarize("(b) unequal", results_b)
 # to come in the right order. With a labelling consistent with the
 # initialisation it does about as well as EM, in fewer iterations. EM's free
 # weights let components trade places, which fixed weights forbid.
+#
+# Without an order (``target_order="free"``), Sinkhorn EM finds the labelling
+# when the initialisation shows the clusters: from k-means (right panel) it
+# reaches the global optimum from every initialisation, like the oracle and
+# in half of EM's iterations, where the fixed order succeeds in under half of
+# them. From random single points (middle panel) the initial cluster sizes are
+# uninformative, and re-matching by the potentials only raises the success
+# from 7% to 27%: with known proportions, initialise with k-means.
 
-fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+fig, axes = plt.subplots(1, 3, figsize=(15, 4.4))
 jitter = np.random.default_rng(1)
 for ax, (title, results) in zip(
     axes,
     [
         ("(a) symmetric, weights 0.5 / 0.5 (1-D)", results_a),
         ("(b) weights 0.6 / 0.3 / 0.1 (2-D)", results_b),
+        ("(b) from k-means initialisations", results_c),
     ],
 ):
     for position, (method, (errors, _, _)) in enumerate(results.items()):
