@@ -1,7 +1,8 @@
 """Gaussian mixtures fitted as entropic optimal transport, for scikit-learn."""
 
+from ._adapt import PriorShiftAdapter
 from ._classifier import OTGaussianMixtureClassifier
 from ._estimator import OTGaussianMixture
 
-__all__ = ["OTGaussianMixture", "OTGaussianMixtureClassifier"]
+__all__ = ["OTGaussianMixture", "OTGaussianMixtureClassifier", "PriorShiftAdapter"]
 __version__ = "0.1.0.dev0"

@@ -648,6 +648,42 @@ def _warn(result, problem, loop, n_init):
 
 
 # --------------------------------------------------------------------------------
+# The weights on a new batch, the components frozen (prior shift)
+
+
+def fit_weights(samples, mixture, problem, tol, max_iter):
+    """Block-coordinate descent on the weights alone: E-steps at the frozen
+    components, each followed by ``pi = P^T 1`` (with ``reg_m=0`` this is
+    Saerens, Latinne & Decaestecker's EM on the priors); with ``reg_m=inf``
+    the weights are the target and one E-step gives the plan.
+
+    Returns
+    -------
+    result : FitResult
+    """
+    xp = namespace_of(mixture.weights)
+    fixed = problem.transport.reg_m == math.inf
+    if fixed:
+        mixture = mixture._replace(weights=problem.transport.target_weights)
+    lower_bound, lower_bounds = -math.inf, []
+    converged, warm, unsolved, n_iter = False, None, 0, 0
+    for n_iter in range(1, max_iter + 1):
+        step = e_step(samples, mixture, problem, warm)
+        warm, unsolved = step.potentials, unsolved + (not step.converged)
+        change = -step.value - lower_bound
+        lower_bound = -step.value
+        lower_bounds.append(lower_bound)
+        if fixed or abs(change) < tol:
+            converged = True
+            break
+        # Floored as the M-step's masses: an empty component keeps a weight.
+        mass = astype(step.statistics.mass, mixture.weights.dtype)
+        mass = mass + 10 * xp.finfo(mass.dtype).eps
+        mixture = mixture._replace(weights=mass / xp.sum(mass))
+    return FitResult(mixture, lower_bound, lower_bounds, n_iter, converged, unsolved)
+
+
+# --------------------------------------------------------------------------------
 # Stepwise EM (partial_fit)
 
 

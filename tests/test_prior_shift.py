@@ -1,0 +1,185 @@
+"""PriorShiftAdapter: a fitted model's proportions on a new batch."""
+
+import warnings
+
+import numpy as np
+import pytest
+from conftest import COVARIANCE_TYPES
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.datasets import load_digits, load_wine, make_blobs
+from sklearn.decomposition import PCA
+from sklearn.exceptions import NotFittedError
+from sklearn.preprocessing import StandardScaler
+
+from sklearn_otmix import (
+    OTGaussianMixture,
+    OTGaussianMixtureClassifier,
+    PriorShiftAdapter,
+)
+
+WINE_SHIFT = np.array([0.7, 0.2, 0.1])
+DIGITS_SHIFT = np.array([0.3, 0.2, 0.1, 0.1, 0.1, 0.05, 0.05, 0.04, 0.03, 0.03])
+
+
+def _shifted(X, y, n_train, proportions, n_batch, seed):
+    """A balanced training sample of ``n_train`` rows per class, and a batch of
+    the other rows drawn (with replacement) in ``proportions``."""
+    rng = np.random.RandomState(seed)
+    classes = np.unique(y)
+    train = np.concatenate(
+        [rng.choice(np.flatnonzero(y == c), n_train, replace=False) for c in classes]
+    )
+    rest = np.setdiff1d(np.arange(len(y)), train)
+    counts = np.round(proportions * n_batch).astype(int)
+    batch = np.concatenate(
+        [
+            rng.choice(rest[y[rest] == c], count, replace=True)
+            for c, count in zip(classes, counts, strict=True)
+        ]
+    )
+    return X[train], y[train], X[batch], y[batch], counts
+
+
+def _wine():
+    X, y = load_wine(return_X_y=True)
+    return StandardScaler().fit_transform(X), y
+
+
+def _digits():
+    X, y = load_digits(return_X_y=True)
+    return PCA(n_components=20, random_state=0).fit_transform(X), y
+
+
+CASES = {
+    "wine": (_wine, 30, WINE_SHIFT, 300),
+    "digits": (_digits, 80, DIGITS_SHIFT, 1000),
+}
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_estimated_proportions_and_adapted_accuracy(name):
+    """Three draws: the batch's proportions within 0.05 of the truth, and the
+    adapted labels more accurate on average than the unadapted ones."""
+    load, n_train, proportions, n_batch = CASES[name]
+    X, y = load()
+    before, after = [], []
+    for seed in range(3):
+        X_train, y_train, X_batch, y_batch, counts = _shifted(
+            X, y, n_train, proportions, n_batch, seed
+        )
+        clf = OTGaussianMixtureClassifier(covariance_type="tied").fit(X_train, y_train)
+        adapter = PriorShiftAdapter(clf).fit(X_batch)
+        assert np.abs(adapter.proportions_ - counts / counts.sum()).max() < 0.05
+        before.append(np.mean(clf.predict(X_batch) == y_batch))
+        after.append(np.mean(adapter.predict(X_batch) == y_batch))
+    assert np.mean(after) > np.mean(before)
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_imposed_proportions_give_matching_label_counts(name):
+    load, n_train, proportions, n_batch = CASES[name]
+    X, y = load()
+    X_train, y_train, X_batch, y_batch, counts = _shifted(
+        X, y, n_train, proportions, n_batch, 0
+    )
+    clf = OTGaussianMixtureClassifier(covariance_type="tied").fit(X_train, y_train)
+    adapter = PriorShiftAdapter(clf, reg_m=np.inf, target_weights=proportions)
+    labels = adapter.fit_predict(X_batch)
+    found = np.array([np.sum(labels == c) for c in clf.classes_])
+    assert np.abs(found - proportions * len(X_batch)).max() <= 1
+    assert_allclose(adapter.proportions_, proportions)
+    assert np.mean(labels == y_batch) >= np.mean(clf.predict(X_batch) == y_batch)
+
+
+def test_estimated_weights_are_the_fixed_point_of_the_posteriors():
+    """EM on the priors stops where the weights are the mean posteriors
+    (Saerens et al.), and the components do not move."""
+    X, y = _wine()
+    X_train, y_train, X_batch, _, _ = _shifted(X, y, 30, WINE_SHIFT, 300, 1)
+    clf = OTGaussianMixtureClassifier(2, covariance_type="diag", random_state=0)
+    clf.fit(X_train, y_train)
+    adapter = PriorShiftAdapter(clf, tol=1e-12).fit(X_batch)
+    assert adapter.converged_
+    posteriors = adapter.estimator_.predict_proba(X_batch)
+    assert_allclose(posteriors.mean(axis=0), adapter.proportions_, atol=1e-6)
+    for name in ("means_", "covariances_", "precisions_cholesky_"):
+        assert_array_equal(getattr(adapter.estimator_, name), getattr(clf, name))
+    assert not np.allclose(clf.weights_, adapter.weights_)
+    # The fitted classifier is left as it was.
+    assert_allclose(clf.weights_.sum(), 1.0)
+    assert adapter.estimator_ is not clf
+
+
+def test_penalised_weights_lie_between_estimate_and_target():
+    X, y = _wine()
+    X_train, y_train, X_batch, _, _ = _shifted(X, y, 30, WINE_SHIFT, 300, 0)
+    clf = OTGaussianMixtureClassifier(covariance_type="tied").fit(X_train, y_train)
+    uniform = np.full(3, 1 / 3)
+    free = PriorShiftAdapter(clf).fit(X_batch).proportions_
+    pulled = PriorShiftAdapter(clf, reg_m=0.5, target_weights=uniform).fit(X_batch)
+    gap_free = np.abs(free - uniform).sum()
+    gap_pulled = np.abs(pulled.proportions_ - uniform).sum()
+    assert 0 < gap_pulled < gap_free
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_mixture_weights_on_a_shifted_batch(covariance_type):
+    """An unlabelled mixture: its components' weights re-estimated (per
+    component), for every covariance type, with sample weights equivalent to
+    repeated rows, and in float32."""
+    centres = [[0, 0], [5, 0], [0, 5]]
+    X, labels = make_blobs(900, centers=centres, random_state=0)
+    model = OTGaussianMixture(3, covariance_type=covariance_type, random_state=0)
+    model.fit(X)
+    rng = np.random.RandomState(1)
+    rows = np.concatenate(
+        [
+            rng.choice(np.flatnonzero(labels == k), n, replace=False)
+            for k, n in enumerate([210, 60, 30])
+        ]
+    )
+    adapter = PriorShiftAdapter(model).fit(X[rows])
+    component = model.predict(np.array(centres, dtype=float))
+    assert_allclose(adapter.proportions_[component], [0.7, 0.2, 0.1], atol=0.05)
+    weight = rng.randint(1, 3, len(rows))
+    weighted = PriorShiftAdapter(model).fit(X[rows], sample_weight=weight)
+    repeated = PriorShiftAdapter(model).fit(np.repeat(X[rows], weight, axis=0))
+    assert_allclose(weighted.weights_, repeated.weights_, rtol=1e-6)
+    model32 = OTGaussianMixture(3, covariance_type=covariance_type, random_state=0)
+    model32.fit(X.astype(np.float32))
+    adapted32 = PriorShiftAdapter(model32).fit(X[rows].astype(np.float32))
+    assert adapted32.weights_.dtype == np.float32
+    assert_allclose(adapted32.weights_, adapter.weights_, atol=1e-3)
+
+
+def test_bad_input():
+    X, y = _wine()
+    clf = OTGaussianMixtureClassifier(covariance_type="diag").fit(X, y)
+    with pytest.raises(NotFittedError):
+        PriorShiftAdapter(OTGaussianMixtureClassifier()).fit(X)
+    for target, match in [
+        ([0.5, 0.5], "shape"),
+        ([0.5, 0.3, 0.1], "sum to 1"),
+        ([1.0, 0.0, 0.0], "positive"),
+        ([1.2, -0.1, -0.1], "range"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            PriorShiftAdapter(clf, reg_m=np.inf, target_weights=target).fit(X)
+    with pytest.raises(ValueError, match="features"):
+        PriorShiftAdapter(clf).fit(X[:, :5])
+
+
+def test_dask_batch_gives_the_in_memory_weights():
+    da = pytest.importorskip("dask.array")
+    X, y = _wine()
+    X_train, y_train, X_batch, _, _ = _shifted(X, y, 30, WINE_SHIFT, 300, 0)
+    clf = OTGaussianMixtureClassifier(covariance_type="tied").fit(X_train, y_train)
+    reference = PriorShiftAdapter(clf).fit(X_batch)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # no cluster: Dask's local scheduler
+        ours = PriorShiftAdapter(clf).fit(da.from_array(X_batch, chunks=100))
+    assert_allclose(ours.weights_, reference.weights_, rtol=1e-10)
+    with pytest.raises(ValueError, match="in memory"):
+        PriorShiftAdapter(clf, reg_m=np.inf).fit_predict(
+            da.from_array(X_batch, chunks=100)
+        )
