@@ -16,6 +16,7 @@ from ._fit import (
     FitLoop,
     MixtureProblem,
     checked_initial_parameters,
+    checked_weight_bounds,
     class_log_posterior,
     class_of,
     class_posterior,
@@ -104,6 +105,10 @@ class OTGaussianMixtureClassifier(ClassifierMixin, FittedMixture, BaseEstimator)
         known in their order (``'given'``) or as proportions without an order
         (``'free'``, the same as ``'auto'``): as in
         :class:`OTGaussianMixture`, within each class.
+    weight_bounds : tuple (low, high), default=None
+        Bounds on each component's weight with ``reg_m=0``, as in
+        :class:`OTGaussianMixture` (one bound, or one per component in the
+        order of ``component_class_``).
     sinkhorn_max_iter : int, default=1000
         Iteration budget of the transport solver in one E-step (``reg_m > 0``).
     sinkhorn_tol : float, default=1e-9
@@ -208,6 +213,7 @@ class OTGaussianMixtureClassifier(ClassifierMixin, FittedMixture, BaseEstimator)
         reg_m=0.0,
         target_weights=None,
         target_order="auto",
+        weight_bounds=None,
         sinkhorn_max_iter=1000,
         sinkhorn_tol=1e-9,
     ):
@@ -226,6 +232,7 @@ class OTGaussianMixtureClassifier(ClassifierMixin, FittedMixture, BaseEstimator)
         self.reg_m = reg_m
         self.target_weights = target_weights
         self.target_order = target_order
+        self.weight_bounds = weight_bounds
         self.sinkhorn_max_iter = sinkhorn_max_iter
         self.sinkhorn_tol = sinkhorn_tol
 
@@ -317,6 +324,7 @@ class OTGaussianMixtureClassifier(ClassifierMixin, FittedMixture, BaseEstimator)
                 init["target"],
                 self.sinkhorn_max_iter,
                 self.sinkhorn_tol,
+                checked_weight_bounds(self.weight_bounds, n_components, self.reg_m),
             ),
             component_class=asarray(component_class, xp, device),
             target_groups=free_order_groups(

@@ -18,6 +18,7 @@ from ._fit import (
     MixtureProblem,
     Stream,
     checked_initial_parameters,
+    checked_weight_bounds,
     fit,
     free_order_groups,
     initialize,
@@ -51,6 +52,7 @@ FIT_CONSTRAINTS = {
     "reg_m": [Interval(Real, 0.0, None, closed="left"), Options(Real, {math.inf})],
     "target_weights": ["array-like", None],
     "target_order": [StrOptions({"auto", "given", "free"})],
+    "weight_bounds": [tuple, list, None],
     "sinkhorn_max_iter": [Interval(Integral, 1, None, closed="left")],
     "sinkhorn_tol": [Interval(Real, 0.0, None, closed="left")],
 }
@@ -191,6 +193,11 @@ class OTGaussianMixture(DensityMixin, FittedMixture, BaseEstimator):
         the new order only where it lowers the objective. ``'auto'`` is
         ``'given'`` when ``means_init`` places the components, ``'free'``
         otherwise. ``partial_fit`` keeps the order given.
+    weight_bounds : tuple (low, high), default=None
+        Bounds on the weights that the fit estimates (``reg_m=0``): in every
+        E-step each component's mass :math:`(P^\top 1)_k` is kept within
+        ``[low, high]`` (numbers, or arrays of shape (n_components,)), so that
+        no component empties or swallows the data. None: no bounds.
     sinkhorn_max_iter : int, default=1000
         Iteration budget of the transport solver in one E-step (``reg_m > 0``):
         Sinkhorn iterations for ``0 < reg_m < inf``; Newton steps for
@@ -292,6 +299,7 @@ class OTGaussianMixture(DensityMixin, FittedMixture, BaseEstimator):
         reg_m=0.0,
         target_weights=None,
         target_order="auto",
+        weight_bounds=None,
         sinkhorn_max_iter=1000,
         sinkhorn_tol=1e-9,
         learning_decay=0.7,
@@ -314,6 +322,7 @@ class OTGaussianMixture(DensityMixin, FittedMixture, BaseEstimator):
         self.reg_m = reg_m
         self.target_weights = target_weights
         self.target_order = target_order
+        self.weight_bounds = weight_bounds
         self.sinkhorn_max_iter = sinkhorn_max_iter
         self.sinkhorn_tol = sinkhorn_tol
         self.learning_decay = learning_decay
@@ -498,6 +507,7 @@ class OTGaussianMixture(DensityMixin, FittedMixture, BaseEstimator):
             init["target"],
             self.sinkhorn_max_iter,
             self.sinkhorn_tol,
+            checked_weight_bounds(self.weight_bounds, self.n_components, self.reg_m),
         )
         problem = MixtureProblem(
             self.n_components,

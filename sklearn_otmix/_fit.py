@@ -335,6 +335,63 @@ def _initial_plan(sample, init_params, n_components, random_state):
     return responsibilities * sample.sample_mass[:, None]
 
 
+def checked_weight_bounds(weight_bounds, n_components, reg_m):
+    """``weight_bounds`` as a pair of float64 arrays ``(low, high)`` of shape
+    (n_components,), or None: each in [0, 1], ``low <= high``, and room for
+    weights summing to one (``sum(low) <= 1 <= sum(high)``)."""
+    if weight_bounds is None:
+        return None
+    if reg_m != 0.0:
+        raise ValueError(
+            "weight_bounds bound the weights that the fit estimates, with "
+            f"reg_m=0; got reg_m={reg_m}. With reg_m=np.inf the weights are "
+            "fixed to target_weights; drop weight_bounds or set reg_m=0."
+        )
+    try:
+        low, high = weight_bounds
+    except (TypeError, ValueError):
+        raise ValueError(
+            "weight_bounds should be a pair (low, high) of numbers or of arrays "
+            f"of shape ({n_components},), got {weight_bounds!r}."
+        ) from None
+    low, high = (
+        np.broadcast_to(np.asarray(host(bound), dtype=np.float64), (n_components,))
+        if np.ndim(host(bound)) == 0 or np.shape(host(bound)) == (n_components,)
+        else None
+        for bound in (low, high)
+    )
+    if low is None or high is None:
+        raise ValueError(
+            "weight_bounds should be a pair (low, high) of numbers or of arrays "
+            f"of shape ({n_components},), one bound per component."
+        )
+    if not (np.all(np.isfinite(low)) and np.all(np.isfinite(high))):
+        raise ValueError("weight_bounds should be finite numbers in [0, 1].")
+    if np.any(low < 0) or np.any(high > 1):
+        raise ValueError(
+            "weight_bounds should lie in [0, 1]: a component's weight is a share "
+            f"of the mass; got low in [{low.min():g}, {low.max():g}], high in "
+            f"[{high.min():g}, {high.max():g}]."
+        )
+    if np.any(low > high):
+        k = int(np.argmax(low > high))
+        raise ValueError(
+            f"weight_bounds: low > high for component {k} ({low[k]:g} > "
+            f"{high[k]:g}); each lower bound should be at most its upper bound."
+        )
+    if low.sum() > 1.0 + 1e-12:
+        raise ValueError(
+            f"weight_bounds: the lower bounds sum to {low.sum():g} > 1, so no "
+            "weights summing to one satisfy them; lower them."
+        )
+    if high.sum() < 1.0 - 1e-12:
+        raise ValueError(
+            f"weight_bounds: the upper bounds sum to {high.sum():g} < 1, so no "
+            "weights summing to one satisfy them; raise them."
+        )
+    return np.array(low), np.array(high)
+
+
 def _responsibilities(sample, init_params, n_components, random_state):
     """The initial responsibilities of ``init_params``, rows summing to one.
 

@@ -52,6 +52,7 @@ from ._backend import (
     on_device_of,
     row_max,
     row_sum,
+    to_numpy,
     xlogy,
 )
 from ._data import LABELS, InMemory, add
@@ -59,14 +60,17 @@ from ._data import LABELS, InMemory, add
 
 class TransportProblem(NamedTuple):
     """The E-step's settings: ``reg`` (epsilon), ``reg_m`` (rho), the target
-    weights ``t`` (an array summing to one), and the solver's ``max_iter`` and
-    ``tol`` (``sinkhorn_max_iter``, ``sinkhorn_tol``)."""
+    weights ``t`` (an array summing to one), the solver's ``max_iter`` and
+    ``tol`` (``sinkhorn_max_iter``, ``sinkhorn_tol``), and the bounds
+    ``(low, high)`` on the column marginal (``weight_bounds``, with
+    ``reg_m=0``; float64 arrays) or None."""
 
     reg: float
     reg_m: float
     target_weights: np.ndarray
     max_iter: int
     tol: float
+    bounds: tuple | None = None
 
 
 class Transport(NamedTuple):
@@ -124,6 +128,8 @@ def solve_transport(samples, cost_of, weights, problem, warm=None):
     -------
     transport : Transport
     """
+    if problem.bounds is not None:
+        return _bounded(samples, cost_of, weights, problem, warm)
     if problem.reg_m == 0.0:
         log_weights = namespace_of(weights).log(weights)
         block = partial(_semi_relaxed_block, log_weights=log_weights, reg=problem.reg)
@@ -486,6 +492,121 @@ def _unbalanced_dual(samples, cost_of, weights, problem, warm):
         total=total,
     )
     return Transport(block, (shifted,), bool(residual <= problem.tol), potentials)
+
+
+# --------------------------------------------------------------------------------
+# Bounded column marginal (weight_bounds)
+
+
+def _bounded(samples, cost_of, weights, problem, warm):
+    r"""Bounded weights: the column marginal kept within ``[low, high]``.
+
+    .. math::
+
+        \min_{P \geq 0,\ P 1 = a,\ l \leq P^\top 1 \leq h}
+            \langle C, P \rangle + \varepsilon\, \mathrm{KL}(P | a \otimes \pi)
+
+    Its dual in the components' potentials ``g`` is concave,
+
+    .. math::
+
+        \psi(g) = -\varepsilon \sum_i a_i \log \sum_k \pi_k
+            e^{(g_k - C_{ik}) / \varepsilon}
+            + \sum_k \min(l_k g_k, h_k g_k),
+
+    smooth but for its second sum, whose kink at ``g_k = 0`` is the
+    complementarity of the bounds: at the optimum ``g_k > 0`` holds the
+    component at its lower bound, ``g_k < 0`` at its upper bound, and
+    ``g_k = 0`` leaves it free between them. ``g = 0`` is the semi-relaxed
+    plan (EM's E-step): when it satisfies the bounds, nothing else is done.
+    Otherwise an active-set method: the components out of their bounds are
+    held at them by Newton's method on ``psi`` restricted to their
+    potentials (the others at zero); a potential of the wrong sign releases
+    its component, one newly out of bounds joins, until the column marginal
+    is within the bounds to ``tol``.
+    """
+    reg, tol = problem.reg, problem.tol
+    xp = namespace_of(weights)
+    log_weights = xp.log(astype(weights, xp.float64))
+    low, high = (to_numpy(bound) for bound in problem.bounds)
+    n_components = low.shape[0]
+    total = samples.total
+    shifted = samples.map(partial(_shifted_block, cost_of=cost_of), LABELS)
+    device = on_device_of(log_weights)
+
+    def sums(potentials):
+        block = partial(
+            _semi_dual_block,
+            potentials=xp.asarray(potentials, **device) + reg * log_weights,
+            reg=reg,
+            total=total,
+        )
+        value, column, gram = samples.sum(block, shifted)
+        return float(value), to_numpy(column), to_numpy(gram)
+
+    def violation(potentials, column):
+        """How far the column marginal is from optimality: out of the bounds
+        where free, off its bound where held."""
+        held_low, held_high = potentials > 0, potentials < 0
+        free = ~(held_low | held_high)
+        gaps = np.concatenate(
+            [
+                np.abs(column - low)[held_low],
+                np.abs(column - high)[held_high],
+                np.maximum(low - column, 0.0)[free],
+                np.maximum(column - high, 0.0)[free],
+            ]
+        )
+        return float(gaps.max(initial=0.0))
+
+    potentials = np.zeros(n_components) if warm is None else to_numpy(warm)
+    _, column, _ = sums(potentials)
+    error = violation(potentials, column)
+    for _ in range(2 * n_components + 2):
+        if error <= tol:
+            break
+        held_low = (potentials > 0) | ((potentials == 0) & (column < low))
+        held_high = (potentials < 0) | ((potentials == 0) & (column > high))
+        held = np.flatnonzero(held_low | held_high)
+        bound = np.where(held_low, low, high)[held]
+
+        def evaluate(part, temperature, held=held, bound=bound):
+            full = np.zeros(n_components)
+            full[held] = to_numpy(part)
+            value, column, gram = sums(full)
+
+            def curvature():
+                hessian = (np.diag(column) - gram) / temperature
+                return xp.asarray(hessian[np.ix_(held, held)], **device)
+
+            gradient = xp.asarray(bound - column[held], **device)
+            return DualPoint(value + float(bound @ full[held]), gradient, curvature)
+
+        every = held.shape[0] == n_components and abs(bound.sum() - 1.0) < 1e-12
+        _, part, _ = newton(
+            evaluate,
+            reg,
+            xp.asarray(potentials[held], **device),
+            tol,
+            problem.max_iter,
+            shift_invariant=every,
+        )
+        potentials = np.zeros(n_components)
+        potentials[held] = to_numpy(part)
+        # A potential of the wrong sign releases its bound.
+        wrong = (held_low & (potentials < 0)) | (held_high & (potentials > 0))
+        potentials[wrong] = 0.0
+        _, column, _ = sums(potentials)
+        error = violation(potentials, column)
+    final = xp.asarray(potentials, **device) + reg * log_weights
+    block = partial(
+        _dual_plan_block,
+        potentials=final,
+        log_weights=log_weights,
+        reg=reg,
+        total=total,
+    )
+    return Transport(block, (shifted,), error <= tol, xp.asarray(potentials, **device))
 
 
 # --------------------------------------------------------------------------------

@@ -352,3 +352,29 @@ def test_classifier_plan_is_exactly_zero_off_the_class(namespace, regime):
     forbidden = (y[:, None] >= 0) & (np.arange(3)[None, :] != y[:, None])
     assert np.all(plan[forbidden] == 0.0)
     assert_allclose(plan.sum(axis=1), 1.0, rtol=1e-12)
+
+
+def test_proportions_in_the_namespace(namespace):
+    """Bounded weights, known weights without an order, and PriorShiftAdapter:
+    the numpy results, from arrays of the namespace."""
+    from sklearn_otmix import PriorShiftAdapter
+
+    xp, _, to_xp = namespace
+    X, n_components = DATASETS["blobs"]
+    for params in (
+        {"weight_bounds": (0.2, 0.3)},
+        {
+            "reg_m": np.inf,
+            "target_weights": [0.4, 0.3, 0.2, 0.1],
+            "target_order": "free",
+        },
+    ):
+        reference, ours = _fit_both(
+            X, to_xp, n_components=n_components, random_state=0, **SOLVER, **params
+        )
+        _assert_same_fit(ours, reference, rtol=1e-10)
+    with sklearn.config_context(array_api_dispatch=True):
+        adapted = PriorShiftAdapter(ours).fit(to_xp(X[:300]))
+        assert array_api_compat.array_namespace(adapted.weights_) is xp
+    expected = PriorShiftAdapter(reference).fit(X[:300]).weights_
+    assert_allclose(_to_numpy(adapted.weights_), expected, rtol=1e-10)

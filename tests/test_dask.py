@@ -260,3 +260,29 @@ def test_classifier_rejects_bad_dask_labels(client):
         OTGaussianMixtureClassifier().fit(X, y + 0.5)
     with pytest.raises(ValueError, match="use OTGaussianMixture"):
         OTGaussianMixtureClassifier().fit(X, y * 0 - 1)
+
+
+def test_proportions_on_dask_equal_in_memory(client, weighted_blobs):
+    """Bounded weights, known weights without an order, and the weights of a
+    shifted batch: the Dask fits are the in-memory ones."""
+    from sklearn_otmix import PriorShiftAdapter
+
+    X, weights = weighted_blobs
+    X_dask = da.from_array(X, chunks=(500, 3))
+    w_dask = da.from_array(weights, chunks=500)
+    for params in (
+        {"weight_bounds": (0.2, 0.4)},
+        {"reg_m": np.inf, "target_weights": [0.5, 0.3, 0.2], "target_order": "free"},
+    ):
+        params = {"covariance_type": "full", "random_state": 0, **params}
+        reference = OTGaussianMixture(3, **params).fit(X, sample_weight=weights)
+        ours = OTGaussianMixture(3, **params).fit(X_dask, sample_weight=w_dask)
+        for name in ("weights_", "means_", "covariances_"):
+            assert_close_to_scale(
+                getattr(ours, name), getattr(reference, name), 1e-8, name
+            )
+    model = OTGaussianMixture(3, random_state=0).fit(X)
+    batch = X[np.argsort(X[:, 0])[:900]]  # a shifted batch
+    reference = PriorShiftAdapter(model).fit(batch)
+    ours = PriorShiftAdapter(model).fit(da.from_array(batch, chunks=300))
+    np.testing.assert_allclose(ours.weights_, reference.weights_, rtol=1e-10)
