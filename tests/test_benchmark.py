@@ -86,3 +86,12 @@ def test_discriminant_parity_table(capsys):
         # The LDA columns: numbers within the tests' 1e-8.
         assert all(float(cell) < 1e-8 for cell in cells[:3])
     assert "LDA covariance" in capsys.readouterr().out
+
+
+def test_weight_bounds_benchmark_runs(capsys):
+    rows = _benchmark_module("bench_weight_bounds").main(
+        ["--n", "300", "--repeats", "1"]
+    )
+    _, excess, row_error, _ = rows["dual (package)"]
+    assert excess < 1e-9 and row_error < 1e-12
+    assert "POT partial" in capsys.readouterr().out
