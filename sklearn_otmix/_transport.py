@@ -519,11 +519,12 @@ def _bounded(samples, cost_of, weights, problem, warm):
     component at its lower bound, ``g_k < 0`` at its upper bound, and
     ``g_k = 0`` leaves it free between them. ``g = 0`` is the semi-relaxed
     plan (EM's E-step): when it satisfies the bounds, nothing else is done.
-    Otherwise an active-set method: the components out of their bounds are
-    held at them by Newton's method on ``psi`` restricted to their
-    potentials (the others at zero); a potential of the wrong sign releases
-    its component, one newly out of bounds joins, until the column marginal
-    is within the bounds to ``tol``.
+    Otherwise an active-set method: the free component furthest out of its
+    bounds joins the held ones, which Newton's method on ``psi`` restricted
+    to their potentials (the others at zero) holds at their bounds; a
+    potential of the wrong sign releases its component; and so on, one
+    component at a time, until the column marginal is within the bounds to
+    ``tol``.
     """
     reg, tol = problem.reg, problem.tol
     xp = namespace_of(weights)
@@ -544,31 +545,35 @@ def _bounded(samples, cost_of, weights, problem, warm):
         value, column, gram = samples.sum(block, shifted)
         return float(value), to_numpy(column), to_numpy(gram)
 
-    def violation(potentials, column):
-        """How far the column marginal is from optimality: out of the bounds
-        where free, off its bound where held."""
-        held_low, held_high = potentials > 0, potentials < 0
-        free = ~(held_low | held_high)
-        gaps = np.concatenate(
-            [
-                np.abs(column - low)[held_low],
-                np.abs(column - high)[held_high],
-                np.maximum(low - column, 0.0)[free],
-                np.maximum(column - high, 0.0)[free],
-            ]
-        )
-        return float(gaps.max(initial=0.0))
+    def violation(side, column):
+        """How far the column marginal is from optimality: off its bound where
+        held (``side`` +1 at the lower, -1 at the upper), out of the bounds
+        where free."""
+        bound = np.where(side > 0, low, high)
+        held = np.abs(column - bound)[side != 0]
+        free = np.maximum(np.maximum(low - column, column - high), 0.0)[side == 0]
+        return float(np.concatenate([held, free]).max(initial=0.0))
 
     potentials = np.zeros(n_components) if warm is None else to_numpy(warm)
+    side = np.sign(potentials).astype(np.int64)
     _, column, _ = sums(potentials)
-    error = violation(potentials, column)
-    for _ in range(2 * n_components + 2):
+    error = violation(side, column)
+    for _ in range(4 * n_components + 4):
         if error <= tol:
             break
-        held_low = (potentials > 0) | ((potentials == 0) & (column < low))
-        held_high = (potentials < 0) | ((potentials == 0) & (column > high))
-        held = np.flatnonzero(held_low | held_high)
-        bound = np.where(held_low, low, high)[held]
+        # The free component furthest out of its bounds joins the held ones:
+        # one at a time, since holding every violator at once can ask for
+        # more (or less) mass than there is.
+        out = np.maximum(np.maximum(low - column, column - high), 0.0)
+        out[side != 0] = 0.0
+        joining = int(np.argmax(out))
+        if out[joining] > tol:
+            side[joining] = 1 if column[joining] < low[joining] else -1
+        held = np.flatnonzero(side)
+        bound = np.where(side > 0, low, high)[held]
+        every = held.shape[0] == n_components
+        if every and abs(bound.sum() - 1.0) > 1e-12:
+            break  # no plan holds every component at these bounds
 
         def evaluate(part, temperature, held=held, bound=bound):
             full = np.zeros(n_components)
@@ -582,7 +587,6 @@ def _bounded(samples, cost_of, weights, problem, warm):
             gradient = xp.asarray(bound - column[held], **device)
             return DualPoint(value + float(bound @ full[held]), gradient, curvature)
 
-        every = held.shape[0] == n_components and abs(bound.sum() - 1.0) < 1e-12
         _, part, _ = newton(
             evaluate,
             reg,
@@ -594,10 +598,10 @@ def _bounded(samples, cost_of, weights, problem, warm):
         potentials = np.zeros(n_components)
         potentials[held] = to_numpy(part)
         # A potential of the wrong sign releases its bound.
-        wrong = (held_low & (potentials < 0)) | (held_high & (potentials > 0))
-        potentials[wrong] = 0.0
+        wrong = side * potentials < 0
+        potentials[wrong], side[wrong] = 0.0, 0
         _, column, _ = sums(potentials)
-        error = violation(potentials, column)
+        error = violation(side, column)
     final = xp.asarray(potentials, **device) + reg * log_weights
     block = partial(
         _dual_plan_block,

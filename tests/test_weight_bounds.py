@@ -211,3 +211,16 @@ def test_bounds_with_sample_weight_and_float32(unequal):
     assert np.all(single.weights_ >= 0.15 - 1e-6) and np.all(
         single.weights_ <= 0.4 + 1e-6
     )
+
+
+def test_solver_converges_from_every_initialisation(unequal):
+    """Regression: the active set once held every component at once (one at its
+    upper bound, three at their lower ones: bounds summing to 0.85, no plan),
+    and Newton's method stalled; components now join one at a time."""
+    for seed in range(12):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            OTGaussianMixture(
+                4, weight_bounds=(0.15, 0.4), tol=1e-6, max_iter=1000, random_state=seed
+            ).fit(unequal)
+        assert not [w for w in caught if "sinkhorn_tol" in str(w.message)], seed
