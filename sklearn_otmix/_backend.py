@@ -125,6 +125,21 @@ def float_dtypes(xp):
     return [xp.float64, xp.float32]
 
 
+def fill_where(values, mask, value):
+    """``values`` with ``value`` where ``mask``: in place in numpy."""
+    if array_api_compat.is_numpy_array(values):
+        values[mask] = value
+        return values
+    xp = namespace_of(values)
+    filler = xp.asarray(value, dtype=values.dtype, **on_device_of(values))
+    return xp.where(mask, filler, values)
+
+
+def is_host_array(array):
+    """Whether ``array`` is a numpy array (also a Dask chunk's)."""
+    return array_api_compat.is_numpy_array(array)
+
+
 def exp(values):
     """``exp(values)``, overwriting ``values`` where the library allows it, with
     the results below the normal range flushed to zero.

@@ -9,7 +9,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 
-from ._backend import asarray, get_namespace, host, to_numpy
+from ._backend import asarray, get_namespace, host, is_host_array, to_numpy
 from ._data import check_labels, samples_of
 from ._estimator import FIT_CONSTRAINTS, FittedMixture
 from ._fit import (
@@ -477,13 +477,13 @@ class OTGaussianMixtureClassifier(ClassifierMixin, FittedMixture, BaseEstimator)
         """
         samples = self._fitted_samples(X, "predict")
         classes = self.classes_
-        xp, device = get_namespace(samples.like)
-        numeric = classes.dtype.kind in "biuf"
-        if xp is np or numeric:
-            # On the rows' side: numpy (also in Dask's chunks) or the namespace.
-            labels = classes if xp is np else asarray(classes, xp, device)
+        if is_host_array(samples.like) or classes.dtype.kind in "biuf":
+            # Labels on the rows' side: numpy (also in Dask's chunks), or
+            # numbers in the rows' namespace.
+            labels = asarray(classes, *get_namespace(samples.like))
             function = partial(class_of, groups=self._groups(), classes=labels)
             return self._rows(samples, function, dtype=classes.dtype)
+        # Strings from rows of another namespace: the indices, then the host.
         function = partial(class_of, groups=self._groups())
         return classes[to_numpy(self._rows(samples, function, dtype="int64"))]
 

@@ -23,6 +23,7 @@ from sklearn.exceptions import ConvergenceWarning
 from ._backend import (
     asarray,
     astype,
+    fill_where,
     get_namespace,
     host,
     namespace_of,
@@ -164,14 +165,9 @@ def constrain(costs, labels, classes):
     """
     if labels is None or classes is None:
         return costs
-    xp = namespace_of(costs)
     labels = labels[:, None]
     forbidden = (labels >= 0) & (labels != classes[None, :])
-    if xp is np:
-        costs[forbidden] = math.inf
-        return costs
-    infinity = xp.asarray(math.inf, dtype=costs.dtype, **on_device_of(costs))
-    return xp.where(forbidden, infinity, costs)
+    return fill_where(costs, forbidden, math.inf)
 
 
 def _costs(x, labels, cost_of, classes):
