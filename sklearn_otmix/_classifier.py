@@ -314,6 +314,9 @@ class OTGaussianMixtureClassifier(ClassifierMixin, FittedMixture, BaseEstimator)
         )
         xp, device = get_namespace(samples.like)
         component_class = np.repeat(np.arange(classes.shape[0]), per_class)
+        bounds = checked_weight_bounds(self.weight_bounds, n_components, self.reg_m)
+        if bounds is not None:
+            _check_bounds_hold_labels(classes, sums, samples.total, bounds, per_class)
         problem = MixtureProblem(
             n_components,
             self.covariance_type,
@@ -324,7 +327,7 @@ class OTGaussianMixtureClassifier(ClassifierMixin, FittedMixture, BaseEstimator)
                 init["target"],
                 self.sinkhorn_max_iter,
                 self.sinkhorn_tol,
-                checked_weight_bounds(self.weight_bounds, n_components, self.reg_m),
+                bounds,
             ),
             component_class=asarray(component_class, xp, device),
             target_groups=free_order_groups(
@@ -535,4 +538,30 @@ def _check_classes(classes, sums, per_class):
                 f"weight, fewer than its {wanted} components: each component starts "
                 "from at least one labelled row. Lower n_components_per_class "
                 "for this class, or label more of its rows."
+            )
+
+
+def _check_bounds_hold_labels(classes, sums, total, bounds, per_class):
+    """With weight_bounds, each class's components can take its labelled rows
+    (their upper bounds) and need no more than it and the unlabelled rows can
+    give (their lower bounds)."""
+    starts = np.cumsum(per_class) - per_class
+    low, high = (np.add.reduceat(bound, starts) for bound in bounds)
+    share = sums.mass / total
+    unlabelled = 1.0 - share.sum()
+    for label, labelled, lowest, highest in zip(
+        classes.tolist(), share, low, high, strict=True
+    ):
+        if labelled > highest + 1e-12:
+            raise ValueError(
+                f"weight_bounds let the components of class {label!r} take "
+                f"{highest:.6g} of the mass, but its labelled rows alone carry "
+                f"{labelled:.6g}: raise their upper bounds."
+            )
+        if lowest > labelled + unlabelled + 1e-12:
+            raise ValueError(
+                f"weight_bounds ask the components of class {label!r} for at "
+                f"least {lowest:.6g} of the mass, but its labelled rows and all "
+                f"the unlabelled ones carry {labelled + unlabelled:.6g}: lower "
+                "their lower bounds."
             )

@@ -224,3 +224,14 @@ def test_solver_converges_from_every_initialisation(unequal):
                 4, weight_bounds=(0.15, 0.4), tol=1e-6, max_iter=1000, random_state=seed
             ).fit(unequal)
         assert not [w for w in caught if "sinkhorn_tol" in str(w.message)], seed
+
+
+def test_classifier_bounds_that_cannot_hold_the_labels():
+    X, y = make_blobs(400, centers=[[0, 0], [4, 0]], random_state=0)
+    y_partial = np.where(np.arange(len(y)) < 300, y, -1)  # 300 labelled rows
+    share = np.mean(y_partial == 0)
+    with pytest.raises(ValueError, match="class 0 take 0.2"):
+        OTGaussianMixtureClassifier(weight_bounds=(0.0, [0.2, 1.0])).fit(X, y_partial)
+    with pytest.raises(ValueError, match="at least 0.9"):
+        OTGaussianMixtureClassifier(weight_bounds=([0.9, 0.0], 1.0)).fit(X, y_partial)
+    assert share > 0.2  # the first case is infeasible
