@@ -172,11 +172,19 @@ class DaskSamples:
 
     def initialization_sample(self, random_state):
         """In-memory rows: all of them if there are at most ``INIT_SAMPLE_SIZE``,
-        else a uniform sample of that many, in their order."""
-        dask, _ = _import_dask()
+        else a uniform sample of that many, in their order. With labels, the
+        sample also holds every labelled row when there are at most
+        ``INIT_SAMPLE_SIZE`` of them: a class's components start from its
+        labelled rows, which a uniform sample may miss when labels are rare."""
+        dask, da = _import_dask()
         X, w, y = self.X, self.sample_weight, self.labels
         if X.shape[0] > INIT_SAMPLE_SIZE:
             rows = _distinct_rows(X.shape[0], INIT_SAMPLE_SIZE, random_state)
+            if y is not None:
+                labelled = da.flatnonzero(y >= 0)
+                labelled = labelled.compute_chunk_sizes()
+                if labelled.shape[0] <= INIT_SAMPLE_SIZE:
+                    rows = np.union1d(rows, labelled.compute())
             X = X[rows]
             w = None if w is None else w[rows]
             y = None if y is None else y[rows]

@@ -286,3 +286,34 @@ def test_proportions_on_dask_equal_in_memory(client, weighted_blobs):
     reference = PriorShiftAdapter(model).fit(batch)
     ours = PriorShiftAdapter(model).fit(da.from_array(batch, chunks=300))
     np.testing.assert_allclose(ours.weights_, reference.weights_, rtol=1e-10)
+
+
+def test_classifier_initialisation_sample_holds_the_rare_labelled_rows(
+    client, monkeypatch
+):
+    """Beyond INIT_SAMPLE_SIZE rows the initialisation sees a sample, plus
+    every labelled row: a class with two components and 4 labelled rows of
+    6000 is still placed (a uniform sample of 300 would hold none of them)."""
+    from sklearn_otmix._data import LABELS
+
+    monkeypatch.setattr(_dask, "INIT_SAMPLE_SIZE", 300)
+    X, blob = make_blobs(6000, n_features=2, centers=4, random_state=1)
+    y = np.full(len(X), -1)
+    for b in range(4):
+        y[np.flatnonzero(blob == b)[:2]] = b // 2  # two classes of two blobs
+    samples = _dask.dask_samples(
+        OTGaussianMixtureClassifier(),
+        da.from_array(X, chunks=1000),
+        None,
+        reset=True,
+        n_components=4,
+        fit=True,
+        labels=da.from_array(y, chunks=1000),
+    )
+    sample = samples.initialization_sample(np.random.RandomState(0))
+    labels = np.concatenate(sample.map(lambda x, mass, labels: labels, LABELS))
+    assert np.sum(labels >= 0) == 8 and 300 <= len(labels) <= 308
+    model = OTGaussianMixtureClassifier(2, random_state=0).fit(
+        da.from_array(X, chunks=1000), da.from_array(y, chunks=1000)
+    )
+    assert model.score(X, blob // 2) > 0.9
