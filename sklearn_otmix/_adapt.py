@@ -177,6 +177,15 @@ class PriorShiftAdapter(BaseEstimator):
             ),
         )
         result = fit_weights(samples, mixture, problem, self.tol, self.max_iter)
+        if result.unsolved:
+            warnings.warn(
+                f"In {result.unsolved} of {result.n_iter} E-steps the "
+                f"optimal-transport solver did not reach sinkhorn_tol="
+                f"{self.sinkhorn_tol} within sinkhorn_max_iter="
+                f"{self.sinkhorn_max_iter} iterations: increase them, or reg.",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
         if not result.converged:
             warnings.warn(
                 f"The batch's weights did not converge within max_iter="

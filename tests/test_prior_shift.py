@@ -8,7 +8,7 @@ from conftest import COVARIANCE_TYPES
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.datasets import load_digits, load_wine, make_blobs
 from sklearn.decomposition import PCA
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_otmix import (
@@ -183,3 +183,17 @@ def test_dask_batch_gives_the_in_memory_weights():
         PriorShiftAdapter(clf, reg_m=np.inf).fit_predict(
             da.from_array(X_batch, chunks=100)
         )
+
+
+def test_solver_that_does_not_converge_warns():
+    X, y = _wine()
+    clf = OTGaussianMixtureClassifier(covariance_type="tied").fit(X, y)
+    adapter = PriorShiftAdapter(
+        clf,
+        reg_m=np.inf,
+        target_weights=WINE_SHIFT,
+        sinkhorn_max_iter=1,
+        sinkhorn_tol=0,
+    )
+    with pytest.warns(ConvergenceWarning, match="sinkhorn_tol"):
+        adapter.fit(X)
