@@ -1,0 +1,195 @@
+"""mclust's parsimonious covariance models (Celeux & Govaert, 1995).
+
+WORK IN PROGRESS (branch wip/issue-15): the M-step of each model from the
+weighted scatter matrices; not yet wired into the estimators.
+
+A component's covariance is ``lambda_k D_k A_k D_k^T``: its volume
+``lambda_k`` (``|Sigma_k|^(1/d)``), its shape ``A_k`` (diagonal, determinant 1)
+and its orientation ``D_k`` (orthogonal). A model's name gives, in this order,
+whether the volume, the shape and the orientation are Equal across components,
+Variable, or the Identity (I: spherical shape, or axis-aligned orientation).
+"""
+
+import numpy as np
+
+#: (volume, shape, orientation) of each model, in mclust's order.
+MODELS = {
+    name: tuple(name)
+    for name in (
+        "EII",
+        "VII",
+        "EEI",
+        "VEI",
+        "EVI",
+        "VVI",
+        "EEE",
+        "VEE",
+        "EVE",
+        "VVE",
+        "EEV",
+        "VEV",
+        "EVV",
+        "VVV",
+    )
+}
+
+
+def _unit_determinant(matrix_or_diagonal):
+    """The argument divided by its determinant's ``d``-th root, and that root."""
+    values = np.asarray(matrix_or_diagonal)
+    d = values.shape[-1]
+    if values.ndim == 1:
+        log_det = np.sum(np.log(values))
+    else:
+        log_det = np.linalg.slogdet(values)[1]
+    root = np.exp(log_det / d)
+    return values / root, root
+
+
+def model_covariances(
+    mass, scatter, model, *, tol=np.sqrt(np.finfo(float).eps), max_iter=1000
+):
+    """The covariances of ``model`` that maximise the weighted likelihood.
+
+    Parameters
+    ----------
+    mass : ndarray of shape (n_components,)
+        ``n_k = sum_i P_ik``.
+    scatter : ndarray of shape (n_components, n_features, n_features)
+        ``W_k = sum_i P_ik (x_i - mu_k)(x_i - mu_k)^T``.
+    model : str
+        One of :data:`MODELS`.
+    tol, max_iter : float, int
+        The alternating updates of the models without a closed form stop when
+        the volumes change by less than ``tol`` (relative).
+
+    Returns
+    -------
+    covariances : ndarray of shape (n_components, n_features, n_features)
+    """
+    K, d, _ = scatter.shape
+    n = mass.sum()
+    diagonals = np.einsum("kii->ki", scatter)
+    total = scatter.sum(axis=0)
+    if model == "EII":
+        variance = np.trace(total) / (n * d)
+        return np.broadcast_to(variance * np.eye(d), (K, d, d)).copy()
+    if model == "VII":
+        variances = np.einsum("kii->k", scatter) / (mass * d)
+        return variances[:, None, None] * np.eye(d)
+    if model == "EEI":
+        return np.broadcast_to(np.diag(total.diagonal() / n), (K, d, d)).copy()
+    if model == "VVI":
+        return np.stack([np.diag(v) for v in diagonals / mass[:, None]])
+    if model == "EVI":
+        shapes, roots = zip(*(_unit_determinant(v) for v in diagonals), strict=True)
+        volume = np.sum(roots) / n
+        return np.stack([np.diag(volume * shape) for shape in shapes])
+    if model == "EEE":
+        return np.broadcast_to(total / n, (K, d, d)).copy()
+    if model == "VVV":
+        return scatter / mass[:, None, None]
+    if model == "EVV":
+        shapes, roots = zip(*(_unit_determinant(w) for w in scatter), strict=True)
+        volume = np.sum(roots) / n
+        return volume * np.stack(shapes)
+    if model == "EEV":
+        values, vectors = np.linalg.eigh(scatter)  # ascending, per component
+        shape, root = _unit_determinant(values.sum(axis=0))
+        volume = root / n
+        return np.stack([volume * (vec * shape) @ vec.T for vec in vectors])
+    if model == "VEI":
+        shape = np.ones(d)
+        volumes = np.ones(K)
+        for _ in range(max_iter):
+            previous = volumes
+            volumes = (diagonals / shape).sum(axis=1) / (d * mass)
+            shape, _ = _unit_determinant((diagonals / volumes[:, None]).sum(axis=0))
+            if np.max(np.abs(volumes - previous) / volumes) < tol:
+                break
+        return np.stack([np.diag(v * shape) for v in volumes])
+    if model == "VEE":
+        common = np.eye(d)
+        volumes = np.ones(K)
+        for _ in range(max_iter):
+            previous = volumes
+            inverse = np.linalg.inv(common)
+            volumes = np.einsum("kij,ji->k", scatter, inverse) / (d * mass)
+            common, _ = _unit_determinant(
+                (scatter / volumes[:, None, None]).sum(axis=0)
+            )
+            if np.max(np.abs(volumes - previous) / volumes) < tol:
+                break
+        return volumes[:, None, None] * common
+    if model == "VEV":
+        values, vectors = np.linalg.eigh(scatter)
+        shape = np.ones(d)
+        volumes = np.ones(K)
+        for _ in range(max_iter):
+            previous = volumes
+            volumes = (values / shape).sum(axis=1) / (d * mass)
+            shape, _ = _unit_determinant((values / volumes[:, None]).sum(axis=0))
+            if np.max(np.abs(volumes - previous) / volumes) < tol:
+                break
+        return np.stack(
+            [v * (vec * shape) @ vec.T for v, vec in zip(volumes, vectors, strict=True)]
+        )
+    if model in ("EVE", "VVE"):
+        return _common_orientation(mass, scatter, model == "VVE", tol, max_iter)
+    raise ValueError(f"Unknown covariance model {model!r}.")
+
+
+def _nearest_rotation(matrix):
+    """The orthogonal matrix nearest ``matrix`` (polar factor), transposed."""
+    left, _, right = np.linalg.svd(matrix)
+    return (left @ right).T
+
+
+def _common_orientation(mass, scatter, variable_volume, tol, max_iter):
+    """EVE and VVE: one orientation ``O`` (rows: the axes) shared by all
+    components, with shapes (and, for VVE, volumes) per component.
+
+    For fixed shapes the orientation minimises ``sum_k tr(O W_k O^T A_k^-1)``
+    over orthogonal ``O``; each iteration takes two majorise-minimise steps on
+    it (Browne & McNicholas, 2014), each the polar factor of a linear
+    majoriser, then the shapes in closed form. It starts from ``O = I`` and
+    unit shapes, as mclust does, and stops when the criterion changes by less
+    than ``tol`` relative to ``1 + |criterion|``.
+    """
+    K, d, _ = scatter.shape
+    largest = np.linalg.eigvalsh(scatter)[:, -1]
+    orientation = np.eye(d)
+    shapes = np.ones((K, d))
+    volumes = np.ones(K)
+    previous = np.inf
+    for _ in range(max_iter):
+        # Majoriser in O's rows: W_k's largest eigenvalue bounds its quadratic.
+        weighted = orientation[None] / shapes[:, :, None]  # A_k^-1 O
+        step = np.einsum("kij,kjl->il", weighted, scatter)
+        step -= np.einsum("k,kij->ij", largest, weighted)
+        orientation = _nearest_rotation(step)
+        # And in its columns, through W_k O: A_k^-1's largest entry bounds it.
+        rotated = scatter @ orientation  # W_k O
+        step = (rotated / shapes[:, None, :]).sum(axis=0)
+        step -= np.einsum("k,kij->ij", (1.0 / shapes).max(axis=1), rotated)
+        orientation = _nearest_rotation(step)
+        # Shapes (and volumes) in closed form for this orientation.
+        spread = np.einsum("ij,kjl,il->ki", orientation, scatter, orientation)
+        if variable_volume:
+            spread = spread / mass[:, None]
+        shapes, roots = zip(*(_unit_determinant(s) for s in spread), strict=True)
+        shapes = np.array(shapes)
+        if variable_volume:
+            volumes = np.array(roots)
+        criterion = np.sum(spread * (mass[:, None] if variable_volume else 1) / shapes)
+        if abs(criterion - previous) / (1.0 + abs(criterion)) <= tol:
+            break
+        previous = criterion
+    if not variable_volume:
+        volumes = np.full(K, criterion / (mass.sum() * d))
+    return np.stack(
+        [
+            v * (orientation.T * shape) @ orientation
+            for v, shape in zip(volumes, shapes, strict=True)
+        ]
+    )
