@@ -34,11 +34,12 @@ from ._gaussian import (
     n_parameters,
     precisions_from_cholesky,
 )
+from ._models import MODELS, covariance_form, n_covariance_parameters
 from ._transport import TransportProblem
 
 # The parameters of the fit that every estimator of the package shares.
 FIT_CONSTRAINTS = {
-    "covariance_type": [StrOptions(set(COVARIANCE_TYPES))],
+    "covariance_type": [StrOptions(set(COVARIANCE_TYPES) | set(MODELS))],
     "tol": [Interval(Real, 0.0, None, closed="left")],
     "reg_covar": [Interval(Real, 0.0, None, closed="left")],
     "max_iter": [Interval(Integral, 0, None, closed="left")],
@@ -63,6 +64,12 @@ class FittedMixture:
     ``covariances_``, ``precisions_cholesky_``) does with it; the estimator
     provides ``_samples`` (its data layer) and ``covariance_type``."""
 
+    @property
+    def _form(self):
+        """The form of the covariances (scikit-learn's four; ``'full'`` for
+        the other mclust models)."""
+        return covariance_form(self.covariance_type)[0]
+
     def _mixture(self):
         return Mixture(
             self.weights_, self.means_, self.covariances_, self.precisions_cholesky_
@@ -73,9 +80,7 @@ class FittedMixture:
         self.means_ = mixture.means
         self.covariances_ = mixture.covariances
         self.precisions_cholesky_ = mixture.precisions_chol
-        self.precisions_ = precisions_from_cholesky(
-            mixture.precisions_chol, self.covariance_type
-        )
+        self.precisions_ = precisions_from_cholesky(mixture.precisions_chol, self._form)
 
     def _fitted_samples(self, X, method, sample_weight=None):
         check_is_fitted(self)
@@ -85,7 +90,7 @@ class FittedMixture:
     def _rows(self, samples, function, **shape):
         """Per-row ``function`` of the fitted mixture (lazy for Dask)."""
         function = partial(
-            function, mixture=self._mixture(), covariance_type=self.covariance_type
+            function, mixture=self._mixture(), covariance_type=self._form
         )
         return samples.rows(function, **shape)
 
@@ -494,7 +499,7 @@ class OTGaussianMixture(DensityMixin, FittedMixture, BaseEstimator):
         init = checked_initial_parameters(
             like,
             n_components=self.n_components,
-            covariance_type=self.covariance_type,
+            covariance_type=self._form,
             reg_m=self.reg_m,
             weights_init=self.weights_init,
             means_init=self.means_init,
@@ -509,9 +514,10 @@ class OTGaussianMixture(DensityMixin, FittedMixture, BaseEstimator):
             self.sinkhorn_tol,
             checked_weight_bounds(self.weight_bounds, self.n_components, self.reg_m),
         )
+        form, model = covariance_form(self.covariance_type)
         problem = MixtureProblem(
             self.n_components,
-            self.covariance_type,
+            form,
             self.reg_covar,
             transport,
             target_groups=free_order_groups(
@@ -520,6 +526,7 @@ class OTGaussianMixture(DensityMixin, FittedMixture, BaseEstimator):
                 self.means_init is not None,
                 [np.arange(self.n_components)],
             ),
+            covariance_model=model,
         )
         return problem, init
 
@@ -532,7 +539,7 @@ class OTGaussianMixture(DensityMixin, FittedMixture, BaseEstimator):
             partial(
                 weighted_log_likelihood,
                 mixture=self._mixture(),
-                covariance_type=self.covariance_type,
+                covariance_type=self._form,
             )
         )
         return float(total) / samples.total
@@ -612,7 +619,7 @@ class OTGaussianMixture(DensityMixin, FittedMixture, BaseEstimator):
             to_numpy(self.weights_),
             to_numpy(self.means_),
             to_numpy(self.covariances_),
-            self.covariance_type,
+            self._form,
             n_samples,
             check_random_state(self.random_state),
         )
@@ -655,6 +662,12 @@ class OTGaussianMixture(DensityMixin, FittedMixture, BaseEstimator):
 
     def _n_parameters(self):
         n_features = self.means_.shape[1]
-        count = n_parameters(self.n_components, n_features, self.covariance_type)
+        form, model = covariance_form(self.covariance_type)
+        count = n_parameters(self.n_components, n_features, form)
+        if model is not None:
+            # The full form's covariance parameters, replaced by the model's.
+            count += n_covariance_parameters(
+                model, self.n_components, n_features
+            ) - n_covariance_parameters("VVV", self.n_components, n_features)
         # With reg_m=inf the weights are given, not estimated.
         return count - (self.n_components - 1) * (self.reg_m == math.inf)

@@ -43,6 +43,7 @@ from ._gaussian import (
     precision_cholesky_from_precisions,
     sufficient_statistics,
 )
+from ._models import constrained
 from ._transport import TransportProblem, column_term, row_softmax, solve_transport
 
 
@@ -83,6 +84,7 @@ class MixtureProblem(NamedTuple):
     transport: TransportProblem
     component_class: np.ndarray | None = None
     target_groups: tuple | None = None
+    covariance_model: str | None = None
 
 
 def free_order_groups(target_order, reg_m, means_given, groups):
@@ -230,15 +232,32 @@ def plan_of(samples, mixture, problem):
     return samples.concat(samples.map(block, LABELS, *transport.state))
 
 
-def m_step(statistics, problem):
-    """Weighted Gaussian maximum likelihood; ``pi = P^T 1`` (``t`` if fixed)."""
+def _mle(statistics, problem, previous=None):
+    """Weighted maximum likelihood, in the problem's covariance model
+    (``previous``: the covariances that start an iterative model's updates)."""
+    mass, means, covariances = gaussian_mle(
+        statistics, problem.reg_covar, problem.covariance_type
+    )
+    if problem.covariance_model is not None:
+        xp, device = get_namespace(covariances)
+        host_covariances = constrained(
+            to_numpy(mass).astype(np.float64),
+            to_numpy(covariances).astype(np.float64),
+            problem.covariance_model,
+            problem.reg_covar,
+            None if previous is None else to_numpy(previous).astype(np.float64),
+        )
+        covariances = asarray(host_covariances, xp, device, dtype=covariances.dtype)
+    return mass, means, covariances
+
+
+def m_step(statistics, problem, previous=None):
+    """Weighted Gaussian maximum likelihood; ``pi = P^T 1`` (``t`` if fixed);
+    ``previous``: the covariances that start an iterative model's updates."""
     weights = problem.transport.target_weights
     # In the data's dtype, whatever the E-step computed in (see GaussianCost).
     mass, means, covariances = (
-        astype(array, weights.dtype)
-        for array in gaussian_mle(
-            statistics, problem.reg_covar, problem.covariance_type
-        )
+        astype(array, weights.dtype) for array in _mle(statistics, problem, previous)
     )
     if problem.transport.reg_m != math.inf:
         weights = mass / namespace_of(mass).sum(mass)
@@ -551,9 +570,7 @@ def initialize(sample, problem, init, init_params, random_state):
             partial(_statistics_of, covariance_type=covariance_type),
             sample.split(plan),
         )
-        mass, fitted_means, covariances = gaussian_mle(
-            statistics, problem.reg_covar, covariance_type
-        )
+        mass, fitted_means, covariances = _mle(statistics, problem)
         if problem.component_class is not None:
             fitted_means, covariances = _at_labelled_centres(
                 sample, plan, mass, fitted_means, covariances, covariance_type
@@ -637,7 +654,10 @@ def _fit_one(samples, problem, loop, mixture, lower_bound, progress):
         step = e_step(samples, mixture, problem, warm)
         if problem.target_groups is not None:
             problem, step = _better_order(samples, mixture, problem, step)
-        mixture = m_step(step.statistics, problem)
+        # The models with iterative M-steps continue from the last one's
+        # solution (mclust's EM does; the first starts from the identity).
+        start = None if n_iter == 1 else mixture.covariances
+        mixture = m_step(step.statistics, problem, start)
         warm = step.potentials
         unsolved += not step.converged
         lower_bound = -step.value

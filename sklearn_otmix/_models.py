@@ -47,7 +47,13 @@ def _unit_determinant(matrix_or_diagonal):
 
 
 def model_covariances(
-    mass, scatter, model, *, tol=np.sqrt(np.finfo(float).eps), max_iter=1000
+    mass,
+    scatter,
+    model,
+    *,
+    tol=np.sqrt(np.finfo(float).eps),
+    max_iter=1000,
+    start=None,
 ):
     """The covariances of ``model`` that maximise the weighted likelihood.
 
@@ -62,6 +68,10 @@ def model_covariances(
     tol, max_iter : float, int
         The alternating updates of the models without a closed form stop when
         the volumes change by less than ``tol`` (relative).
+    start : ndarray of shape (n_components, n_features, n_features), default=None
+        EVE and VVE: covariances of the model whose orientation and shapes
+        start the updates (the previous M-step's, as mclust's EM does); the
+        identity when None.
 
     Returns
     -------
@@ -135,7 +145,7 @@ def model_covariances(
             [v * (vec * shape) @ vec.T for v, vec in zip(volumes, vectors, strict=True)]
         )
     if model in ("EVE", "VVE"):
-        return _common_orientation(mass, scatter, model == "VVE", tol, max_iter)
+        return _common_orientation(mass, scatter, model == "VVE", tol, max_iter, start)
     raise ValueError(f"Unknown covariance model {model!r}.")
 
 
@@ -145,7 +155,7 @@ def _nearest_rotation(matrix):
     return (left @ right).T
 
 
-def _common_orientation(mass, scatter, variable_volume, tol, max_iter):
+def _common_orientation(mass, scatter, variable_volume, tol, max_iter, start=None):
     """EVE and VVE: one orientation ``O`` (rows: the axes) shared by all
     components, with shapes (and, for VVE, volumes) per component.
 
@@ -160,6 +170,11 @@ def _common_orientation(mass, scatter, variable_volume, tol, max_iter):
     largest = np.linalg.eigvalsh(scatter)[:, -1]
     orientation = np.eye(d)
     shapes = np.ones((K, d))
+    if start is not None:
+        # The common axes of the start, and each component's shape on them.
+        orientation = np.linalg.eigh(start[0])[1].T
+        spread = np.einsum("ij,kjl,il->ki", orientation, start, orientation)
+        shapes = np.array([_unit_determinant(s)[0] for s in spread])
     volumes = np.ones(K)
     previous = np.inf
     for _ in range(max_iter):
@@ -193,3 +208,39 @@ def _common_orientation(mass, scatter, variable_volume, tol, max_iter):
             for v, shape in zip(volumes, shapes, strict=True)
         ]
     )
+
+
+#: The models that scikit-learn's four covariance types are, by their names.
+ALIASES = {"VII": "spherical", "VVI": "diag", "EEE": "tied", "VVV": "full"}
+
+
+def covariance_form(covariance_type):
+    """How a ``covariance_type`` is stored and fitted: the form of its
+    covariances (one of scikit-learn's four) and, for the other ten mclust
+    models, the model whose M-step constrains the full covariances."""
+    covariance_type = ALIASES.get(covariance_type, covariance_type)
+    if covariance_type in MODELS:
+        return "full", covariance_type
+    return covariance_type, None
+
+
+def constrained(mass, covariances, model, reg_covar, start=None):
+    """Full covariances (``reg_covar`` on their diagonals) replaced by the
+    M-step of ``model`` from the same weighted scatter matrices (``start``:
+    see :func:`model_covariances`)."""
+    d = covariances.shape[-1]
+    ridge = reg_covar * np.eye(d)
+    scatter = (covariances - ridge) * mass[:, None, None]
+    if start is not None:
+        start = start - ridge
+    return model_covariances(mass, scatter, model, start=start) + ridge
+
+
+def n_covariance_parameters(model, n_components, n_features):
+    """Free parameters of ``model``'s covariances (mclust's counts)."""
+    K, d = n_components, n_features
+    orientation = d * (d - 1) // 2
+    volume = {"E": 1, "V": K}[model[0]]
+    shape = {"E": d - 1, "V": K * (d - 1), "I": 0}[model[1]]
+    rotation = {"E": orientation, "V": K * orientation, "I": 0}[model[2]]
+    return volume + shape + rotation
