@@ -3,8 +3,8 @@ mclust ``mstep`` from the same responsibilities. Skipped without Rscript and
 mclust (``apt-get install r-cran-mclust``)."""
 
 import shutil
-import warnings
 import subprocess
+import warnings
 
 import numpy as np
 import pytest
