@@ -43,6 +43,7 @@ from ._gaussian import (
     precision_cholesky_from_precisions,
     sufficient_statistics,
 )
+from ._hierarchy import hierarchical_labels
 from ._models import constrained
 from ._transport import TransportProblem, column_term, row_softmax, solve_transport
 
@@ -423,7 +424,17 @@ def _responsibilities(sample, init_params, n_components, random_state):
         responsibilities = asarray(draws, xp, device, dtype=X.dtype)
         return responsibilities / xp.sum(responsibilities, axis=1, keepdims=True)
     weight = None if sample.sample_weight is None else to_numpy(sample.sample_weight)
-    if init_params == "kmeans":
+    if init_params == "hierarchical":
+        # Rows outside the subset that builds the tree (label -1) stay out of
+        # the initial M-step, as in mclust.
+        labels = (
+            np.zeros(n_samples, dtype=np.intp)
+            if n_components == 1
+            else hierarchical_labels(to_numpy(X), n_components, random_state)
+        )
+        sample_keys = asarray(labels, xp, device)
+        component_keys = xp.arange(n_components, device=device)
+    elif init_params == "kmeans":
         labels = (
             KMeans(n_clusters=n_components, n_init=1, random_state=random_state)
             .fit(to_numpy(X), sample_weight=weight)
@@ -545,7 +556,8 @@ def initialize(sample, problem, init, init_params, random_state):
 
     The initial plan is ``a_i`` times the responsibilities that ``init_params``
     gives: hard k-means labels, one point per component (k-means++ seeding or a
-    uniform draw), or uniform random responsibilities. It is skipped when all
+    uniform draw), uniform random responsibilities, or a partition of mclust's
+    merge tree (``'hierarchical'``). It is skipped when all
     three ``*_init`` are given (``sample`` may then be None).
     """
     weights, means, precisions = init["weights"], init["means"], init["precisions"]
@@ -579,7 +591,10 @@ def initialize(sample, problem, init, init_params, random_state):
             # Known proportions without an order: each group's largest targets
             # to its components of the largest initial mass.
             weights = matched_order(weights, mass, problem.target_groups)
-        weights = mass / sample.total if weights is None else weights
+        if weights is None:
+            # The hierarchical plan may leave rows out: its mass is the total.
+            total = namespace_of(mass).sum(mass) if init_params == "hierarchical" else sample.total
+            weights = mass / total
         means = fitted_means if means is None else means
     if precisions is None:
         precisions_chol = precision_cholesky(covariances, covariance_type)
@@ -864,6 +879,17 @@ def class_sums(samples, n_classes):
 def weighted_log_likelihood(x, mass, mixture, covariance_type):
     """``sum_i w_i log p(x_i)`` over a block."""
     return mass @ log_density(x, mixture, covariance_type)
+
+
+def likelihood_and_entropy(x, mass, mixture, covariance_type):
+    """``sum_i w_i log p(x_i)`` and the entropy of the posteriors,
+    ``-sum_i w_i sum_k z_ik log z_ik``, over a block (for BIC and ICL)."""
+    log_prob = mixture.weighted_log_prob(x, covariance_type)
+    xp = namespace_of(log_prob)
+    proba, log_norm = row_softmax(xp.asarray(log_prob, copy=True))
+    # z log z is 0 where z is: no 0 * -inf.
+    z_log_z = fill_where(proba * (log_prob - log_norm[:, None]), proba == 0, 0.0)
+    return xp.stack([mass @ log_norm, -(mass @ xp.sum(z_log_z, axis=1))])
 
 
 # --------------------------------------------------------------------------------
