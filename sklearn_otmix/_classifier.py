@@ -24,6 +24,7 @@ from ._fit import (
     fit,
     free_order_groups,
 )
+from ._models import check_supported, covariance_form
 from ._transport import TransportProblem
 
 
@@ -59,8 +60,9 @@ class OTGaussianMixtureClassifier(ClassifierMixin, FittedMixture, BaseEstimator)
     n_components_per_class : int or array-like of int, default=1
         Number of components of each class: one number for all, or one per
         class in the order of ``classes_``.
-    covariance_type : {'full', 'tied', 'diag', 'spherical'}, default='full'
-        Form of the covariance matrices, as in :class:`OTGaussianMixture`.
+    covariance_type : str, default='full'
+        Form of the covariance matrices: scikit-learn's four or mclust's 14
+        models, as in :class:`OTGaussianMixture`.
     tol : float, default=1e-3
         The fit stops when the lower bound (``-F``) changes by less than ``tol``
         between two iterations.
@@ -72,8 +74,8 @@ class OTGaussianMixtureClassifier(ClassifierMixin, FittedMixture, BaseEstimator)
         Number of initialisations; the one with the largest lower bound is kept.
     init_params : str, default='kmeans'
         How the components of a class with several are placed among its
-        labelled rows: ``'kmeans'``, ``'k-means++'``, ``'random_from_data'`` or
-        ``'random'``, as in :class:`OTGaussianMixture`. A class's one component
+        labelled rows: ``'kmeans'``, ``'k-means++'``, ``'random_from_data'``,
+        ``'random'`` or ``'hierarchical'``, as in :class:`OTGaussianMixture`. A class's one component
         starts from all its labelled rows. An unlabelled row starts on every
         component evenly: it counts in the initial weights and covariances,
         while each initial mean is that of the component's labelled rows.
@@ -270,6 +272,12 @@ class OTGaussianMixtureClassifier(ClassifierMixin, FittedMixture, BaseEstimator)
             fit=True,
             labels=labels,
         )
+        check_supported(
+            self.covariance_type,
+            samples.n_samples,
+            samples.like.shape[1],
+            n_components,
+        )
         problem, init = self._problem(samples, classes, per_class)
         start = None
         if self.warm_start and hasattr(self, "lower_bound_"):
@@ -305,7 +313,7 @@ class OTGaussianMixtureClassifier(ClassifierMixin, FittedMixture, BaseEstimator)
         init = checked_initial_parameters(
             samples.like,
             n_components=n_components,
-            covariance_type=self.covariance_type,
+            covariance_type=self._form,
             reg_m=self.reg_m,
             weights_init=None,
             means_init=None,
@@ -317,9 +325,10 @@ class OTGaussianMixtureClassifier(ClassifierMixin, FittedMixture, BaseEstimator)
         bounds = checked_weight_bounds(self.weight_bounds, n_components, self.reg_m)
         if bounds is not None:
             _check_bounds_hold_labels(classes, sums, samples.total, bounds, per_class)
+        form, model = covariance_form(self.covariance_type)
         problem = MixtureProblem(
             n_components,
-            self.covariance_type,
+            form,
             self.reg_covar,
             TransportProblem(
                 self.reg,
@@ -336,6 +345,7 @@ class OTGaussianMixtureClassifier(ClassifierMixin, FittedMixture, BaseEstimator)
                 False,
                 [np.flatnonzero(component_class == c) for c in range(len(classes))],
             ),
+            covariance_model=model,
         )
         return problem, init
 

@@ -26,6 +26,7 @@ from ._fit import (
     log_density,
     posterior,
     stream_step,
+    likelihood_and_entropy,
     weighted_log_likelihood,
 )
 from ._gaussian import (
@@ -34,7 +35,12 @@ from ._gaussian import (
     n_parameters,
     precisions_from_cholesky,
 )
-from ._models import MODELS, covariance_form, n_covariance_parameters
+from ._models import (
+    MODELS,
+    check_supported,
+    covariance_form,
+    n_covariance_parameters,
+)
 from ._transport import TransportProblem
 
 # The parameters of the fit that every estimator of the package shares.
@@ -44,7 +50,9 @@ FIT_CONSTRAINTS = {
     "reg_covar": [Interval(Real, 0.0, None, closed="left")],
     "max_iter": [Interval(Integral, 0, None, closed="left")],
     "n_init": [Interval(Integral, 1, None, closed="left")],
-    "init_params": [StrOptions({"kmeans", "k-means++", "random", "random_from_data"})],
+    "init_params": [StrOptions(
+            {"kmeans", "k-means++", "random", "random_from_data", "hierarchical"}
+        )],
     "random_state": ["random_state"],
     "warm_start": ["boolean"],
     "verbose": ["verbose"],
@@ -142,10 +150,20 @@ class OTGaussianMixture(DensityMixin, FittedMixture, BaseEstimator):
     ----------
     n_components : int, default=1
         Number of mixture components.
-    covariance_type : {'full', 'tied', 'diag', 'spherical'}, default='full'
+    covariance_type : str, default='full'
         Form of the covariance matrices: one full matrix per component, one full
         matrix shared by all components, one diagonal matrix per component, or
-        one variance per component.
+        one variance per component (``'full'``, ``'tied'``, ``'diag'``,
+        ``'spherical'``: scikit-learn's four, mclust's VVV, EEE, VVI, VII, of
+        which they are aliases). Or one of mclust's other ten models, ``'EII'``,
+        ``'EEI'``, ``'VEI'``, ``'EVI'``, ``'VEE'``, ``'EVE'``, ``'VVE'``,
+        ``'EEV'``, ``'VEV'``, ``'EVV'``: each component's covariance is
+        ``lambda_k D_k A_k D_k^T``, its volume, shape and orientation Equal
+        across components, Variable, or the Identity (see :ref:`models`).
+        Their ``covariances_`` and ``precisions_`` have the full form,
+        (n_components, n_features, n_features). A model with orientations
+        needs more samples than features; no mclust model may have more free
+        parameters than samples (a ``ValueError`` says so).
     tol : float, default=1e-3
         The fit stops when the lower bound (``-F``) changes by less than ``tol``
         between two iterations.
@@ -160,7 +178,11 @@ class OTGaussianMixture(DensityMixin, FittedMixture, BaseEstimator):
         How the initial plan is chosen: ``'kmeans'``, hard assignments from
         k-means; ``'k-means++'`` or ``'random_from_data'``, one point per
         component picked by k-means++ seeding or uniformly at random;
-        ``'random'``, random responsibilities.
+        ``'random'``, random responsibilities; ``'hierarchical'``, the
+        partition of model-based agglomerative clustering, mclust's default
+        (its ``hc``, VVV criterion on SVD-whitened data; built on a random
+        subset of 2000 rows when there are more, the other rows joining at
+        the first E-step; ``sample_weight`` does not enter the tree).
     weights_init : array-like of shape (n_components,), default=None
         Initial mixing weights; computed from ``init_params`` when None.
     means_init : array-like of shape (n_components, n_features), default=None
@@ -381,6 +403,12 @@ class OTGaussianMixture(DensityMixin, FittedMixture, BaseEstimator):
             Component labels; a lazy Dask array for a Dask ``X``.
         """
         samples = self._samples(X, sample_weight, reset=True, fit=True)
+        check_supported(
+            self.covariance_type,
+            samples.n_samples,
+            samples.like.shape[1],
+            self.n_components,
+        )
         problem, init = self._problem(samples.like)
         start = None
         if self.warm_start and hasattr(self, "lower_bound_"):
@@ -543,6 +571,20 @@ class OTGaussianMixture(DensityMixin, FittedMixture, BaseEstimator):
             )
         )
         return float(total) / samples.total
+
+    def _likelihood_and_entropy(self, X, sample_weight=None):
+        """``sum_i w_i log p(x_i)``, the entropy of the posteriors
+        ``-sum_i w_i sum_k z_ik log z_ik`` and ``sum_i w_i`` (BIC and ICL)."""
+        samples = self._fitted_samples(X, "bic", sample_weight)
+        terms = samples.sum(
+            partial(
+                likelihood_and_entropy,
+                mixture=self._mixture(),
+                covariance_type=self._form,
+            )
+        )
+        log_likelihood, entropy = (float(value) for value in to_numpy(terms))
+        return log_likelihood, entropy, samples.total
 
     def score(self, X, y=None, sample_weight=None):
         """Mean log-likelihood of ``X`` under the fitted mixture.

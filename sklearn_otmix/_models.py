@@ -1,14 +1,13 @@
 """mclust's parsimonious covariance models (Celeux & Govaert, 1995).
 
-WORK IN PROGRESS (branch wip/issue-15): the M-step of each model from the
-weighted scatter matrices; not yet wired into the estimators.
-
 A component's covariance is ``lambda_k D_k A_k D_k^T``: its volume
 ``lambda_k`` (``|Sigma_k|^(1/d)``), its shape ``A_k`` (diagonal, determinant 1)
 and its orientation ``D_k`` (orthogonal). A model's name gives, in this order,
 whether the volume, the shape and the orientation are Equal across components,
 Variable, or the Identity (I: spherical shape, or axis-aligned orientation).
 """
+
+import math
 
 import numpy as np
 
@@ -78,6 +77,10 @@ def model_covariances(
     covariances : ndarray of shape (n_components, n_features, n_features)
     """
     K, d, _ = scatter.shape
+    if K == 1:
+        # One component: Equal and Variable are the same, and the closed forms
+        # (EII, EEI, EEE) of its three letters' kinds are exact.
+        model = model.replace("V", "E")
     n = mass.sum()
     diagonals = np.einsum("kii->ki", scatter)
     total = scatter.sum(axis=0)
@@ -244,3 +247,45 @@ def n_covariance_parameters(model, n_components, n_features):
     shape = {"E": d - 1, "V": K * (d - 1), "I": 0}[model[1]]
     rotation = {"E": orientation, "V": K * orientation, "I": 0}[model[2]]
     return volume + shape + rotation
+
+
+def n_model_parameters(model, n_components, n_features):
+    """Free parameters of a mixture of ``model``: weights, means, covariances."""
+    K, d = n_components, n_features
+    return K - 1 + K * d + n_covariance_parameters(model, K, d)
+
+
+def support_error(covariance_type, n_samples, n_features, n_components):
+    """Why ``n_samples`` rows cannot fit ``covariance_type`` (an mclust name)
+    with ``n_components``, or None. scikit-learn's four names are never
+    refused here: ``reg_covar`` lets them fit, as in GaussianMixture.
+
+    - A model with orientations (the last letter not I) needs more samples
+      than features, as mclust asks (it fits only the six diagonal models
+      otherwise);
+    - no model can have more free parameters than there are samples.
+    """
+    if covariance_type not in MODELS or not math.isfinite(n_samples):
+        return None
+    if covariance_type[2] != "I" and n_samples <= n_features:
+        return (
+            f"covariance_type={covariance_type!r} estimates orientations, which "
+            f"needs more samples than features; got n_samples={n_samples} <= "
+            f"n_features={n_features}. Use a diagonal model (EII, VII, EEI, VEI, "
+            "EVI, VVI), or 'full' with reg_covar > 0."
+        )
+    count = n_model_parameters(covariance_type, n_components, n_features)
+    if count > n_samples:
+        return (
+            f"covariance_type={covariance_type!r} with n_components={n_components} "
+            f"has {count} free parameters, more than n_samples={n_samples}; use "
+            "fewer components or a more constrained model."
+        )
+    return None
+
+
+def check_supported(covariance_type, n_samples, n_features, n_components):
+    """A ``ValueError`` saying why, where :func:`support_error` finds a reason."""
+    reason = support_error(covariance_type, n_samples, n_features, n_components)
+    if reason is not None:
+        raise ValueError(reason)
