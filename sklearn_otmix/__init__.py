@@ -3,6 +3,12 @@
 from ._adapt import PriorShiftAdapter
 from ._classifier import OTGaussianMixtureClassifier
 from ._estimator import OTGaussianMixture
+from ._selection import OTGaussianMixtureSearch
 
-__all__ = ["OTGaussianMixture", "OTGaussianMixtureClassifier", "PriorShiftAdapter"]
+__all__ = [
+    "OTGaussianMixture",
+    "OTGaussianMixtureClassifier",
+    "OTGaussianMixtureSearch",
+    "PriorShiftAdapter",
+]
 __version__ = "0.1.0.dev0"

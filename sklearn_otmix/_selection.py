@@ -1,55 +1,94 @@
-"""WORK IN PROGRESS (branch wip/issue-15): selection of the number of
-components and of the covariance model by BIC or ICL, as mclust's ``Mclust``."""
+"""Choosing the number of components and the covariance model, as mclust's
+``Mclust`` does: every pair fitted, the one of lowest BIC (or ICL) kept."""
 
 import math
+import time
 import warnings
 from numbers import Integral
 
 import numpy as np
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, DensityMixin, _fit_context, clone
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.metaestimators import available_if
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._backend import to_numpy
+from ._data import samples_of
 from ._estimator import OTGaussianMixture
-from ._models import MODELS
+from ._gaussian import COVARIANCE_TYPES
+from ._models import MODELS, support_error
+
+#: The models that need no more samples than features: mclust's choice when
+#: there are not more samples than features.
+DIAGONAL_MODELS = tuple(name for name in MODELS if name[2] == "I")
+
+#: A covariance whose smallest eigenvalue is below this fraction of the
+#: largest of the mixture's is singular: the component has collapsed.
+SINGULAR = math.sqrt(np.finfo(np.float64).eps)
 
 
-def _delegate(name):
-    def check(search):
-        estimator = getattr(search, "best_estimator_", search.estimator)
-        return hasattr(estimator or OTGaussianMixture(), name)
+def mclust_template():
+    """The estimator that the search clones by default: mclust's EM (the
+    hierarchical initialisation, no regularisation), to a tolerance near its
+    own (``1e-5`` relative to the log-likelihood)."""
+    return OTGaussianMixture(
+        init_params="hierarchical", reg_covar=0.0, tol=1e-6, max_iter=1000
+    )
 
-    return check
+
+def _collapsed(model):
+    """Why the fitted ``model`` is degenerate, or None: an empty component, or
+    a covariance singular next to the others (``reg_covar`` taken off)."""
+    weights = np.asarray(model.weights_, dtype=np.float64)
+    if weights.min() < SINGULAR:
+        return f"component {int(np.argmin(weights))} is empty"
+    covariances = np.asarray(model.covariances_, dtype=np.float64)
+    d = model.n_features_in_
+    eigenvalues = {
+        "full": lambda c: np.linalg.eigvalsh(c),
+        "tied": lambda c: np.linalg.eigvalsh(c)[None],
+        "diag": lambda c: c,
+        "spherical": lambda c: np.repeat(c[:, None], d, axis=1),
+    }[model._form](covariances) - model.reg_covar
+    smallest = eigenvalues.min(axis=1)
+    if smallest.min() <= SINGULAR * eigenvalues.max():
+        return (
+            f"component {int(np.argmin(smallest))} has a singular covariance "
+            "(collapsed onto fewer dimensions)"
+        )
+    return None
 
 
-def _fit_one(estimator, X, sample_weight, n_components, covariance_type, criterion):
-    """One cell of the grid: the fitted estimator and its row of the table,
-    or the reason it could not be fitted."""
-    model = clone(estimator).set_params(
+def _fit_cell(template, X, sample_weight, n_components, covariance_type):
+    """Fit one cell of the grid; its row of the table (and the model, or None
+    where it could not be fitted)."""
+    model = clone(template).set_params(
         n_components=n_components, covariance_type=covariance_type
     )
-    row = {"param_n_components": n_components, "param_covariance_type": covariance_type}
+    row = {"status": "fitted", "warnings": ""}
+    start = time.perf_counter()
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             model.fit(X, sample_weight=sample_weight)
-    except ValueError as error:
-        row.update(status=f"not fitted: {error}", bic=math.inf, icl=math.inf)
+    except (ValueError, np.linalg.LinAlgError) as error:
+        row["status"] = f"failed: {error}"
         return None, row
-    bic = model.bic(X)
-    proba = to_numpy(model.predict_proba(X))
-    entropy = -float(np.sum(proba * np.log(np.maximum(proba, 1e-300))))
+    row["fit_time"] = time.perf_counter() - start
+    row["warnings"] = "; ".join(sorted({str(w.message) for w in caught}))
+    row.update(n_iter=model.n_iter_, converged=model.converged_)
+    reason = _collapsed(model)
+    if reason is not None:
+        row["status"] = f"degenerate: {reason}"
+        return None, row
+    log_likelihood, entropy, total = model._likelihood_and_entropy(X, sample_weight)
+    n_parameters = model._n_parameters()
+    bic = -2.0 * log_likelihood + n_parameters * math.log(total)
     row.update(
-        status="fitted",
+        log_likelihood=log_likelihood,
+        n_parameters=n_parameters,
         bic=bic,
-        icl=bic + 2 * entropy,
-        lower_bound=model.lower_bound_,
-        n_iter=model.n_iter_,
-        converged=model.converged_,
-        n_warnings=len(caught),
+        icl=bic + 2.0 * entropy,
     )
     return model, row
 
@@ -57,39 +96,95 @@ def _fit_one(estimator, X, sample_weight, n_components, covariance_type, criteri
 class OTGaussianMixtureSearch(DensityMixin, BaseEstimator):
     """Choose the number of components and the covariance model by BIC or ICL.
 
-    WORK IN PROGRESS: every pair of ``n_components`` and ``covariance_types``
-    is fitted (in parallel with ``n_jobs``) from a clone of ``estimator``, and
-    the one of lowest criterion is kept as ``best_estimator_``.
+    Every pair of a number of components and a covariance model is fitted by a
+    clone of ``estimator`` (in parallel with ``n_jobs``), scored by BIC or ICL,
+    and the pair of lowest criterion is kept as ``best_estimator_``; the whole
+    grid is in ``cv_results_``. With its defaults this is mclust's ``Mclust``:
+    1 to 9 components, the 14 models, EM from model-based hierarchical
+    clustering. The estimator's other parameters are kept, so that the same
+    search selects a model with fixed weights (``reg_m=np.inf``), penalised
+    weights or another temperature.
+
+    Read more in the :ref:`User Guide <model_selection>`.
 
     Parameters
     ----------
     estimator : OTGaussianMixture, default=None
-        The template: its other parameters (``reg``, ``reg_m``, ...) are kept.
+        The template of every fit; its ``n_components`` and
+        ``covariance_type`` are set by the grid. None is
+        ``OTGaussianMixture(init_params="hierarchical", reg_covar=0.0,
+        tol=1e-6, max_iter=1000)``: mclust's initialisation, without
+        regularisation, to a tolerance at least as tight as mclust's.
     n_components : iterable of int, default=range(1, 10)
+        The numbers of components tried.
     covariance_types : iterable of str, default=None
-        mclust's names or scikit-learn's; all 14 mclust models when None.
+        The models tried: mclust's names or scikit-learn's four. None tries
+        the 14 mclust models, or the six diagonal ones (EII, VII, EEI, VEI,
+        EVI, VVI) when there are no more samples than features, as mclust.
     criterion : {'bic', 'icl'}, default='bic'
-        BIC (``-2 log L + p log n``, lower is better: minus mclust's), or ICL
-        (BIC plus twice the entropy of the posteriors).
+        ``'bic'``: ``-2 log L + p log n`` (``n`` the total sample weight), lower
+        is better: minus mclust's BIC. ``'icl'``: BIC plus twice the entropy of
+        the fitted posteriors (``-2 sum_i w_i sum_k z_ik log z_ik``), which
+        favours well separated clusters.
     n_jobs : int, default=None
-        Fits run in parallel (joblib).
+        Number of fits run in parallel by joblib; None is 1, -1 all CPUs.
 
     Attributes
     ----------
     best_estimator_ : OTGaussianMixture
+        The fitted estimator of lowest criterion.
     best_params_ : dict
-    best_score_ : float
-        The criterion of ``best_estimator_``.
-    cv_results_ : dict of lists
-        One entry per grid cell, readable by ``pandas.DataFrame``.
+        Its ``n_components`` and ``covariance_type``.
+    best_criterion_ : float
+        Its criterion (BIC or ICL; lower is better).
+    best_index_ : int
+        Its row in ``cv_results_``.
+    cv_results_ : dict of ndarray
+        One entry per cell of the grid, models first then numbers of
+        components; ``pandas.DataFrame(cv_results_)`` reads it. Keys:
+        ``param_n_components``, ``param_covariance_type``, ``params``,
+        ``status`` (``'fitted'``, or why not: ``'skipped: ...'`` for a model
+        the data cannot support, ``'failed: ...'`` for a fit that raised,
+        ``'degenerate: ...'`` for a collapsed component), ``bic``, ``icl``
+        (NaN where not fitted), ``rank_bic``, ``rank_icl``,
+        ``log_likelihood``, ``n_parameters``, ``n_iter``, ``converged``,
+        ``fit_time`` and ``warnings`` (the messages of the fit's warnings).
+    n_features_in_ : int
+        Number of features seen during :meth:`fit`.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during :meth:`fit`, when ``X`` has string
+        column names.
+
+    See Also
+    --------
+    OTGaussianMixture : The estimator fitted in each cell.
+
+    Notes
+    -----
+    A fit whose component has collapsed (weight below ``sqrt(eps)``, or a
+    covariance whose smallest eigenvalue is below ``sqrt(eps)`` times the
+    mixture's largest, after ``reg_covar``) is not a candidate: its
+    likelihood is unbounded, and mclust reports no BIC for it either. A
+    model that the data cannot support is skipped without a fit: one with
+    orientations and no more samples than features, or one with more free
+    parameters than samples.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn_otmix import OTGaussianMixtureSearch
+    >>> X, _ = load_iris(return_X_y=True)
+    >>> search = OTGaussianMixtureSearch(n_components=range(1, 4)).fit(X)
+    >>> search.best_params_
+    {'n_components': 2, 'covariance_type': 'VEV'}
     """
 
     _parameter_constraints: dict = {
-        "estimator": [HasMethods(["fit", "bic"]), None],
+        "estimator": [OTGaussianMixture, None],
         "n_components": ["array-like", range],
         "covariance_types": ["array-like", None],
         "criterion": [StrOptions({"bic", "icl"})],
-        "n_jobs": [Interval(Integral, None, None, closed="neither"), None],
+        "n_jobs": [Integral, None],
     }
 
     def __init__(
@@ -107,73 +202,150 @@ class OTGaussianMixtureSearch(DensityMixin, BaseEstimator):
         self.criterion = criterion
         self.n_jobs = n_jobs
 
+    def _grid(self, n_samples, n_features):
+        """The checked numbers of components and models of the grid."""
+        counts = list(self.n_components)
+        valid = Interval(Integral, 1, None, closed="left")
+        if not counts or not all(valid.is_satisfied_by(k) for k in counts):
+            raise ValueError(
+                "n_components should be a non-empty list of positive integers, "
+                f"got {self.n_components!r}."
+            )
+        if self.covariance_types is None:
+            models = list(MODELS) if n_samples > n_features else DIAGONAL_MODELS
+        else:
+            models = list(self.covariance_types)
+            unknown = sorted(
+                {str(m) for m in models} - set(MODELS) - set(COVARIANCE_TYPES)
+            )
+            if not models or unknown:
+                raise ValueError(
+                    "covariance_types should be a non-empty list of mclust's "
+                    f"model names ({', '.join(MODELS)}) or of {COVARIANCE_TYPES}; "
+                    f"got {self.covariance_types!r}."
+                )
+        return list(dict.fromkeys(counts)), list(dict.fromkeys(models))
+
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y=None, sample_weight=None):
-        """Fit every cell of the grid and keep the best.
+        """Fit every cell of the grid and keep the one of lowest criterion.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Training data (numpy, an array-API namespace, or Dask).
         y : Ignored
+            Not used, present for API consistency by convention.
         sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights of the samples, passed to every fit; ``n`` in
+            the BIC is their sum.
 
         Returns
         -------
         self : OTGaussianMixtureSearch
+            The fitted search.
         """
-        estimator = OTGaussianMixture() if self.estimator is None else self.estimator
-        models = (
-            list(MODELS)
-            if self.covariance_types is None
-            else list(self.covariance_types)
+        samples = samples_of(
+            self, X, sample_weight, reset=True, n_components=1, fit=True
         )
-        grid = [(k, m) for m in models for k in self.n_components]
-        results = Parallel(n_jobs=self.n_jobs)(
-            delayed(_fit_one)(estimator, X, sample_weight, k, m, self.criterion)
-            for k, m in grid
-        )
-        rows = [row for _, row in results]
-        scores = [row[self.criterion] for row in rows]
-        if not np.isfinite(scores).any():
-            reasons = {row["status"] for row in rows}
-            raise ValueError(
-                "No model of the grid could be fitted: " + "; ".join(sorted(reasons))
-            )
-        best = int(np.argmin(scores))
-        self.best_estimator_ = results[best][0]
-        self.best_params_ = {
-            "n_components": rows[best]["param_n_components"],
-            "covariance_type": rows[best]["param_covariance_type"],
+        n_samples, n_features = samples.n_samples, samples.like.shape[1]
+        counts, models = self._grid(n_samples, n_features)
+        template = mclust_template() if self.estimator is None else self.estimator
+        grid = [(k, m) for m in models for k in counts]
+        skipped = {
+            cell: support_error(cell[1], n_samples, n_features, cell[0])
+            for cell in grid
         }
-        self.best_score_ = scores[best]
-        keys = sorted({key for row in rows for key in row})
-        self.cv_results_ = {key: [row.get(key) for row in rows] for key in keys}
-        self.n_features_in_ = self.best_estimator_.n_features_in_
+        fitted = Parallel(n_jobs=self.n_jobs)(
+            delayed(_fit_cell)(template, X, sample_weight, k, m)
+            for k, m in grid
+            if skipped[(k, m)] is None
+        )
+        fitted = iter(fitted)
+        estimators, rows = [], []
+        for cell in grid:
+            if skipped[cell] is None:
+                estimator, row = next(fitted)
+            else:
+                estimator, row = None, {"status": f"skipped: {skipped[cell]}"}
+            estimators.append(estimator)
+            rows.append(row)
+        self.cv_results_ = _table(grid, rows)
+
+        scores = self.cv_results_[self.criterion]
+        if np.all(np.isnan(scores)):
+            reasons = sorted({row["status"] for row in rows})
+            raise ValueError(
+                f"No cell of the grid could be fitted ({len(grid)} tried): "
+                + "; ".join(reasons)
+            )
+        best = int(np.nanargmin(scores))
+        self.best_index_ = best
+        self.best_estimator_ = estimators[best]
+        self.best_params_ = dict(self.cv_results_["params"][best])
+        self.best_criterion_ = float(scores[best])
+        if not self.best_estimator_.converged_:
+            warnings.warn(
+                f"The selected model {self.best_params_} did not converge: "
+                "increase the estimator's max_iter or tol.",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
         return self
 
-    @available_if(_delegate("predict"))
     def predict(self, X):
-        """``best_estimator_.predict(X)``."""
+        """``best_estimator_.predict(X)``: the most probable component."""
         check_is_fitted(self)
         return self.best_estimator_.predict(X)
 
-    @available_if(_delegate("predict_proba"))
     def predict_proba(self, X):
-        """``best_estimator_.predict_proba(X)``."""
+        """``best_estimator_.predict_proba(X)``: the posteriors."""
         check_is_fitted(self)
         return self.best_estimator_.predict_proba(X)
 
     def score_samples(self, X):
-        """``best_estimator_.score_samples(X)``."""
+        """``best_estimator_.score_samples(X)``: the log-density."""
         check_is_fitted(self)
         return self.best_estimator_.score_samples(X)
 
-    def score(self, X, y=None):
-        """``best_estimator_.score(X)``."""
+    def score(self, X, y=None, sample_weight=None):
+        """``best_estimator_.score(X)``: the mean log-likelihood."""
         check_is_fitted(self)
-        return self.best_estimator_.score(X)
+        return self.best_estimator_.score(X, sample_weight=sample_weight)
 
     def sample(self, n_samples=1):
         """``best_estimator_.sample(n_samples)``."""
         check_is_fitted(self)
         return self.best_estimator_.sample(n_samples)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.array_api_support = True
+        return tags
+
+
+def _table(grid, rows):
+    """The grid's rows as columns (``cv_results_``)."""
+    numbers = ("bic", "icl", "log_likelihood", "fit_time")
+    counts = ("n_parameters", "n_iter")
+    table = {
+        "param_n_components": np.array([k for k, _ in grid]),
+        "param_covariance_type": np.array([m for _, m in grid], dtype=object),
+        "params": [{"n_components": k, "covariance_type": m} for k, m in grid],
+        "status": np.array([row["status"] for row in rows], dtype=object),
+    }
+    for key in numbers + counts:
+        table[key] = np.array([row.get(key, np.nan) for row in rows], dtype=float)
+    table["converged"] = np.array(
+        [row.get("converged", False) for row in rows], dtype=bool
+    )
+    table["warnings"] = np.array([row.get("warnings", "") for row in rows], dtype=object)
+    for criterion in ("bic", "icl"):
+        # 1 for the lowest; the cells not fitted rank last, together.
+        values = np.where(np.isnan(table[criterion]), np.inf, table[criterion])
+        order = np.argsort(values, kind="stable")
+        rank = np.empty(len(grid), dtype=np.int64)
+        rank[order] = np.arange(1, len(grid) + 1)
+        rank[np.isinf(values)] = np.isfinite(values).sum() + 1
+        table[f"rank_{criterion}"] = rank
+    return table

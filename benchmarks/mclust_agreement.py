@@ -1,0 +1,294 @@
+"""Agreement with R's mclust, and the time of a full grid against ``Mclust()``.
+
+Needs ``Rscript`` with mclust (``apt-get install r-cran-mclust``). Prints two
+tables:
+
+1. EM from the same start, per model and data set: the difference of the
+   log-likelihoods at convergence (relative), and of the parameters (weights,
+   means, covariances; relative to the largest entry of each).
+2. The search with its defaults against ``Mclust(X, G=1:9)``: the chosen
+   model and number of components, their BIC (mclust's sign), and the
+   seconds of each, in one run on this machine.
+
+Run: ``python benchmarks/mclust_agreement.py`` (``--quick``: iris only).
+``tests/test_mclust_models.py`` asserts the same with these functions.
+"""
+
+import argparse
+import shutil
+import subprocess
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+from sklearn.datasets import load_breast_cancer, load_iris, load_wine
+
+from sklearn_otmix import OTGaussianMixture, OTGaussianMixtureSearch
+from sklearn_otmix._hierarchy import cut, merge_tree, whiten
+from sklearn_otmix._models import MODELS, model_covariances
+
+EM_SCRIPT = r"""
+suppressMessages(library(mclust))
+args <- commandArgs(trailingOnly = TRUE)
+X <- as.matrix(read.csv(args[1], header = FALSE))
+z <- as.matrix(read.csv(args[2], header = FALSE))
+out <- file(args[3], "w")
+for (model in strsplit(args[4], ",")[[1]]) {
+  ms <- mstep(modelName = model, data = X, z = z)
+  fit <- em(modelName = model, data = X, parameters = ms$parameters,
+            control = emControl(tol = c(1e-15, 1e-14)))
+  p <- fit$parameters
+  writeLines(paste(model, paste(sprintf("%.17g", c(fit$loglik, p$pro,
+    as.vector(p$mean), as.vector(p$variance$sigma))), collapse = " ")), out)
+}
+close(out)
+"""
+
+MCLUST_SCRIPT = r"""
+suppressMessages(library(mclust))
+args <- commandArgs(trailingOnly = TRUE)
+X <- as.matrix(read.csv(args[1], header = FALSE))
+seconds <- system.time(fit <- Mclust(X, G = 1:9, verbose = FALSE))[["elapsed"]]
+bic <- unclass(fit$BIC)
+attributes(bic) <- attributes(bic)[c("dim", "dimnames")]
+write.csv(bic, args[2])
+writeLines(c(fit$modelName, fit$G, sprintf("%.17g", fit$bic), seconds), args[3])
+"""
+
+TREE_SCRIPT = r"""
+suppressMessages(library(mclust))
+args <- commandArgs(trailingOnly = TRUE)
+X <- as.matrix(read.csv(args[1], header = FALSE))
+tree <- hc(X, modelName = "VVV", use = "SVD")
+write.table(hclass(tree, 1:9), args[2], sep = ",", row.names = FALSE,
+            col.names = FALSE)
+"""
+
+
+def has_mclust():
+    """Whether ``Rscript`` runs and loads mclust."""
+    if shutil.which("Rscript") is None:
+        return False
+    check = subprocess.run(["Rscript", "-e", "library(mclust)"], capture_output=True)
+    return check.returncode == 0
+
+
+def _rscript(script, *args):
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "script.R"
+        path.write_text(script)
+        subprocess.run(
+            ["Rscript", str(path), *map(str, args)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+
+
+def _write(folder, name, array):
+    path = Path(folder) / f"{name}.csv"
+    np.savetxt(path, array, delimiter=",", fmt="%.17g")
+    return path
+
+
+def datasets(names=("iris", "faithful", "wine", "breast_cancer")):
+    """The data sets by name: R's ``faithful`` (exported by Rscript) and
+    scikit-learn's, as they ship."""
+    loaders = {
+        "iris": lambda: load_iris().data,
+        "wine": lambda: load_wine().data,
+        "breast_cancer": lambda: load_breast_cancer().data,
+        "faithful": _faithful,
+    }
+    return {name: loaders[name]() for name in names}
+
+
+def _faithful():
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "faithful.csv"
+        subprocess.run(
+            [
+                "Rscript",
+                "-e",
+                f"write.table(faithful, '{path}', sep = ',', row.names = FALSE, "
+                "col.names = FALSE)",
+            ],
+            check=True,
+            capture_output=True,
+        )
+        return np.loadtxt(path, delimiter=",")
+
+
+def start(X, n_components=3):
+    """Responsibilities to start from: the hierarchical partition, softened
+    (0.8 on a row's cluster, the rest spread evenly)."""
+    labels = cut(merge_tree(whiten(X)), n_components)
+    z = np.full((len(X), n_components), 0.2 / (n_components - 1))
+    z[np.arange(len(X)), labels] = 0.8
+    return z
+
+
+def mclust_tree(X):
+    """mclust's ``hclass(hc(X, "VVV", use="SVD"), 1:9)``: one column of
+    labels (from 1) per number of clusters."""
+    with tempfile.TemporaryDirectory() as folder:
+        data = _write(folder, "X", X)
+        out = Path(folder) / "classes.csv"
+        _rscript(TREE_SCRIPT, data, out)
+        return np.loadtxt(out, delimiter=",", dtype=int)
+
+
+def mclust_em(X, z, models=MODELS):
+    """mclust's ``em()`` of each model from the M-step of ``z``: a dict of
+    model -> (log-likelihood, weights, means, covariances), None where mclust
+    returns no fit."""
+    K, d = z.shape[1], X.shape[1]
+    with tempfile.TemporaryDirectory() as folder:
+        data, start_z = _write(folder, "X", X), _write(folder, "z", z)
+        out = Path(folder) / "fits.txt"
+        _rscript(EM_SCRIPT, data, start_z, out, ",".join(models))
+        lines = out.read_text().splitlines()
+    fits = {}
+    for line in lines:
+        model, *numbers = line.split()
+        values = np.array([float(v) for v in numbers])
+        if np.isnan(values[0]):
+            fits[model] = None
+            continue
+        means = values[1 + K : 1 + K + K * d].reshape(K, d)
+        # R writes each component's d x d matrix column-major, components last.
+        covariances = values[1 + K + K * d :].reshape(K, d, d).transpose(0, 2, 1)
+        fits[model] = (values[0], values[1 : 1 + K], means, covariances)
+    return fits
+
+
+def our_em(X, z, model):
+    """Our EM of ``model`` from the M-step of ``z``, to mclust's tolerance:
+    (log-likelihood, weights, means, full covariances)."""
+    K = z.shape[1]
+    # The M-step of z: one iteration of a fit from responsibilities.
+    mass = z.sum(axis=0)
+    means = (z.T @ X) / mass[:, None]
+    centred = X[None] - means[:, None]
+    scatter = np.einsum("nk,kni,knj->kij", z, centred, centred)
+    precisions = np.linalg.inv(model_covariances(mass, scatter, model))
+    # scikit-learn's four take their own shapes of precisions.
+    precisions = {
+        "VII": precisions[:, 0, 0],
+        "VVI": np.einsum("kii->ki", precisions),
+        "EEE": precisions[0],
+    }.get(model, precisions)
+    fit = OTGaussianMixture(
+        K,
+        covariance_type=model,
+        reg_covar=0.0,
+        tol=1e-15,
+        max_iter=100_000,
+        weights_init=mass / mass.sum(),
+        means_init=means,
+        precisions_init=precisions,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit.fit(X)
+    covariances = np.asarray(fit.covariances_)
+    d = X.shape[1]
+    if model == "VII":
+        covariances = covariances[:, None, None] * np.eye(d)
+    elif model == "VVI":
+        covariances = covariances[:, :, None] * np.eye(d)
+    elif model == "EEE":
+        covariances = np.broadcast_to(covariances, (K, d, d))
+    return fit.lower_bound_ * len(X), fit.weights_, fit.means_, covariances
+
+
+def differences(ours, theirs):
+    """Relative differences: log-likelihood, then the largest of weights,
+    means and covariances (each relative to its largest entry)."""
+    loglik = abs(ours[0] - theirs[0]) / abs(theirs[0])
+    parameters = max(
+        np.max(np.abs(a - b)) / np.max(np.abs(b))
+        for a, b in zip(ours[1:], theirs[1:], strict=True)
+    )
+    return loglik, parameters
+
+
+def mclust_search(X):
+    """``Mclust(X, G=1:9)``: (model, G, BIC in mclust's sign, seconds, the BIC
+    table as a dict (G, model) -> BIC, NaN where mclust has none)."""
+    with tempfile.TemporaryDirectory() as folder:
+        data = _write(folder, "X", X)
+        table, summary = Path(folder) / "bic.csv", Path(folder) / "best.txt"
+        _rscript(MCLUST_SCRIPT, data, table, summary)
+        model, G, bic, seconds = summary.read_text().split()
+        lines = table.read_text().splitlines()
+    columns = [c.strip('"') for c in lines[0].split(",")[1:]]
+    bics = {}
+    for line in lines[1:]:
+        G_row, *values = line.split(",")
+        for column, value in zip(columns, values, strict=True):
+            bics[(int(G_row.strip('"')), column)] = (
+                np.nan if value == "NA" else float(value)
+            )
+    return model, int(G), float(bic), float(seconds), bics
+
+
+def our_search(X, n_jobs=None):
+    """The search with its defaults: (model, G, BIC in mclust's sign,
+    seconds, the fitted search)."""
+    begin = time.perf_counter()
+    search = OTGaussianMixtureSearch(n_jobs=n_jobs).fit(X)
+    seconds = time.perf_counter() - begin
+    best = search.best_params_
+    return (
+        best["covariance_type"],
+        best["n_components"],
+        -search.best_criterion_,
+        seconds,
+        search,
+    )
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="iris only")
+    args = parser.parse_args(argv)
+    names = ("iris",) if args.quick else ("iris", "faithful", "wine", "breast_cancer")
+    data = datasets(names)
+
+    print("EM from the same start: |log L - mclust's| / |mclust's| (parameters)")
+    print(f"{'model':<6}" + "".join(f"{name:>26}" for name in names))
+    agreement = {}
+    theirs = {name: mclust_em(X, start(X)) for name, X in data.items()}
+    for model in MODELS:
+        cells = []
+        for name, X in data.items():
+            fit = theirs[name][model]
+            if fit is None:
+                cells.append(f"{'mclust: no fit':>26}")
+                continue
+            loglik, parameters = differences(our_em(X, start(X), model), fit)
+            agreement[model, name] = (loglik, parameters)
+            cells.append(f"{loglik:>14.1e} ({parameters:.1e})")
+        print(f"{model:<6}" + "".join(cells))
+
+    print("\nFull grid (G = 1..9, every model): ours against Mclust()")
+    print(f"{'data':<14}{'mclust':>10}{'ours':>10}{'BIC mclust':>14}{'BIC ours':>14}"
+          f"{'rel':>10}{'s mclust':>10}{'s ours':>9}")
+    searches = {}
+    for name, X in data.items():
+        model_r, G_r, bic_r, seconds_r, _ = mclust_search(X)
+        model, G, bic, seconds, _ = our_search(X)
+        searches[name] = (model_r, G_r, bic_r, model, G, bic)
+        print(
+            f"{name:<14}{model_r + ',' + str(G_r):>10}{model + ',' + str(G):>10}"
+            f"{bic_r:>14.4f}{bic:>14.4f}{abs(bic - bic_r) / abs(bic_r):>10.1e}"
+            f"{seconds_r:>10.2f}{seconds:>9.2f}"
+        )
+    return agreement, searches
+
+
+if __name__ == "__main__":
+    main()
