@@ -75,10 +75,11 @@ class OTGaussianMixtureClassifier(ClassifierMixin, FittedMixture, BaseEstimator)
     init_params : str, default='kmeans'
         How the components of a class with several are placed among its
         labelled rows: ``'kmeans'``, ``'k-means++'``, ``'random_from_data'``,
-        ``'random'`` or ``'hierarchical'``, as in :class:`OTGaussianMixture`. A class's one component
-        starts from all its labelled rows. An unlabelled row starts on every
-        component evenly: it counts in the initial weights and covariances,
-        while each initial mean is that of the component's labelled rows.
+        ``'random'`` or ``'hierarchical'``, as in :class:`OTGaussianMixture`.
+        A class's one component starts from all its labelled rows. An
+        unlabelled row starts on every component evenly: it counts in the
+        initial weights and covariances, while each initial mean is that of
+        the component's labelled rows.
     random_state : int, RandomState instance or None, default=None
         Seed of the initialisation.
     warm_start : bool, default=False

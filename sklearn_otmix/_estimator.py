@@ -23,10 +23,10 @@ from ._fit import (
     free_order_groups,
     initialize,
     labels,
+    likelihood_and_entropy,
     log_density,
     posterior,
     stream_step,
-    likelihood_and_entropy,
     weighted_log_likelihood,
 )
 from ._gaussian import (
@@ -162,8 +162,8 @@ class OTGaussianMixture(DensityMixin, FittedMixture, BaseEstimator):
         across components, Variable, or the Identity (see :ref:`models`).
         Their ``covariances_`` and ``precisions_`` have the full form,
         (n_components, n_features, n_features). A model with orientations
-        needs more samples than features; no mclust model may have more free
-        parameters than samples (a ``ValueError`` says so).
+        needs more samples than features, and no mclust model may have more
+        free parameters than the data have values (a ``ValueError`` says so).
     tol : float, default=1e-3
         The fit stops when the lower bound (``-F``) changes by less than ``tol``
         between two iterations.

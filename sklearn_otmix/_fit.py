@@ -593,7 +593,8 @@ def initialize(sample, problem, init, init_params, random_state):
             weights = matched_order(weights, mass, problem.target_groups)
         if weights is None:
             # The hierarchical plan may leave rows out: its mass is the total.
-            total = namespace_of(mass).sum(mass) if init_params == "hierarchical" else sample.total
+            hierarchical = init_params == "hierarchical"
+            total = namespace_of(mass).sum(mass) if hierarchical else sample.total
             weights = mass / total
         means = fitted_means if means is None else means
     if precisions is None:

@@ -11,6 +11,8 @@ import math
 
 import numpy as np
 
+from ._gaussian import _not_positive_definite
+
 #: (volume, shape, orientation) of each model, in mclust's order.
 MODELS = {
     name: tuple(name)
@@ -162,34 +164,46 @@ def _common_orientation(mass, scatter, variable_volume, tol, max_iter, start=Non
     """EVE and VVE: one orientation ``O`` (rows: the axes) shared by all
     components, with shapes (and, for VVE, volumes) per component.
 
-    For fixed shapes the orientation minimises ``sum_k tr(O W_k O^T A_k^-1)``
-    over orthogonal ``O``; each iteration takes two majorise-minimise steps on
-    it (Browne & McNicholas, 2014), each the polar factor of a linear
-    majoriser, then the shapes in closed form. It starts from ``O = I`` and
-    unit shapes, as mclust does, and stops when the criterion changes by less
-    than ``tol`` relative to ``1 + |criterion|``.
+    For fixed shapes and volumes the orientation minimises
+    ``sum_k tr(O W_k O^T A_k^-1) / lambda_k`` over orthogonal ``O``; each
+    iteration takes two majorise-minimise steps on it (Browne & McNicholas,
+    2014), each the polar factor of a linear majoriser, then the shapes (and
+    volumes) in closed form, so that no step lowers the likelihood. It starts
+    from ``O = I`` and unit shapes, as mclust does, and stops when the
+    criterion changes by less than ``tol`` relative to ``1 + |criterion|``.
+
+    mclust 6's VVE leaves the volumes out of the orientation steps: its
+    M-step then need not maximise the likelihood (EM can go down), and ours
+    differs from it for VVE alone.
     """
     K, d, _ = scatter.shape
     largest = np.linalg.eigvalsh(scatter)[:, -1]
     orientation = np.eye(d)
     shapes = np.ones((K, d))
+    volumes = np.ones(K)
     if start is not None:
         # The common axes of the start, and each component's shape on them.
         orientation = np.linalg.eigh(start[0])[1].T
         spread = np.einsum("ij,kjl,il->ki", orientation, start, orientation)
-        shapes = np.array([_unit_determinant(s)[0] for s in spread])
-    volumes = np.ones(K)
+        shapes, roots = zip(*(_unit_determinant(s) for s in spread), strict=True)
+        shapes = np.array(shapes)
+        if variable_volume:
+            volumes = np.array(roots)
     previous = np.inf
     for _ in range(max_iter):
+        # (lambda_k A_k)^-1: with variable volumes each component's part of the
+        # criterion is divided by its volume (mclust's VVE leaves it out).
+        inverse = 1.0 / (volumes[:, None] * shapes)
         # Majoriser in O's rows: W_k's largest eigenvalue bounds its quadratic.
-        weighted = orientation[None] / shapes[:, :, None]  # A_k^-1 O
+        weighted = orientation[None] * inverse[:, :, None]
         step = np.einsum("kij,kjl->il", weighted, scatter)
         step -= np.einsum("k,kij->ij", largest, weighted)
         orientation = _nearest_rotation(step)
-        # And in its columns, through W_k O: A_k^-1's largest entry bounds it.
+        # And in its columns, through W_k O: the largest entry of the inverse
+        # bounds it.
         rotated = scatter @ orientation  # W_k O
-        step = (rotated / shapes[:, None, :]).sum(axis=0)
-        step -= np.einsum("k,kij->ij", (1.0 / shapes).max(axis=1), rotated)
+        step = (rotated * inverse[:, None, :]).sum(axis=0)
+        step -= np.einsum("k,kij->ij", inverse.max(axis=1), rotated)
         orientation = _nearest_rotation(step)
         # Shapes (and volumes) in closed form for this orientation.
         spread = np.einsum("ij,kjl,il->ki", orientation, scatter, orientation)
@@ -198,8 +212,11 @@ def _common_orientation(mass, scatter, variable_volume, tol, max_iter, start=Non
         shapes, roots = zip(*(_unit_determinant(s) for s in spread), strict=True)
         shapes = np.array(shapes)
         if variable_volume:
+            # -2 log L, up to constants: sum_k n_k d log(lambda_k).
             volumes = np.array(roots)
-        criterion = np.sum(spread * (mass[:, None] if variable_volume else 1) / shapes)
+            criterion = d * np.sum(mass * np.log(volumes))
+        else:
+            criterion = np.sum(spread / shapes)
         if abs(criterion - previous) / (1.0 + abs(criterion)) <= tol:
             break
         previous = criterion
@@ -236,7 +253,16 @@ def constrained(mass, covariances, model, reg_covar, start=None):
     scatter = (covariances - ridge) * mass[:, None, None]
     if start is not None:
         start = start - ridge
-    return model_covariances(mass, scatter, model, start=start) + ridge
+    with np.errstate(divide="ignore", invalid="ignore"):
+        try:
+            fitted = model_covariances(mass, scatter, model, start=start)
+        except np.linalg.LinAlgError:
+            fitted = np.full_like(scatter, np.nan)
+    if not np.all(np.isfinite(fitted)):
+        # A scatter matrix of lower rank than the model needs (a component of
+        # too few points): the model's volume or shape has no finite value.
+        raise _not_positive_definite(np.float64)
+    return fitted + ridge
 
 
 def n_covariance_parameters(model, n_components, n_features):
@@ -262,8 +288,9 @@ def support_error(covariance_type, n_samples, n_features, n_components):
 
     - A model with orientations (the last letter not I) needs more samples
       than features, as mclust asks (it fits only the six diagonal models
-      otherwise);
-    - no model can have more free parameters than there are samples.
+      otherwise): a covariance of rank ``n_samples - 1`` or less is singular;
+    - no model can have more free parameters than the data have values,
+      ``n_samples * n_features``.
     """
     if covariance_type not in MODELS or not math.isfinite(n_samples):
         return None
@@ -275,11 +302,12 @@ def support_error(covariance_type, n_samples, n_features, n_components):
             "EVI, VVI), or 'full' with reg_covar > 0."
         )
     count = n_model_parameters(covariance_type, n_components, n_features)
-    if count > n_samples:
+    if count > n_samples * n_features:
         return (
             f"covariance_type={covariance_type!r} with n_components={n_components} "
-            f"has {count} free parameters, more than n_samples={n_samples}; use "
-            "fewer components or a more constrained model."
+            f"has {count} free parameters, more than the {n_samples} x "
+            f"{n_features} values of the data; use fewer components or a more "
+            "constrained model."
         )
     return None
 

@@ -13,14 +13,11 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from ._backend import check_same_namespace, to_numpy
 from ._data import samples_of
 from ._estimator import OTGaussianMixture
 from ._gaussian import COVARIANCE_TYPES
 from ._models import MODELS, support_error
-
-#: The models that need no more samples than features: mclust's choice when
-#: there are not more samples than features.
-DIAGONAL_MODELS = tuple(name for name in MODELS if name[2] == "I")
 
 #: A covariance whose smallest eigenvalue is below this fraction of the
 #: largest of the mixture's is singular: the component has collapsed.
@@ -39,10 +36,10 @@ def mclust_template():
 def _collapsed(model):
     """Why the fitted ``model`` is degenerate, or None: an empty component, or
     a covariance singular next to the others (``reg_covar`` taken off)."""
-    weights = np.asarray(model.weights_, dtype=np.float64)
+    weights = to_numpy(model.weights_).astype(np.float64)
     if weights.min() < SINGULAR:
         return f"component {int(np.argmin(weights))} is empty"
-    covariances = np.asarray(model.covariances_, dtype=np.float64)
+    covariances = to_numpy(model.covariances_).astype(np.float64)
     d = model.n_features_in_
     eigenvalues = {
         "full": lambda c: np.linalg.eigvalsh(c),
@@ -115,12 +112,12 @@ class OTGaussianMixtureSearch(DensityMixin, BaseEstimator):
         ``OTGaussianMixture(init_params="hierarchical", reg_covar=0.0,
         tol=1e-6, max_iter=1000)``: mclust's initialisation, without
         regularisation, to a tolerance at least as tight as mclust's.
-    n_components : iterable of int, default=range(1, 10)
-        The numbers of components tried.
+    n_components : int or iterable of int, default=None
+        The numbers of components tried; None tries 1 to 9, as mclust.
     covariance_types : iterable of str, default=None
-        The models tried: mclust's names or scikit-learn's four. None tries
-        the 14 mclust models, or the six diagonal ones (EII, VII, EEI, VEI,
-        EVI, VVI) when there are no more samples than features, as mclust.
+        The models tried: mclust's names or scikit-learn's four; None tries
+        the 14 mclust models. Those the data cannot support are skipped (see
+        Notes).
     criterion : {'bic', 'icl'}, default='bic'
         ``'bic'``: ``-2 log L + p log n`` (``n`` the total sample weight), lower
         is better: minus mclust's BIC. ``'icl'``: BIC plus twice the entropy of
@@ -151,7 +148,7 @@ class OTGaussianMixtureSearch(DensityMixin, BaseEstimator):
         ``fit_time`` and ``warnings`` (the messages of the fit's warnings).
     n_features_in_ : int
         Number of features seen during :meth:`fit`.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during :meth:`fit`, when ``X`` has string
         column names.
 
@@ -167,7 +164,7 @@ class OTGaussianMixtureSearch(DensityMixin, BaseEstimator):
     likelihood is unbounded, and mclust reports no BIC for it either. A
     model that the data cannot support is skipped without a fit: one with
     orientations and no more samples than features, or one with more free
-    parameters than samples.
+    parameters than the data have values (``n_samples * n_features``).
 
     Examples
     --------
@@ -181,7 +178,11 @@ class OTGaussianMixtureSearch(DensityMixin, BaseEstimator):
 
     _parameter_constraints: dict = {
         "estimator": [OTGaussianMixture, None],
-        "n_components": ["array-like", range],
+        "n_components": [
+            Interval(Integral, 1, None, closed="left"),
+            "array-like",
+            None,
+        ],
         "covariance_types": ["array-like", None],
         "criterion": [StrOptions({"bic", "icl"})],
         "n_jobs": [Integral, None],
@@ -191,7 +192,7 @@ class OTGaussianMixtureSearch(DensityMixin, BaseEstimator):
         self,
         estimator=None,
         *,
-        n_components=range(1, 10),
+        n_components=None,
         covariance_types=None,
         criterion="bic",
         n_jobs=None,
@@ -202,9 +203,14 @@ class OTGaussianMixtureSearch(DensityMixin, BaseEstimator):
         self.criterion = criterion
         self.n_jobs = n_jobs
 
-    def _grid(self, n_samples, n_features):
+    def _grid(self):
         """The checked numbers of components and models of the grid."""
-        counts = list(self.n_components)
+        counts = self.n_components
+        if counts is None:
+            counts = range(1, 10)
+        elif isinstance(counts, Integral):
+            counts = [counts]
+        counts = list(counts)
         valid = Interval(Integral, 1, None, closed="left")
         if not counts or not all(valid.is_satisfied_by(k) for k in counts):
             raise ValueError(
@@ -212,7 +218,7 @@ class OTGaussianMixtureSearch(DensityMixin, BaseEstimator):
                 f"got {self.n_components!r}."
             )
         if self.covariance_types is None:
-            models = list(MODELS) if n_samples > n_features else DIAGONAL_MODELS
+            models = list(MODELS)
         else:
             models = list(self.covariance_types)
             unknown = sorted(
@@ -249,7 +255,7 @@ class OTGaussianMixtureSearch(DensityMixin, BaseEstimator):
             self, X, sample_weight, reset=True, n_components=1, fit=True
         )
         n_samples, n_features = samples.n_samples, samples.like.shape[1]
-        counts, models = self._grid(n_samples, n_features)
+        counts, models = self._grid()
         template = mclust_template() if self.estimator is None else self.estimator
         grid = [(k, m) for m in models for k in counts]
         skipped = {
@@ -293,28 +299,92 @@ class OTGaussianMixtureSearch(DensityMixin, BaseEstimator):
             )
         return self
 
-    def predict(self, X):
-        """``best_estimator_.predict(X)``: the most probable component."""
+    def _best(self, X, method):
+        """``best_estimator_``, once ``X`` is checked to be in the namespace
+        and on the device of the fit."""
         check_is_fitted(self)
-        return self.best_estimator_.predict(X)
+        check_same_namespace(
+            X, self.best_estimator_.means_, f"{type(self).__name__}.{method}()"
+        )
+        return self.best_estimator_
+
+    def predict(self, X):
+        """Most probable component of each sample under ``best_estimator_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            Component labels.
+        """
+        return self._best(X, "predict").predict(X)
 
     def predict_proba(self, X):
-        """``best_estimator_.predict_proba(X)``: the posteriors."""
-        check_is_fitted(self)
-        return self.best_estimator_.predict_proba(X)
+        """Posterior probability of each component of ``best_estimator_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_components)
+            Rows sum to one.
+        """
+        return self._best(X, "predict_proba").predict_proba(X)
 
     def score_samples(self, X):
-        """``best_estimator_.score_samples(X)``: the log-density."""
-        check_is_fitted(self)
-        return self.best_estimator_.score_samples(X)
+        """Log-density of ``best_estimator_`` at each sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        log_density : ndarray of shape (n_samples,)
+        """
+        return self._best(X, "score_samples").score_samples(X)
 
     def score(self, X, y=None, sample_weight=None):
-        """``best_estimator_.score(X)``: the mean log-likelihood."""
-        check_is_fitted(self)
-        return self.best_estimator_.score(X, sample_weight=sample_weight)
+        """Mean log-likelihood of ``X`` under ``best_estimator_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+        y : Ignored
+            Not used, present for API consistency by convention.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the mean; None weighs every sample equally.
+
+        Returns
+        -------
+        log_likelihood : float
+        """
+        return self._best(X, "score").score(X, sample_weight=sample_weight)
 
     def sample(self, n_samples=1):
-        """``best_estimator_.sample(n_samples)``."""
+        """Draw samples from ``best_estimator_``.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of samples to draw.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+            Samples, grouped by component.
+        y : ndarray of shape (n_samples,)
+            Component of each sample.
+        """
         check_is_fitted(self)
         return self.best_estimator_.sample(n_samples)
 
@@ -339,7 +409,9 @@ def _table(grid, rows):
     table["converged"] = np.array(
         [row.get("converged", False) for row in rows], dtype=bool
     )
-    table["warnings"] = np.array([row.get("warnings", "") for row in rows], dtype=object)
+    table["warnings"] = np.array(
+        [row.get("warnings", "") for row in rows], dtype=object
+    )
     for criterion in ("bic", "icl"):
         # 1 for the lowest; the cells not fitted rank last, together.
         values = np.where(np.isnan(table[criterion]), np.inf, table[criterion])
