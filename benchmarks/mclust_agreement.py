@@ -257,7 +257,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="iris only")
     args = parser.parse_args(argv)
-    names = ("iris",) if args.quick else ("iris", "faithful", "wine", "breast_cancer")
+    # breast_cancer (30 features) is left out: Mclust() took over 15 minutes.
+    names = ("iris",) if args.quick else ("iris", "faithful", "wine")
     data = datasets(names)
 
     print("EM from the same start: |log L - mclust's| / |mclust's| (parameters)")
