@@ -223,7 +223,9 @@ def dask_samples(estimator, X, sample_weight, *, reset, n_components, fit, label
         checks["weights"] = WeightSummary.reductions(da, sample_weight)
         checks["total"] = sample_weight.sum(dtype=np.float64)
     (checks,) = dask.compute(checks)
-    check_finite(checks["finite"])
+    check_finite(
+        checks["finite"], lambda: bool(da.isnan(X).any().compute()), X.dtype
+    )
     summary, total = None, float(X.shape[0])
     if sample_weight is not None:
         summary = WeightSummary(*checks["weights"])
@@ -231,7 +233,9 @@ def dask_samples(estimator, X, sample_weight, *, reset, n_components, fit, label
         total = summary.n_positive if summary.uniform else float(checks["total"])
     if fit:
         n_positive = X.shape[0] if summary is None else summary.n_positive
-        check_sample_counts(X.shape[0], n_positive, n_components)
+        check_sample_counts(
+            X.shape[0], n_positive, n_components, X.shape, type(estimator).__name__
+        )
     if labels is not None:
         labels = da.asarray(labels)
         check_row_shape(labels, X.shape[0], "y")

@@ -47,6 +47,7 @@ from ._backend import (
     on_device_of,
     pot_takes,
 )
+from ._messages import invalid_n_samples
 
 
 def add(*parts):
@@ -254,11 +255,20 @@ def check_features(estimator, n_features, dtype, *, reset):
     )
 
 
-def check_finite(finite):
+def check_finite(finite, has_nan, dtype):
+    """X's values finite, else scikit-learn's first sentence (NaN, or
+    infinity), then ours; ``has_nan`` is asked for on the error path only."""
     if not finite:
+        first = (
+            "Input X contains NaN."
+            if has_nan()
+            else "Input X contains infinity or a value too large for "
+            f"{np.dtype(str(dtype).split('.')[-1])!r}."
+        )
         raise ValueError(
-            "Input X contains NaN or infinity: remove or impute those values first "
-            "(for example with sklearn.impute.SimpleImputer)."
+            f"{first}\nOTGaussianMixture needs finite values: remove or impute "
+            "the NaN or infinite ones first (for example with "
+            "sklearn.impute.SimpleImputer)."
         )
 
 
@@ -317,12 +327,14 @@ def check_row_shape(array, n_samples, name):
         )
 
 
-def check_sample_counts(n_samples, n_positive, n_components):
-    """Enough samples, and enough of positive weight, for ``n_components``."""
+def check_sample_counts(n_samples, n_positive, n_components, shape, name):
+    """Enough samples, and enough of positive weight, for ``n_components``
+    (``shape`` of X and ``name`` of the estimator, for scikit-learn's words)."""
     if n_samples < 2:
         raise ValueError(
-            f"Expected n_samples >= 2 to fit a mixture, got n_samples = "
-            f"{n_samples}: a minimum of 2 samples is required."
+            f"Found array with {n_samples} sample(s) (shape={tuple(shape)}) while "
+            f"a minimum of 2 is required by {name}. A mixture is fitted to 2 "
+            "samples or more."
         )
     if n_samples < n_components:
         raise ValueError(
@@ -396,7 +408,9 @@ def samples_of(
         ensure_all_finite=False,
         ensure_min_samples=0,
     )
-    check_finite(bool(xp.all(xp.isfinite(X))))
+    check_finite(
+        bool(xp.all(xp.isfinite(X))), lambda: bool(xp.any(xp.isnan(X))), X.dtype
+    )
     if labels is not None:
         check_row_shape(labels, X.shape[0], "y")
         labels = asarray(labels, xp, device)
@@ -415,7 +429,9 @@ def samples_of(
         sample_weight = xp.asarray(sample_weight, dtype=X.dtype, device=device)
     if fit:
         n_positive = X.shape[0] if summary is None else summary.n_positive
-        check_sample_counts(X.shape[0], n_positive, n_components)
+        check_sample_counts(
+            X.shape[0], n_positive, n_components, X.shape, type(estimator).__name__
+        )
     uniform = summary is None or summary.uniform
     return in_memory(
         X,
@@ -532,5 +548,9 @@ def _object_index(y, classes):
 
 def check_n_samples(n_samples):
     """``n_samples`` of :meth:`sample`: a positive integer."""
-    if not isinstance(n_samples, Integral) or n_samples < 1:
+    if not isinstance(n_samples, Integral):
         raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
+    if n_samples < 1:
+        raise ValueError(
+            f"{invalid_n_samples(n_samples)} n_samples must be a positive integer."
+        )

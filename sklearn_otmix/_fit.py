@@ -44,6 +44,7 @@ from ._gaussian import (
     sufficient_statistics,
 )
 from ._hierarchy import hierarchical_labels
+from ._messages import NOT_CONVERGED
 from ._models import constrained
 from ._transport import TransportProblem, column_term, row_softmax, solve_transport
 
@@ -727,10 +728,9 @@ def _warn(result, problem, loop, n_init):
         )
     if not result.converged and loop.max_iter > 0:
         warnings.warn(
-            f"The best of {n_init} initialisation(s) did not converge within "
-            f"max_iter={loop.max_iter} iterations (tol={loop.tol}). Increase "
-            "max_iter or tol, try other initial parameters, or check the data "
-            "for degenerate clusters.",
+            f"{NOT_CONVERGED} (The best of {n_init} initialisation(s) did not "
+            f"converge within max_iter={loop.max_iter} iterations, tol="
+            f"{loop.tol}.)",
             ConvergenceWarning,
             stacklevel=4,
         )

@@ -36,6 +36,15 @@ from ._backend import (
     on_device_of,
 )
 from ._data import whitened
+from ._messages import (
+    FLOAT32_ADVICE,
+    ILL_DEFINED_COVARIANCE,
+    precision_not_definite,
+    precision_not_positive,
+    weights_not_normalized,
+    weights_out_of_range,
+    wrong_shape,
+)
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 
@@ -541,14 +550,14 @@ def gaussian_mle(statistics, reg_covar, covariance_type):
 
 
 def _not_positive_definite(dtype):
-    message = (
-        "Fitting the mixture model failed: the covariance of some component is "
-        "not positive definite (for instance a component that holds a single "
-        "point or collapsed samples). Increase reg_covar, use fewer components, "
-        "or scale the input data."
-    )
+    message = ILL_DEFINED_COVARIANCE
     if str(dtype).endswith("float32"):
-        message += " Passing float64 data instead of float32 also helps."
+        message += FLOAT32_ADVICE
+    message += (
+        " (The covariance of some component is not positive definite: with "
+        "reg_covar=0 a component that holds fewer points than features has "
+        "none.)"
+    )
     return ValueError(message)
 
 
@@ -664,11 +673,13 @@ def n_parameters(n_components, n_features, covariance_type):
 # User-given initial parameters
 
 
-def _check_shape(array, shape, name):
+def _check_shape(array, shape, name, gaussian_mixture_name):
+    """``name``'s shape, in GaussianMixture's words (where it names the
+    parameter ``gaussian_mixture_name``), then ours."""
     if array.shape != shape:
         raise ValueError(
-            f"The parameter '{name}' should have the shape {shape}, "
-            f"but got {array.shape}."
+            f"{wrong_shape(gaussian_mixture_name, shape, array.shape)}: pass "
+            f"{name} of shape {shape}."
         )
 
 
@@ -677,17 +688,20 @@ def check_simplex(weights, n_components, name):
     weights = check_array(
         weights, dtype=[np.float64, np.float32], ensure_2d=False, input_name=name
     )
-    _check_shape(weights, (n_components,), name)
+    # GaussianMixture calls its weights_init 'weights'.
+    short = "weights" if name == "weights_init" else name
+    _check_shape(weights, (n_components,), name, short)
     if np.any(weights < 0.0) or np.any(weights > 1.0):
         raise ValueError(
-            f"The parameter '{name}' should be in the range [0, 1], but got "
-            f"min value {weights.min():.5f}, max value {weights.max():.5f}."
+            f"{weights_out_of_range(short, weights.min(), weights.max())}: "
+            f"{name} are shares of the mass."
         )
     atol = 1e-6 if weights.dtype == np.float32 else 1e-8
     if abs(1.0 - float(np.sum(weights))) > atol:
         raise ValueError(
-            f"The parameter '{name}' should sum to 1, but got "
-            f"sum({name}) = {float(np.sum(weights)):.10f}."
+            f"{weights_not_normalized(short, float(np.sum(weights)))}: {name} "
+            f"should sum to 1 (got {float(np.sum(weights)):.10f}); divide them "
+            "by their sum."
         )
     return weights
 
@@ -697,7 +711,7 @@ def check_means(means, n_components, n_features):
     means = check_array(
         means, dtype=[np.float64, np.float32], ensure_2d=False, input_name="means_init"
     )
-    _check_shape(means, (n_components, n_features), "means_init")
+    _check_shape(means, (n_components, n_features), "means_init", "means")
     return means
 
 
@@ -716,15 +730,18 @@ def check_precisions(precisions, covariance_type, n_components, n_features):
         "diag": (n_components, n_features),
         "spherical": (n_components,),
     }[covariance_type]
-    _check_shape(precisions, shape, "precisions_init")
+    _check_shape(precisions, shape, "precisions_init", f"{covariance_type} precision")
     if covariance_type in ("diag", "spherical"):
         if np.any(precisions <= 0.0):
-            raise ValueError(f"'{covariance_type}' precisions_init should be positive.")
+            raise ValueError(
+                f"{precision_not_positive(covariance_type)}: precisions_init "
+                "holds inverse variances, all positive."
+            )
         return precisions
     symmetric = np.allclose(precisions, np.swapaxes(precisions, -1, -2))
     if not symmetric or np.any(np.linalg.eigvalsh(precisions) <= 0.0):
         raise ValueError(
-            f"'{covariance_type}' precisions_init should be symmetric, "
-            "positive-definite."
+            f"{precision_not_definite(covariance_type)}: precisions_init holds "
+            "inverse covariance matrices."
         )
     return precisions
