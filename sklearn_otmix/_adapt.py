@@ -17,6 +17,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._backend import asarray, get_namespace, to_numpy
 from ._classifier import OTGaussianMixtureClassifier
 from ._data import is_dask_collection
+from ._estimator import keeps_state_on_error
 from ._fit import MixtureProblem, fit_weights
 from ._gaussian import check_simplex
 from ._transport import TransportProblem
@@ -141,6 +142,7 @@ class PriorShiftAdapter(BaseEstimator):
         self.sinkhorn_tol = sinkhorn_tol
 
     @_fit_context(prefer_skip_nested_validation=False)
+    @keeps_state_on_error
     def fit(self, X, y=None, sample_weight=None):
         """Estimate (or impose) the weights of the batch ``X``.
 

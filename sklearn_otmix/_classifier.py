@@ -11,7 +11,7 @@ from sklearn.utils._param_validation import Interval
 
 from ._backend import asarray, get_namespace, host, is_host_array, to_numpy
 from ._data import check_labels, samples_of
-from ._estimator import FIT_CONSTRAINTS, FittedMixture
+from ._estimator import FIT_CONSTRAINTS, FittedMixture, keeps_state_on_error
 from ._fit import (
     FitLoop,
     MixtureProblem,
@@ -243,6 +243,7 @@ class OTGaussianMixtureClassifier(ClassifierMixin, FittedMixture, BaseEstimator)
     # Fitting
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @keeps_state_on_error
     def fit(self, X, y, sample_weight=None):
         """Fit the mixture with the labels as constraints on the plan.
 

@@ -1,5 +1,6 @@
 """The estimator: scikit-learn's API over the fit loop (:mod:`sklearn_otmix._fit`)."""
 
+import functools
 import math
 from functools import partial
 from numbers import Integral, Real
@@ -50,9 +51,11 @@ FIT_CONSTRAINTS = {
     "reg_covar": [Interval(Real, 0.0, None, closed="left")],
     "max_iter": [Interval(Integral, 0, None, closed="left")],
     "n_init": [Interval(Integral, 1, None, closed="left")],
-    "init_params": [StrOptions(
+    "init_params": [
+        StrOptions(
             {"kmeans", "k-means++", "random", "random_from_data", "hierarchical"}
-        )],
+        )
+    ],
     "random_state": ["random_state"],
     "warm_start": ["boolean"],
     "verbose": ["verbose"],
@@ -65,6 +68,25 @@ FIT_CONSTRAINTS = {
     "sinkhorn_max_iter": [Interval(Integral, 1, None, closed="left")],
     "sinkhorn_tol": [Interval(Real, 0.0, None, closed="left")],
 }
+
+
+def keeps_state_on_error(method):
+    """A fitting method that raises leaves the estimator's attributes as they
+    were: a failed refit, warm start or ``partial_fit`` never half-updates a
+    fitted model. (The methods replace attributes, never change them in
+    place, so keeping the old references is enough.)"""
+
+    @functools.wraps(method)
+    def keeping_state(self, *args, **kwargs):
+        state = dict(self.__dict__)
+        try:
+            return method(self, *args, **kwargs)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(state)
+            raise
+
+    return keeping_state
 
 
 class FittedMixture:
@@ -383,6 +405,7 @@ class OTGaussianMixture(DensityMixin, FittedMixture, BaseEstimator):
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @keeps_state_on_error
     def fit_predict(self, X, y=None, sample_weight=None):
         """Fit the mixture and return the most probable component of each sample.
 
@@ -436,6 +459,7 @@ class OTGaussianMixture(DensityMixin, FittedMixture, BaseEstimator):
         return self._rows(samples, labels, dtype="int64")
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @keeps_state_on_error
     def partial_fit(self, X, y=None, sample_weight=None):
         """Update the mixture with one chunk of a stream: a step of online EM.
 
@@ -478,6 +502,12 @@ class OTGaussianMixture(DensityMixin, FittedMixture, BaseEstimator):
         """
         fitted = hasattr(self, "weights_")
         samples = self._samples(X, sample_weight, reset=not fitted)
+        if not samples.total > 0:
+            raise ValueError(
+                "partial_fit needs a chunk with at least one sample of positive "
+                f"weight; got {samples.n_samples} samples and a total weight of "
+                f"{samples.total}."
+            )
         problem, init = self._problem(samples.like)
         if fitted:
             mixture = self._mixture()
@@ -506,7 +536,7 @@ class OTGaussianMixture(DensityMixin, FittedMixture, BaseEstimator):
         self._set_mixture(mixture)
         self.n_steps_ = self._stream.n_steps
         self.lower_bound_ = -value
-        self.lower_bounds_.append(self.lower_bound_)
+        self.lower_bounds_ = [*self.lower_bounds_, self.lower_bound_]
         return self
 
     def _samples(self, X, sample_weight=None, *, reset, fit=False):

@@ -15,7 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._backend import check_same_namespace, to_numpy
 from ._data import samples_of
-from ._estimator import OTGaussianMixture
+from ._estimator import OTGaussianMixture, keeps_state_on_error
 from ._gaussian import COVARIANCE_TYPES
 from ._models import MODELS, support_error
 
@@ -233,6 +233,7 @@ class OTGaussianMixtureSearch(DensityMixin, BaseEstimator):
         return list(dict.fromkeys(counts)), list(dict.fromkeys(models))
 
     @_fit_context(prefer_skip_nested_validation=False)
+    @keeps_state_on_error
     def fit(self, X, y=None, sample_weight=None):
         """Fit every cell of the grid and keep the one of lowest criterion.
 
