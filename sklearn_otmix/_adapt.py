@@ -168,7 +168,7 @@ class PriorShiftAdapter(BaseEstimator):
         xp, device = get_namespace(mixture.weights)
         problem = MixtureProblem(
             mixture.weights.shape[0],
-            estimator.covariance_type,
+            estimator._form,
             estimator.reg_covar,
             TransportProblem(
                 self.reg,

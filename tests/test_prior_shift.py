@@ -1,12 +1,13 @@
 """PriorShiftAdapter: a fitted model's proportions on a new batch."""
 
+import copy
 import warnings
 
 import numpy as np
 import pytest
 from conftest import COVARIANCE_TYPES
 from numpy.testing import assert_allclose, assert_array_equal
-from sklearn.datasets import load_digits, load_wine, make_blobs
+from sklearn.datasets import load_digits, load_iris, load_wine, make_blobs
 from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.preprocessing import StandardScaler
@@ -197,3 +198,16 @@ def test_solver_that_does_not_converge_warns():
     )
     with pytest.warns(ConvergenceWarning, match="sinkhorn_tol"):
         adapter.fit(X)
+
+
+@pytest.mark.parametrize("model", ["VEV", "EEI", "VVV"])
+def test_mclust_models(model):
+    """A mixture of one of mclust's models adapts as the same mixture stored
+    as 'full' (its covariances have the full form)."""
+    X, _ = load_iris(return_X_y=True)
+    mixture = OTGaussianMixture(3, covariance_type=model, random_state=0).fit(X)
+    as_full = copy.deepcopy(mixture).set_params(covariance_type="full")
+    ours = PriorShiftAdapter(mixture).fit(X[:80])
+    theirs = PriorShiftAdapter(as_full).fit(X[:80])
+    np.testing.assert_allclose(ours.weights_, theirs.weights_, rtol=1e-12)
+    assert not np.allclose(ours.weights_, mixture.weights_)
