@@ -671,10 +671,10 @@ def _fit_one(samples, problem, loop, mixture, lower_bound, progress):
         step = e_step(samples, mixture, problem, warm)
         if problem.target_groups is not None:
             problem, step = _better_order(samples, mixture, problem, step)
-        # The models with iterative M-steps continue from the last one's
-        # solution (mclust's EM does; the first starts from the identity).
-        start = None if n_iter == 1 else mixture.covariances
-        mixture = m_step(step.statistics, problem, start)
+        # The models with iterative M-steps continue from the current
+        # covariances (as mclust's EM does from its second M-step): their
+        # updates never increase F from there.
+        mixture = m_step(step.statistics, problem, mixture.covariances)
         warm = step.potentials
         unsolved += not step.converged
         lower_bound = -step.value

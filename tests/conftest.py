@@ -77,3 +77,29 @@ def assert_same_mixture(ours, theirs, rtol=1e-7):
     assert ours.converged_ == theirs.converged_
     assert_allclose(ours.lower_bound_, theirs.lower_bound_, rtol=rtol)
     assert_allclose(ours.lower_bounds_, theirs.lower_bounds_, rtol=rtol)
+
+
+# Hypothesis profiles of the property-based tests (tests/test_properties.py):
+# "ci", the default (HYPOTHESIS_PROFILE unset): 120 examples per test, 840 in all,
+# the same on every run (derandomize; no example database), about 40 s on two
+# cores; "long", twenty times as many, freshly random, for a manual run:
+#     HYPOTHESIS_PROFILE=long python -m pytest tests/test_properties.py
+# (a failure prints the seed and the @reproduce_failure blob that replay it).
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+settings.register_profile(
+    "ci",
+    max_examples=120,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "long",
+    settings.get_profile("ci"),
+    max_examples=2400,
+    derandomize=False,
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
