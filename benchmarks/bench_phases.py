@@ -70,7 +70,7 @@ def phases(samples, mixture, problem):
         after_moments = perf_counter()
         cost = gaussian.cost(moments)
         after_cost = perf_counter()
-        plan, _ = transport.block(lambda: cost, mass)
+        plan, _, _ = transport.block(lambda: cost, mass)
         after_plan = perf_counter()
         sums = gaussian.moment_sums(moments, plan, mass)
         after_sums = perf_counter()

@@ -20,8 +20,7 @@ from time import perf_counter
 import numpy as np
 import ot
 
-from sklearn_otmix._data import InMemory
-from sklearn_otmix._transport import TransportProblem, solve_transport
+from sklearn_otmix._transport import transport_plan
 
 
 def pot_plan(cost, weights, high, reg):
@@ -42,16 +41,18 @@ def pot_plan(cost, weights, high, reg):
 def dual_plan(cost, weights, high, reg):
     """The package's E-step with ``weight_bounds=(0, high)``."""
     n, n_components = cost.shape
-    samples = InMemory(cost, np.ones(n), row_width=n_components)
-    problem = TransportProblem(
-        reg, 0.0, weights, 1000, 1e-10, (np.zeros(n_components), high)
+    result = transport_plan(
+        cost,
+        np.ones(n),
+        weights,
+        reg=reg,
+        reg_m=0.0,
+        target_weights=weights,
+        max_iter=1000,
+        tol=1e-10,
+        bounds=(np.zeros(n_components), high),
     )
-    transport = solve_transport(samples, lambda x, labels: x, weights, problem)
-    blocks = samples.map(
-        lambda x, mass, *state: transport.block(lambda: x, mass, *state),
-        *transport.state,
-    )
-    return np.concatenate([plan for plan, _ in blocks]) / n
+    return result.plan / n
 
 
 def main(argv=None):

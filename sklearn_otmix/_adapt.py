@@ -18,7 +18,7 @@ from ._backend import asarray, get_namespace, to_numpy
 from ._classifier import OTGaussianMixtureClassifier
 from ._data import is_dask_collection
 from ._estimator import keeps_state_on_error
-from ._fit import MixtureProblem, fit_weights
+from ._fit import MixtureProblem, fit_weights, warn_unsolved
 from ._gaussian import check_simplex
 from ._transport import TransportProblem
 
@@ -72,7 +72,8 @@ class PriorShiftAdapter(BaseEstimator):
     sinkhorn_max_iter : int, default=1000
         Iteration budget of the transport solver (``reg_m > 0``).
     sinkhorn_tol : float, default=1e-9
-        Tolerance of the transport solver (``reg_m > 0``).
+        Largest optimality residual of an E-step's transport plan (see
+        ``transport_residuals_``).
 
     Attributes
     ----------
@@ -89,6 +90,9 @@ class PriorShiftAdapter(BaseEstimator):
         Whether they converged within ``max_iter``.
     lower_bound_ : float
         :math:`-F` after the last E-step.
+    transport_residuals_ : list of float
+        The optimality residual of each E-step's transport plan, as
+        :class:`OTGaussianMixture`'s.
 
     References
     ----------
@@ -179,15 +183,7 @@ class PriorShiftAdapter(BaseEstimator):
             ),
         )
         result = fit_weights(samples, mixture, problem, self.tol, self.max_iter)
-        if result.unsolved:
-            warnings.warn(
-                f"In {result.unsolved} of {result.n_iter} E-steps the "
-                f"optimal-transport solver did not reach sinkhorn_tol="
-                f"{self.sinkhorn_tol} within sinkhorn_max_iter="
-                f"{self.sinkhorn_max_iter} iterations: increase them, or reg.",
-                ConvergenceWarning,
-                stacklevel=2,
-            )
+        warn_unsolved(result.unsolved, result.residuals, problem.transport, 5)
         if not result.converged:
             warnings.warn(
                 f"The batch's weights did not converge within max_iter="
@@ -203,6 +199,7 @@ class PriorShiftAdapter(BaseEstimator):
         self.n_iter_ = result.n_iter
         self.converged_ = result.converged
         self.lower_bound_ = result.lower_bound
+        self.transport_residuals_ = result.residuals
         return self
 
     def _classifier(self):

@@ -146,6 +146,9 @@ class OTGaussianMixtureClassifier(ClassifierMixin, FittedMixture, BaseEstimator)
         :math:`-F` after the last E-step of the best initialisation.
     lower_bounds_ : list of float
         :math:`-F` after each E-step of the best initialisation.
+    transport_residuals_ : list of float
+        The optimality residual of each of those E-steps' transport plans, as
+        :class:`OTGaussianMixture`'s.
     n_features_in_ : int
         Number of features seen during :meth:`fit`.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -303,6 +306,7 @@ class OTGaussianMixtureClassifier(ClassifierMixin, FittedMixture, BaseEstimator)
         self.n_iter_ = result.n_iter
         self.lower_bound_ = result.lower_bound
         self.lower_bounds_ = result.lower_bounds
+        self.transport_residuals_ = result.residuals
         return self
 
     def _problem(self, samples, classes, per_class):

@@ -28,6 +28,7 @@ from ._fit import (
     log_density,
     posterior,
     stream_step,
+    warn_unsolved,
     weighted_log_likelihood,
 )
 from ._gaussian import (
@@ -284,7 +285,16 @@ class OTGaussianMixture(DensityMixin, FittedMixture, BaseEstimator):
         log-likelihood for ``reg=1, reg_m=0``, a lower bound of it for any other
         setting with ``reg >= 1``.
     lower_bounds_ : list of float
-        :math:`-F` after each E-step of the best initialisation.
+        :math:`-F` after each E-step of the best initialisation (after each
+        chunk, for :meth:`partial_fit`).
+    transport_residuals_ : list of float
+        The optimality residual of each of those E-steps' transport plans
+        (L1 norms): the rows' ``|P 1 - a|``, and the columns' ``|P^T 1 - t|``
+        (``reg_m=np.inf``), the dual gradient ``|t exp(-g/reg_m) - P^T 1|``
+        (``0 < reg_m < inf``) or the bounds' complementarity
+        (``weight_bounds``), whichever is larger (see :ref:`certificate`). An
+        E-step converged when it is at most ``sinkhorn_tol``; a
+        :class:`~sklearn.exceptions.ConvergenceWarning` says when one did not.
     n_steps_ : int
         Number of chunks seen by :meth:`partial_fit`.
     n_features_in_ : int
@@ -452,6 +462,7 @@ class OTGaussianMixture(DensityMixin, FittedMixture, BaseEstimator):
         self.n_iter_ = result.n_iter
         self.lower_bound_ = result.lower_bound
         self.lower_bounds_ = result.lower_bounds
+        self.transport_residuals_ = result.residuals
         # A fit starts partial_fit's stream afresh.
         for name in ("n_steps_", "_stream"):
             self.__dict__.pop(name, None)
@@ -530,13 +541,18 @@ class OTGaussianMixture(DensityMixin, FittedMixture, BaseEstimator):
         if not hasattr(self, "n_steps_"):
             self._stream = Stream()
             self.lower_bounds_ = []
-        mixture, self._stream, value = stream_step(
+            self.transport_residuals_ = []
+        mixture, self._stream, step = stream_step(
             samples, mixture, problem, self._stream, self.learning_decay
         )
         self._set_mixture(mixture)
         self.n_steps_ = self._stream.n_steps
-        self.lower_bound_ = -value
+        self.lower_bound_ = -step.value
         self.lower_bounds_ = [*self.lower_bounds_, self.lower_bound_]
+        self.transport_residuals_ = [*self.transport_residuals_, step.residual]
+        warn_unsolved(
+            not step.converged, [step.residual], problem.transport, stacklevel=4
+        )
         return self
 
     def _samples(self, X, sample_weight=None, *, reset, fit=False):

@@ -46,7 +46,13 @@ from ._gaussian import (
 from ._hierarchy import hierarchical_labels
 from ._messages import NOT_CONVERGED
 from ._models import constrained
-from ._transport import TransportProblem, column_term, row_softmax, solve_transport
+from ._transport import (
+    TransportProblem,
+    certificate,
+    column_term,
+    row_softmax,
+    solve_transport,
+)
 
 
 class Mixture(NamedTuple):
@@ -129,14 +135,16 @@ class FitLoop(NamedTuple):
 
 class FitResult(NamedTuple):
     """The best run: its mixture, ``-F`` after its last E-step and after each,
-    its number of iterations, whether it converged, and the number of E-steps
-    whose solver did not reach ``sinkhorn_tol``."""
+    its number of iterations, whether it converged, and the optimality
+    residual of each E-step's plan with the number of those above
+    ``sinkhorn_tol``."""
 
     mixture: Mixture
     lower_bound: float
     lower_bounds: list
     n_iter: int
     converged: bool
+    residuals: list
     unsolved: int
 
 
@@ -145,11 +153,14 @@ class FitResult(NamedTuple):
 
 
 class EStep(NamedTuple):
-    """An E-step read through: the plan's statistics, ``F`` there, whether the
-    solver converged, and the potentials that warm-start the next one."""
+    """An E-step read through: the plan's statistics, ``F`` there, the plan's
+    optimality residual and whether it meets ``sinkhorn_tol`` (its
+    :class:`~sklearn_otmix._transport.Certificate`), and the potentials that
+    warm-start the next one."""
 
     statistics: Statistics
     value: float
+    residual: float
     converged: bool
     potentials: np.ndarray | None
 
@@ -179,16 +190,16 @@ def _costs(x, labels, cost_of, classes):
 
 
 def _plan_statistics(x, mass, labels, *state, block, gaussian, classes):
-    """A block's rows of the plan read into its terms of ``F`` and statistics:
-    the block's moments give both its costs and its statistics."""
+    """A block's rows of the plan read into its terms of ``F``, statistics and
+    marginals: the block's moments give both its costs and its statistics."""
     moments = gaussian.moments(x)
     mass = gaussian.working(mass)
 
     def costs():
         return constrain(gaussian.cost(moments), labels, classes)
 
-    plan, terms = block(costs, mass, *state)
-    return terms, gaussian.moment_sums(moments, plan, mass)
+    plan, terms, marginals = block(costs, mass, *state)
+    return terms, gaussian.moment_sums(moments, plan, mass), marginals
 
 
 def e_step(samples, mixture, problem, warm=None):
@@ -209,14 +220,17 @@ def e_step(samples, mixture, problem, warm=None):
         gaussian=gaussian,
         classes=problem.component_class,
     )
-    terms, moment_sums = samples.sum(read, LABELS, *transport.state)
+    terms, moment_sums, marginals = samples.sum(read, LABELS, *transport.state)
     statistics = gaussian.statistics(moment_sums)
     value = float(terms) / samples.total + column_term(
         statistics.mass / samples.total,
         problem.transport.target_weights,
         problem.transport.reg_m,
     )
-    return EStep(statistics, value, transport.converged, transport.potentials)
+    residual, converged = certificate(
+        transport, marginals, samples.total, problem.transport.tol
+    )
+    return EStep(statistics, value, residual, converged, transport.potentials)
 
 
 def plan_of(samples, mixture, problem):
@@ -658,7 +672,7 @@ def fit(samples, problem, init, loop, random_state, start=None):
 
 def _fit_one(samples, problem, loop, mixture, lower_bound, progress):
     """One run of block-coordinate descent from ``mixture``."""
-    lower_bounds = []
+    lower_bounds, residuals = [], []
     converged = False
     n_iter = unsolved = 0
     warm = None
@@ -677,16 +691,19 @@ def _fit_one(samples, problem, loop, mixture, lower_bound, progress):
         mixture = m_step(step.statistics, problem, mixture.covariances)
         warm = step.potentials
         unsolved += not step.converged
+        residuals.append(step.residual)
         lower_bound = -step.value
         lower_bounds.append(lower_bound)
         change = lower_bound - previous
-        progress.iteration(n_iter, change)
+        progress.iteration(n_iter, change, step.residual)
         if abs(change) < loop.tol:
             converged = True
             break
     if loop.max_iter > 0:
         progress.init_end(lower_bound, converged)
-    return FitResult(mixture, lower_bound, lower_bounds, n_iter, converged, unsolved)
+    return FitResult(
+        mixture, lower_bound, lower_bounds, n_iter, converged, residuals, unsolved
+    )
 
 
 def _better_order(samples, mixture, problem, step):
@@ -716,16 +733,25 @@ def _better_order(samples, mixture, problem, step):
     return problem, step
 
 
+def warn_unsolved(unsolved, residuals, transport, stacklevel=5):
+    """The transport warning: raised when, and only when, some of the E-steps
+    whose ``residuals`` are given missed their certificate (``unsolved`` of
+    them; see :func:`sklearn_otmix._transport.certificate`)."""
+    if not unsolved:
+        return
+    warnings.warn(
+        f"In {unsolved} of {len(residuals)} E-steps the transport "
+        f"plan's optimality residual stayed above sinkhorn_tol={transport.tol} "
+        f"(largest {max(residuals):.3g}) after sinkhorn_max_iter="
+        f"{transport.max_iter} solver iterations: increase sinkhorn_max_iter or "
+        "sinkhorn_tol, or reg.",
+        ConvergenceWarning,
+        stacklevel=stacklevel,
+    )
+
+
 def _warn(result, problem, loop, n_init):
-    if result.unsolved:
-        warnings.warn(
-            f"In {result.unsolved} of {result.n_iter} E-steps the optimal-transport "
-            f"solver did not reach sinkhorn_tol={problem.transport.tol} within "
-            f"sinkhorn_max_iter={problem.transport.max_iter} iterations: increase "
-            "sinkhorn_max_iter or sinkhorn_tol, or reg.",
-            ConvergenceWarning,
-            stacklevel=4,
-        )
+    warn_unsolved(result.unsolved, result.residuals, problem.transport)
     if not result.converged and loop.max_iter > 0:
         warnings.warn(
             f"{NOT_CONVERGED} (The best of {n_init} initialisation(s) did not "
@@ -754,11 +780,12 @@ def fit_weights(samples, mixture, problem, tol, max_iter):
     fixed = problem.transport.reg_m == math.inf
     if fixed:
         mixture = mixture._replace(weights=problem.transport.target_weights)
-    lower_bound, lower_bounds = -math.inf, []
+    lower_bound, lower_bounds, residuals = -math.inf, [], []
     converged, warm, unsolved, n_iter = False, None, 0, 0
     for n_iter in range(1, max_iter + 1):
         step = e_step(samples, mixture, problem, warm)
         warm, unsolved = step.potentials, unsolved + (not step.converged)
+        residuals.append(step.residual)
         change = -step.value - lower_bound
         lower_bound = -step.value
         lower_bounds.append(lower_bound)
@@ -769,7 +796,9 @@ def fit_weights(samples, mixture, problem, tol, max_iter):
         mass = astype(step.statistics.mass, mixture.weights.dtype)
         mass = mass + 10 * xp.finfo(mass.dtype).eps
         mixture = mixture._replace(weights=mass / xp.sum(mass))
-    return FitResult(mixture, lower_bound, lower_bounds, n_iter, converged, unsolved)
+    return FitResult(
+        mixture, lower_bound, lower_bounds, n_iter, converged, residuals, unsolved
+    )
 
 
 # --------------------------------------------------------------------------------
@@ -796,8 +825,8 @@ def stream_step(samples, mixture, problem, stream, learning_decay):
     -------
     mixture : Mixture
     stream : Stream
-    value : float
-        ``F`` of the chunk's E-step.
+    step : EStep
+        The chunk's E-step (``F`` there, its certificate).
     """
     step = e_step(samples, mixture, problem, stream.potentials)
     n_steps = stream.n_steps + 1
@@ -806,7 +835,7 @@ def stream_step(samples, mixture, problem, stream, learning_decay):
     if stream.statistics is not None:
         statistics = stream.statistics.scaled(1 - rate).merge(statistics)
     stream = Stream(statistics, n_steps, step.potentials)
-    return m_step(statistics, problem), stream, step.value
+    return m_step(statistics, problem), stream, step
 
 
 # --------------------------------------------------------------------------------
@@ -898,8 +927,9 @@ def likelihood_and_entropy(x, mass, mixture, covariance_type):
 
 
 class _Progress:
-    """The lines printed with ``verbose`` 1 (iterations) or 2 (with times and
-    the change of the lower bound), every ``verbose_interval`` iterations."""
+    """The lines printed with ``verbose`` 1 (iterations, with the E-step's
+    transport residual) or 2 (also times and the change of the lower bound),
+    every ``verbose_interval`` iterations."""
 
     def __init__(self, verbose, interval):
         self.verbose = verbose
@@ -910,16 +940,17 @@ class _Progress:
             print(f"Initialization {init_index}")
             self.init_start = self.iter_start = perf_counter()
 
-    def iteration(self, n_iter, change):
+    def iteration(self, n_iter, change, residual):
         if self.verbose < 1 or n_iter % self.interval:
             return
         if self.verbose == 1:
-            print(f"  Iteration {n_iter}")
+            print(f"  Iteration {n_iter}\t transport residual {residual:.2e}")
         else:
             now = perf_counter()
             print(
                 f"  Iteration {n_iter}\t time lapse {now - self.iter_start:.5f}s"
                 f"\t lower bound change {change:.5f}"
+                f"\t transport residual {residual:.2e}"
             )
             self.iter_start = now
 

@@ -19,12 +19,29 @@ Dask array. How each regime is solved:
   started by one Sinkhorn sweep (POT's where the plan is in memory) from the
   previous E-step's potentials, or from the semi-relaxed plan, and finished by
   Newton's method.
-- ``0 < reg_m < inf`` (unbalanced): POT's stabilised unbalanced Sinkhorn where
-  the plan is in memory and POT takes the arrays; otherwise (Dask chunks,
-  ``array_api_strict``) Newton's method on the dual.
+- ``0 < reg_m < inf`` (penalised): POT's stabilised unbalanced Sinkhorn where
+  the plan is in memory and POT takes the arrays, from the previous E-step's
+  potentials; then, wherever its answer misses the certificate (Dask chunks and
+  ``array_api_strict`` always start there), Newton's method on the dual.
+- bounded weights (``weight_bounds``): an active-set Newton method on the dual.
 
-Every solver leaves a :class:`Transport`: what each block needs to form its rows
-of the plan, which the fit reads in one more pass (with the M-step's statistics).
+Certified: every solver leaves a :class:`Transport`, what each block needs to
+form its rows of the plan, which the fit reads in one more pass (with the
+M-step's statistics); as the blocks are formed they measure the plan's
+:class:`Marginals`, from which :func:`certificate` gives the optimality residual
+of the plan handed to the M-step, whichever solver produced it:
+
+========================  =====================================================
+regime                    residual (L1 norms, masses normalised to sum to one)
+========================  =====================================================
+``reg_m = 0``             rows ``|P 1 - a|``
+``reg_m = inf``           rows, and columns ``|P^T 1 - t|``
+``0 < reg_m < inf``       rows, and the dual gradient ``|t e^{-g/rho} - P^T 1|``
+bounded weights           rows, and complementarity (see :func:`_bounds_residual`)
+========================  =====================================================
+
+The residual is the larger of the two; the E-step has converged when it is at
+most ``sinkhorn_tol`` (or the round-off of the plan's dtype, if larger).
 
 References
 ----------
@@ -33,6 +50,8 @@ References
 .. [2] G. Mena, A. Nejatbakhsh, E. Varol, J. Niles-Weed. Sinkhorn EM: an
    expectation-maximization algorithm based on entropic optimal transport.
    arXiv:2006.16548, 2020.
+.. [3] L. Chizat, G. Peyré, B. Schmitzer, F.-X. Vialard. Scaling algorithms for
+   unbalanced optimal transport problems. Math. Comp. 87, 2018.
 """
 
 import math
@@ -47,6 +66,7 @@ import ot
 from ._backend import (
     astype,
     exp,
+    finfo,
     least_squares,
     namespace_of,
     on_device_of,
@@ -80,30 +100,101 @@ class Transport(NamedTuple):
     ----------
     block : callable
         ``block(costs, mass, *state_b)`` returns the block's rows of the plan (in
-        the unit of ``mass``) and its terms of ``F`` (times the total mass,
-        without the column term ``rho KL(P^T 1 | t)``); ``costs()`` computes the
-        block's costs, for the solvers that do not keep them.
+        the unit of ``mass``), its terms of ``F`` (times the total mass,
+        without the column term ``rho KL(P^T 1 | t)``) and its
+        :class:`Marginals`; ``costs()`` computes the block's costs, for the
+        solvers that do not keep them.
     state : tuple
         Per-block parts (see the data layer's ``map``) passed to ``block``.
-    converged : bool
-        Whether the solver reached its tolerance.
+    optimality : callable
+        ``optimality(columns)``: the regime's condition on the column marginal
+        ``P^T 1`` (normalised, float64), as an L1 residual (see the module).
     potentials : ndarray of shape (n_components,) or None
         The components' potentials, which warm-start the next E-step.
     """
 
     block: Callable
     state: tuple
-    converged: bool
+    optimality: Callable
     potentials: np.ndarray | None = None
 
 
-class TransportResult(NamedTuple):
-    """An E-step on an in-memory cost matrix (:func:`transport_plan`)."""
+class Marginals(NamedTuple):
+    """What a block of the plan measures of itself as it is formed, in the unit
+    of the sample masses (blocks add up).
 
-    plan: np.ndarray
-    value: float
+    Attributes
+    ----------
+    rows : float
+        ``sum_i |(P 1)_i - a_i|``.
+    columns : ndarray of shape (n_components,) or float
+        ``P^T 1`` in float64; 0 where the regime sets no condition on it.
+    rounding : float
+        ``n_components * eps * sum_i a_i``, ``eps`` that of the plan's dtype:
+        how far the rows may be off by round-off alone.
+    """
+
+    rows: float
+    columns: np.ndarray | float
+    rounding: float
+
+
+class Certificate(NamedTuple):
+    """An E-step's optimality residual and whether it meets the tolerance."""
+
+    residual: float
     converged: bool
-    potentials: np.ndarray | None = None
+
+
+def certificate(transport, marginals, total, tol):
+    """The :class:`Certificate` of a plan from its summed :class:`Marginals`
+    (``total``: the sum of the sample masses): the larger of the rows'
+    residual and the regime's own, against ``tol`` or, if larger, the
+    round-off of the plan's dtype."""
+    rows = float(marginals.rows) / total
+    residual = max(rows, transport.optimality(marginals.columns / total))
+    return Certificate(
+        residual, residual <= max(tol, float(marginals.rounding) / total)
+    )
+
+
+def measure(plan, mass, with_columns=True):
+    """The :class:`Marginals` of a block of the plan (``mass``: its rows'
+    masses, in the plan's unit)."""
+    xp = namespace_of(plan)
+    rows = xp.sum(xp.abs(row_sum(plan) - astype(mass, plan.dtype)))
+    columns = xp.sum(astype(plan, xp.float64), axis=0) if with_columns else 0.0
+    rounding = plan.shape[1] * finfo(plan).eps * xp.sum(astype(mass, xp.float64))
+    return Marginals(rows, columns, rounding)
+
+
+def _no_condition(columns):
+    """``reg_m = 0``: the column marginal is free."""
+    return 0.0
+
+
+def _column_residual(columns, target):
+    """``reg_m = inf``: ``|P^T 1 - t|_1``."""
+    xp = namespace_of(columns)
+    return float(xp.sum(xp.abs(columns - target)))
+
+
+def _penalised_residual(columns, target, potentials, reg_m):
+    """``0 < reg_m < inf``: the dual gradient ``|t e^{-g/rho} - P^T 1|_1``."""
+    xp = namespace_of(columns)
+    return float(xp.sum(xp.abs(target * xp.exp(-potentials / reg_m) - columns)))
+
+
+def _bounds_residual(columns, low, high, side):
+    """Bounded weights: complementarity, summed over the components. A
+    component held at its lower bound (``side`` +1, a positive potential) must
+    sit on it, one held at its upper bound (-1) on that one, and a free one
+    (0) within the bounds."""
+    columns = to_numpy(columns)
+    bound = np.where(side > 0, low, high)
+    held = np.abs(columns - bound)
+    free = np.maximum(np.maximum(low - columns, columns - high), 0.0)
+    return float(np.sum(np.where(side != 0, held, free)))
 
 
 def solve_transport(samples, cost_of, weights, problem, warm=None):
@@ -133,12 +224,10 @@ def solve_transport(samples, cost_of, weights, problem, warm=None):
     if problem.reg_m == 0.0:
         log_weights = namespace_of(weights).log(weights)
         block = partial(_semi_relaxed_block, log_weights=log_weights, reg=problem.reg)
-        return Transport(block, (), True)
+        return Transport(block, (), _no_condition)
     if problem.reg_m == math.inf:
         return _balanced(samples, cost_of, problem, warm)
-    if samples.holds_plan:
-        return _unbalanced_pot(samples, cost_of, weights, problem)
-    return _unbalanced_dual(samples, cost_of, weights, problem, warm)
+    return _penalised(samples, cost_of, weights, problem, warm)
 
 
 def column_term(column_mass, target_weights, reg_m):
@@ -148,6 +237,14 @@ def column_term(column_mass, target_weights, reg_m):
         return 0.0
     xp = namespace_of(column_mass)
     return reg_m * float(xp.sum(xlogy(column_mass, column_mass / target_weights)))
+
+
+def _float64_target(target_weights):
+    """``t`` in float64, normalised: float32 targets sum to one only within
+    1e-7, and the columns could not come within ``sinkhorn_tol`` of them."""
+    xp = namespace_of(target_weights)
+    t = astype(target_weights, xp.float64, copy=True)
+    return t / xp.sum(t)
 
 
 # --------------------------------------------------------------------------------
@@ -182,12 +279,13 @@ def _semi_relaxed_block(costs, mass, log_weights, reg):
 
     the solution of POT's unbalanced problem with ``reg_m = (inf, 0)`` (where one
     row scaling is exact), in log-sum-exp form; its value is Gibbs' free energy,
-    the weighted negative log-likelihood for ``reg = 1``.
+    the weighted negative log-likelihood for ``reg = 1``. Its certificate is
+    its rows alone.
     """
     logits = costs() / -reg
     logits += log_weights
     plan, log_norm = row_softmax(logits, mass)
-    return plan, -reg * (mass @ log_norm)
+    return plan, -reg * (mass @ log_norm), measure(plan, mass, with_columns=False)
 
 
 def objective_terms(cost, plan, sample_mass, log_weights, reg):
@@ -200,11 +298,6 @@ def objective_terms(cost, plan, sample_mass, log_weights, reg):
     terms *= reg
     terms += plan * xp.where(plan > 0, cost, xp.zeros_like(cost))
     return xp.sum(terms)
-
-
-def _given_plan_block(costs, mass, cost, plan, log_weights, reg):
-    """A block of a plan solved whole (by POT), and its terms of ``F``."""
-    return plan, objective_terms(cost, plan, mass, log_weights, reg)
 
 
 def _shifted_block(x, mass, labels, cost_of):
@@ -245,7 +338,9 @@ def _semi_dual_block(x, mass, part, potentials, reg, total, with_gram=True):
 
 def _dual_plan_block(costs, mass, part, potentials, log_weights, reg, total):
     r"""A block of the plan at the final potentials (``potentials`` include the
-    reference ``reg log pi``), and its terms of ``F``, read off the dual: with
+    reference ``reg log pi``), its terms of ``F`` and its :class:`Marginals`
+    (measured in float64, before the plan goes to the data's dtype). The
+    terms are read off the dual: with
     ``log P_ik = log a_i + (g_k - C'_ik) / reg - l_i`` for the row-shifted costs
     ``C' = C - s`` and the rows' log-normalisers ``l``,
 
@@ -259,9 +354,12 @@ def _dual_plan_block(costs, mass, part, potentials, log_weights, reg, total):
     one of logarithms over the plan."""
     shifted, shift = part
     plan, log_norm, a = _dual_plan(shifted, mass, potentials, reg, total)
-    column = namespace_of(plan).sum(plan, axis=0)
-    terms = a @ (shift - reg * log_norm) + column @ (potentials - reg * log_weights)
-    return astype(total * plan, mass.dtype), total * terms
+    marginals = measure(plan, a)
+    terms = a @ (shift - reg * log_norm) + marginals.columns @ (
+        potentials - reg * log_weights
+    )
+    marginals = Marginals(*(total * value for value in marginals))
+    return astype(total * plan, mass.dtype), total * terms, marginals
 
 
 class _Largest(NamedTuple):
@@ -281,6 +379,19 @@ def _largest_block(x, mass, part):
     xp = namespace_of(shifted)
     finite = xp.where(xp.isfinite(shifted), shifted, xp.zeros_like(shifted))
     return _Largest(float(xp.max(finite)))
+
+
+def _semi_dual_sums(samples, shifted, potentials, temperature, with_gram=True):
+    """The semi-dual's value, the plan's column sums and its Gram matrix at
+    ``potentials`` (which include the reference), in one pass."""
+    block = partial(
+        _semi_dual_block,
+        potentials=potentials,
+        reg=temperature,
+        total=samples.total,
+        with_gram=with_gram,
+    )
+    return samples.sum(block, shifted)
 
 
 # --------------------------------------------------------------------------------
@@ -309,33 +420,20 @@ def _balanced(samples, cost_of, problem, warm):
       ``g + reg (log t - log P^T 1)`` otherwise (or where POT's scalings
       underflow).
 
-    Newton steps on :math:`\phi` then take the residual below ``tol``
-    (:func:`newton`), along decreasing temperatures where the semi-dual is
-    nearly piecewise linear (:func:`newton_continuation`).
+    Newton steps on :math:`\phi` then take the residual ``|P^T 1 - t|_1`` below
+    ``tol`` (:func:`newton`), along decreasing temperatures where the semi-dual
+    is nearly piecewise linear (:func:`newton_continuation`).
     """
     reg, tol, max_iter = problem.reg, problem.tol, problem.max_iter
-    # In float64 whatever the data: float32 masses sum to one only within 1e-7,
-    # and the columns cannot then come within sinkhorn_tol of t.
-    xp = namespace_of(problem.target_weights)
-    t = astype(problem.target_weights, xp.float64, copy=True)
-    t /= xp.sum(t)
-    total = samples.total
+    t = _float64_target(problem.target_weights)
+    xp = namespace_of(t)
     shifted = samples.map(partial(_shifted_block, cost_of=cost_of), LABELS)
 
-    def sums(potentials, temperature, with_gram=False):
-        block = partial(
-            _semi_dual_block,
-            potentials=potentials,
-            reg=temperature,
-            total=total,
-            with_gram=with_gram,
-        )
-        value, column, gram = samples.sum(block, shifted)
-        return float(t @ potentials) + float(value), column, gram
-
     def evaluate(potentials, temperature):
-        value, column, gram = sums(potentials, temperature, with_gram=True)
-        return balanced_point(value, column, gram, t, temperature)
+        value, column, gram = _semi_dual_sums(samples, shifted, potentials, temperature)
+        return balanced_point(
+            float(t @ potentials) + float(value), column, gram, t, temperature
+        )
 
     if warm is None:
         # The semi-relaxed plan with pi = t: one closed-form step from the
@@ -343,19 +441,19 @@ def _balanced(samples, cost_of, problem, warm):
         warm = reg * xp.log(t)
     potentials = None
     if samples.holds_plan:
-        a = astype(samples.sample_mass, xp.float64) / total
+        a = astype(samples.sample_mass, xp.float64) / samples.total
         # POT takes the samples second (see below), best as contiguous rows.
         transposed = xp.concat(
             [xp.matrix_transpose(part[0]) for part in shifted], axis=1
         )
         potentials = _pot_sinkhorn_sweep(transposed, a, t, reg, warm)
     if potentials is None:
-        _, column, _ = sums(warm, reg)
+        _, column, _ = _semi_dual_sums(samples, shifted, warm, reg, with_gram=False)
         potentials = column_sweep(warm, column, t, reg)
     _, potentials, residual = newton(evaluate, reg, potentials, tol, max_iter)
     if residual > tol:
         spread = samples.sum(_largest_block, shifted).value
-        _, potentials, residual = newton_continuation(
+        _, potentials, _ = newton_continuation(
             evaluate, reg, spread, tol, max_iter, like=t
         )
     block = partial(
@@ -363,9 +461,10 @@ def _balanced(samples, cost_of, problem, warm):
         potentials=potentials,
         log_weights=xp.log(t),
         reg=reg,
-        total=total,
+        total=samples.total,
     )
-    return Transport(block, (shifted,), bool(residual <= tol), potentials)
+    optimality = partial(_column_residual, target=t)
+    return Transport(block, (shifted,), optimality, potentials)
 
 
 def _pot_sinkhorn_sweep(transposed, a, t, reg, warm):
@@ -401,76 +500,42 @@ def column_sweep(potentials, column, t, reg):
 
 
 # --------------------------------------------------------------------------------
-# Unbalanced problem (0 < reg_m < inf)
+# Penalised column marginal (0 < reg_m < inf)
 
 
-def _unbalanced_pot(samples, cost_of, weights, problem):
-    """``0 < reg_m < inf`` in memory: POT's stabilised unbalanced Sinkhorn.
-
-    The reference passed is ``1 (x) pi`` rather than ``a (x) pi``: a row factor of
-    the reference is absorbed by the hard row constraint, and this one keeps the
-    kernel's row sums near one, far above POT's ``1e-16`` safeguard. The cost is
-    shifted by the row minima of ``C - reg log pi`` for the same reason.
-    """
-    xp = namespace_of(weights)
-    reg = problem.reg
-    costs = samples.map(lambda x, mass, labels: cost_of(x, labels), LABELS)
-    cost = samples.concat(costs)
-    log_weights = xp.log(weights)
-    shifted = cost - xp.min(cost - reg * log_weights, axis=1, keepdims=True)
-    mass = samples.sample_mass
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        plan = ot.unbalanced.sinkhorn_unbalanced(
-            mass / samples.total,
-            problem.target_weights,
-            shifted,
-            reg,
-            reg_m=(math.inf, problem.reg_m),
-            method="sinkhorn_stabilized",
-            c=xp.broadcast_to(weights, cost.shape),
-            numItermax=problem.max_iter,
-            stopThr=problem.tol,
-        )
-    # POT's loop ends on a column update, which leaves the row marginal off by up
-    # to its tolerance: the M-step and the objective rely on P 1 = a.
-    plan = plan * (mass / xp.sum(plan, axis=1))[:, None]
-    converged = not any(issubclass(w.category, UserWarning) for w in caught)
-    block = partial(_given_plan_block, log_weights=log_weights, reg=reg)
-    return Transport(block, (costs, samples.split(plan)), converged)
-
-
-def _unbalanced_dual(samples, cost_of, weights, problem, warm):
-    r"""``0 < reg_m < inf`` where POT cannot take the plan: Newton's method on
-    the dual in the components' potentials ``g``,
+def _penalised(samples, cost_of, weights, problem, warm):
+    r"""``0 < reg_m < inf``: the penalised problem through its dual in the
+    components' potentials ``g``,
 
     .. math::
 
-        \psi(g) = -\varepsilon \sum_i a_i \log \sum_k \pi_k
+        \max_g \ \psi(g) = -\varepsilon \sum_i a_i \log \sum_k \pi_k
             e^{(g_k - C_{ik}) / \varepsilon}
             + \rho \sum_k t_k (1 - e^{-g_k / \rho}),
 
-    strictly concave, with gradient ``t exp(-g / rho) - P^T 1``: at its root the
-    column marginal is ``t exp(-g / rho)``, the fixed point of POT's unbalanced
-    Sinkhorn. Each evaluation is one pass over the blocks, and Newton's method
-    takes a handful where Sinkhorn's iterations take tens. It starts from the
-    previous E-step's potentials."""
+    strictly concave, with gradient ``t e^{-g / rho} - P^T 1`` for the plan
+    ``P_ik = a_i softmax_k(log pi_k + (g_k - C_ik) / epsilon)`` (rows exact):
+    at its root the column marginal is ``t e^{-g / rho}``, the fixed point of
+    the unbalanced Sinkhorn iterations [3]_.
+
+    POT solves first where the plan is in memory (:func:`_pot_unbalanced`),
+    from the previous E-step's potentials. Its answer is the potentials it
+    ends with, judged by the dual gradient of the plan they give: POT stops on
+    the change of its scalings, which can be far below the plan's residual.
+    Where the gradient misses ``tol`` (and where POT cannot take the arrays,
+    on Dask chunks and ``array_api_strict``), Newton's method on ``psi``
+    finishes, each evaluation one pass over the stored costs.
+    """
     reg, reg_m = problem.reg, problem.reg_m
-    xp = namespace_of(weights)
-    t = astype(problem.target_weights, xp.float64, copy=True)
-    t /= xp.sum(t)
+    t = _float64_target(problem.target_weights)
+    xp = namespace_of(t)
     log_weights = xp.log(astype(weights, xp.float64))
-    total = samples.total
     shifted = samples.map(partial(_shifted_block, cost_of=cost_of), LABELS)
 
     def evaluate(potentials, temperature):
-        block = partial(
-            _semi_dual_block,
-            potentials=potentials + temperature * log_weights,
-            reg=temperature,
-            total=total,
+        value, column, gram = _semi_dual_sums(
+            samples, shifted, potentials + temperature * log_weights, temperature
         )
-        value, column, gram = samples.sum(block, shifted)
         target = t * xp.exp(-potentials / reg_m)
 
         def curvature():
@@ -481,7 +546,11 @@ def _unbalanced_dual(samples, cost_of, weights, problem, warm):
         return DualPoint(value, target - column, curvature)
 
     potentials = xp.zeros_like(t) if warm is None else warm
-    _, potentials, residual = newton(
+    if samples.holds_plan:
+        potentials = _pot_unbalanced(
+            shifted, samples, t, log_weights, problem, potentials
+        )
+    _, potentials, _ = newton(
         evaluate, reg, potentials, problem.tol, problem.max_iter, shift_invariant=False
     )
     block = partial(
@@ -489,9 +558,46 @@ def _unbalanced_dual(samples, cost_of, weights, problem, warm):
         potentials=potentials + reg * log_weights,
         log_weights=log_weights,
         reg=reg,
-        total=total,
+        total=samples.total,
     )
-    return Transport(block, (shifted,), bool(residual <= problem.tol), potentials)
+    optimality = partial(
+        _penalised_residual, target=t, potentials=potentials, reg_m=reg_m
+    )
+    return Transport(block, (shifted,), optimality, potentials)
+
+
+def _pot_unbalanced(shifted, samples, t, log_weights, problem, start):
+    """POT's stabilised unbalanced Sinkhorn from the potentials ``start``:
+    the potentials ``g = reg log v`` it ends with, or ``start`` where they are
+    not finite.
+
+    The reference passed is ``1 (x) pi`` rather than ``a (x) pi``: a row factor
+    of the reference is absorbed by the hard row constraint, and this one
+    keeps the kernel's row sums near one, far above POT's ``1e-16`` safeguard
+    (the costs are shifted by their row minima for the same reason). POT's
+    warnings are dropped: its answer is judged by the plan's residual.
+    """
+    xp = namespace_of(t)
+    cost = xp.concat([part[0] for part in shifted], axis=0)
+    a = astype(samples.sample_mass, xp.float64) / samples.total
+    reg = problem.reg
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _, log = ot.unbalanced.sinkhorn_unbalanced(
+            a,
+            t,
+            cost,
+            reg,
+            reg_m=(math.inf, problem.reg_m),
+            method="sinkhorn_stabilized",
+            c=xp.broadcast_to(xp.exp(log_weights), cost.shape),
+            warmstart=(xp.zeros_like(a), start / reg),
+            numItermax=problem.max_iter,
+            stopThr=problem.tol,
+            log=True,
+        )
+    potentials = reg * log["logv"]
+    return potentials if bool(xp.all(xp.isfinite(potentials))) else start
 
 
 # --------------------------------------------------------------------------------
@@ -523,41 +629,30 @@ def _bounded(samples, cost_of, weights, problem, warm):
     bounds joins the held ones, which Newton's method on ``psi`` restricted
     to their potentials (the others at zero) holds at their bounds; a
     potential of the wrong sign releases its component; and so on, one
-    component at a time, until the column marginal is within the bounds to
-    ``tol``.
+    component at a time, until the complementarity residual
+    (:func:`_bounds_residual`) is within ``tol``.
     """
     reg, tol = problem.reg, problem.tol
     xp = namespace_of(weights)
     log_weights = xp.log(astype(weights, xp.float64))
     low, high = (to_numpy(bound) for bound in problem.bounds)
     n_components = low.shape[0]
-    total = samples.total
     shifted = samples.map(partial(_shifted_block, cost_of=cost_of), LABELS)
     device = on_device_of(log_weights)
 
     def sums(potentials):
-        block = partial(
-            _semi_dual_block,
-            potentials=xp.asarray(potentials, **device) + reg * log_weights,
-            reg=reg,
-            total=total,
+        value, column, gram = _semi_dual_sums(
+            samples,
+            shifted,
+            xp.asarray(potentials, **device) + reg * log_weights,
+            reg,
         )
-        value, column, gram = samples.sum(block, shifted)
         return float(value), to_numpy(column), to_numpy(gram)
-
-    def violation(side, column):
-        """How far the column marginal is from optimality: off its bound where
-        held (``side`` +1 at the lower, -1 at the upper), out of the bounds
-        where free."""
-        bound = np.where(side > 0, low, high)
-        held = np.abs(column - bound)[side != 0]
-        free = np.maximum(np.maximum(low - column, column - high), 0.0)[side == 0]
-        return float(np.concatenate([held, free]).max(initial=0.0))
 
     potentials = np.zeros(n_components) if warm is None else to_numpy(warm)
     side = np.sign(potentials).astype(np.int64)
     _, column, _ = sums(potentials)
-    error = violation(side, column)
+    error = _bounds_residual(column, low, high, side)
     for _ in range(4 * n_components + 4):
         if error <= tol:
             break
@@ -567,7 +662,7 @@ def _bounded(samples, cost_of, weights, problem, warm):
         out = np.maximum(np.maximum(low - column, column - high), 0.0)
         out[side != 0] = 0.0
         joining = int(np.argmax(out))
-        if out[joining] > tol:
+        if out[joining] > tol / n_components:
             side[joining] = 1 if column[joining] < low[joining] else -1
         held = np.flatnonzero(side)
         bound = np.where(side > 0, low, high)[held]
@@ -601,16 +696,16 @@ def _bounded(samples, cost_of, weights, problem, warm):
         wrong = side * potentials < 0
         potentials[wrong], side[wrong] = 0.0, 0
         _, column, _ = sums(potentials)
-        error = violation(side, column)
-    final = xp.asarray(potentials, **device) + reg * log_weights
+        error = _bounds_residual(column, low, high, side)
     block = partial(
         _dual_plan_block,
-        potentials=final,
+        potentials=xp.asarray(potentials, **device) + reg * log_weights,
         log_weights=log_weights,
         reg=reg,
-        total=total,
+        total=samples.total,
     )
-    return Transport(block, (shifted,), error <= tol, xp.asarray(potentials, **device))
+    optimality = partial(_bounds_residual, low=low, high=high, side=side)
+    return Transport(block, (shifted,), optimality, xp.asarray(potentials, **device))
 
 
 # --------------------------------------------------------------------------------
@@ -652,18 +747,31 @@ def balanced_point(value, column, gram, t, reg):
     return DualPoint(value, t - column, curvature)
 
 
+def _l1(vector):
+    return float(namespace_of(vector).sum(namespace_of(vector).abs(vector)))
+
+
+#: Armijo's fraction of the ascent that a step's linear model promises.
+_SUFFICIENT_ASCENT = 1e-4
+
+
 def newton(evaluate, reg, potentials, tol, max_steps, *, shift_invariant=True):
-    r"""Newton steps on a concave dual until its gradient is within ``tol``.
+    r"""Damped Newton steps on a concave dual until its gradient is within
+    ``tol`` (L1 norm).
 
     On the semi-dual :math:`\phi` the gradient is the column residual
     ``r = t - P^T 1`` and the negated Hessian
     ``H = (diag(P^T 1) - P^T diag(1/a) P) / reg`` is positive semi-definite with
     kernel ``1`` (``phi`` ignores a common shift of ``g``), so the step solves
     ``(H + 1 1^T) delta = r`` in the least-squares sense, within a trust radius.
-    A step is halved until it increases the objective or decreases the
-    gradient (the latter decides near the solution, where the objective is flat
-    to round-off). Near the solution each step squares the gradient. At most
-    ``max_steps`` steps (``sinkhorn_max_iter``).
+
+    The line search guarantees ascent: a step is halved until the objective
+    rises by at least a fraction of what its linear model promises (Armijo's
+    rule), so the iterates cannot cycle. Only where that promise is below the
+    round-off of the objective (near the solution, where the objective is flat
+    to working precision) does a decrease of the gradient decide instead. Near
+    the solution each step squares the gradient. At most ``max_steps`` steps
+    (``sinkhorn_max_iter``).
 
     Parameters
     ----------
@@ -687,11 +795,11 @@ def newton(evaluate, reg, potentials, tol, max_steps, *, shift_invariant=True):
         At the final potentials.
     potentials : ndarray of shape (n_components,)
     residual : float
-        ``max |gradient|``, e.g. ``max |P^T 1 - t|``.
+        ``|gradient|_1``, e.g. ``|P^T 1 - t|_1``.
     """
     xp = namespace_of(potentials)
     point = evaluate(potentials, reg)
-    error = float(xp.max(xp.abs(point.gradient)))
+    error = _l1(point.gradient)
     n_components = potentials.shape[0]
     kernel = 0.0
     if shift_invariant:
@@ -710,12 +818,19 @@ def newton(evaluate, reg, potentials, tol, max_steps, *, shift_invariant=True):
         length = float(xp.max(xp.abs(step)))
         if length > radius:
             step *= radius / length
-        for _ in range(40):
+        slope = float(xp.sum(point.gradient * step))
+        # The objective's round-off: a sum of terms of its own size.
+        noise = 64 * np.finfo(np.float64).eps * (1.0 + abs(point.value))
+        for _ in range(60):
             trial = evaluate(potentials + step, reg)
-            trial_error = float(xp.max(xp.abs(trial.gradient)))
-            if trial.value > point.value or trial_error < error:
+            trial_error = _l1(trial.gradient)
+            gain = trial.value - point.value
+            if gain > 0 and gain >= _SUFFICIENT_ASCENT * slope:
+                break
+            if _SUFFICIENT_ASCENT * slope <= noise and trial_error < error:
                 break
             step /= 2
+            slope /= 2
             radius /= 2
         else:
             break  # no progress left at working precision
@@ -765,6 +880,16 @@ def newton_continuation(evaluate, reg, spread, tol, max_steps, *, like):
 # On a cost matrix in memory
 
 
+class TransportResult(NamedTuple):
+    """An E-step on an in-memory cost matrix (:func:`transport_plan`)."""
+
+    plan: np.ndarray
+    value: float
+    residual: float
+    converged: bool
+    potentials: np.ndarray | None = None
+
+
 def transport_plan(
     cost,
     sample_mass,
@@ -775,6 +900,7 @@ def transport_plan(
     target_weights,
     max_iter,
     tol,
+    bounds=None,
     warm=None,
 ):
     r"""E-step on an in-memory cost matrix: ``P = argmin F(P)``, ``P 1 = a``.
@@ -788,7 +914,7 @@ def transport_plan(
     - ``reg_m = 0`` (semi-relaxed): :math:`P_{ik} = a_i \pi_k e^{-C_{ik}/\varepsilon}
       / \sum_l \pi_l e^{-C_{il}/\varepsilon}`; EM's E-step when ``reg = 1``.
     - ``reg_m = inf`` (balanced): :math:`P \in \Pi(a, t)`, Sinkhorn EM.
-    - otherwise (unbalanced): the column marginal is pulled toward ``t``.
+    - otherwise (penalised): the column marginal is pulled toward ``t``.
 
     Parameters
     ----------
@@ -808,28 +934,33 @@ def transport_plan(
     max_iter : int
         Iteration budget of the solver (``reg_m > 0``).
     tol : float
-        Tolerance of the solver (``reg_m > 0``).
+        Tolerance of the solver's certificate.
+    bounds : tuple (low, high) of float64 arrays, default=None
+        Bounds on the column marginal (with ``reg_m = 0``).
     warm : ndarray of shape (n_components,), default=None
-        The previous E-step's ``potentials`` (balanced problem).
+        The previous E-step's ``potentials``.
 
     Returns
     -------
     result : TransportResult
         ``plan`` of shape (n_samples, n_components), finite, with row sums
         ``sample_mass``; ``value``, the objective ``F`` there (see
-        :func:`objective`); ``converged``; ``potentials``.
+        :func:`objective`); its certificate's ``residual`` and whether it
+        ``converged``; ``potentials``.
     """
     samples = InMemory(cost, sample_mass, row_width=cost.shape[1])
-    problem = TransportProblem(reg, reg_m, target_weights, max_iter, tol)
+    problem = TransportProblem(reg, reg_m, target_weights, max_iter, tol, bounds)
     transport = solve_transport(samples, lambda x, labels: x, weights, problem, warm)
     blocks = samples.map(
         lambda x, *rest: transport.block(lambda: x, *rest), *transport.state
     )
-    plan = samples.concat([plan for plan, _ in blocks])
-    value = float(add(*[terms for _, terms in blocks])) / samples.total
+    plan = samples.concat([plan for plan, _, _ in blocks])
+    value = float(add(*[terms for _, terms, _ in blocks])) / samples.total
     column = namespace_of(plan).sum(plan, axis=0) / samples.total
     value += column_term(column, target_weights, reg_m)
-    return TransportResult(plan, value, transport.converged, transport.potentials)
+    marginals = add(*[marginals for _, _, marginals in blocks])
+    residual, converged = certificate(transport, marginals, samples.total, tol)
+    return TransportResult(plan, value, residual, converged, transport.potentials)
 
 
 def objective(cost, plan, sample_mass, weights, reg, reg_m, target_weights):

@@ -10,8 +10,7 @@ from sklearn.cluster import KMeans
 from sklearn.datasets import make_blobs
 
 from sklearn_otmix import OTGaussianMixture, OTGaussianMixtureClassifier
-from sklearn_otmix._data import InMemory
-from sklearn_otmix._transport import TransportProblem, solve_transport
+from sklearn_otmix._transport import transport_plan
 
 TOL = 1e-9
 
@@ -87,20 +86,24 @@ def test_per_component_bounds_and_the_solver_alone():
     weights = np.full(4, 0.25)
     low = np.array([0.0, 0.1, 0.2, 0.3])
     high = np.array([0.3, 0.5, 0.5, 1.0])
-    samples = InMemory(cost, np.ones(300), row_width=4)
-    problem = TransportProblem(1.0, 0.0, weights, 1000, TOL, (low, high))
-    transport = solve_transport(samples, lambda x, labels: x, weights, problem)
-    assert transport.converged
-    blocks = samples.map(
-        lambda x, mass, *state: transport.block(lambda: x, mass, *state),
-        *transport.state,
+    result = transport_plan(
+        cost,
+        np.ones(300),
+        weights,
+        reg=1.0,
+        reg_m=0.0,
+        target_weights=weights,
+        max_iter=1000,
+        tol=TOL,
+        bounds=(low, high),
     )
-    plan = np.concatenate([plan for plan, _ in blocks]) / 300
+    assert result.converged and result.residual <= TOL
+    plan = result.plan / 300
     column = plan.sum(axis=0)
     assert np.all(column >= low - TOL) and np.all(column <= high + TOL)
     assert_allclose(plan.sum(axis=1), 1 / 300, rtol=1e-12)
     # Complementarity: a held component has a non-zero potential.
-    potentials = np.asarray(transport.potentials)
+    potentials = np.asarray(result.potentials)
     at_bound = np.isclose(column, low, atol=1e-8) | np.isclose(column, high, atol=1e-8)
     assert np.all((potentials != 0) <= at_bound)
 
