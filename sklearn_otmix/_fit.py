@@ -39,6 +39,7 @@ from ._gaussian import (
     covariances_from_precisions,
     gaussian_cost_of,
     gaussian_mle,
+    initial_centre,
     precision_cholesky,
     precision_cholesky_from_precisions,
     sufficient_statistics,
@@ -64,13 +65,10 @@ class Mixture(NamedTuple):
     precisions_chol: np.ndarray
 
     def gaussian(self, covariance_type):
-        """The components' costs ``C_ik = -log N(x_i; mu_k, Sigma_k)`` as a
-        :class:`GaussianCost`, centred at the mixture's mean."""
+        """The components' costs ``C_ik = -log N(x_i; mu_k, Sigma_k)``, about
+        centres near them (:func:`~sklearn_otmix._gaussian.centre_groups`)."""
         return gaussian_cost_of(
-            self.means,
-            self.precisions_chol,
-            covariance_type,
-            centre=self.weights @ self.means,
+            self.means, self.precisions_chol, covariance_type, self.weights
         )
 
     def weighted_log_prob(self, X, covariance_type):
@@ -561,9 +559,14 @@ def _at_labelled_centres(sample, plan, mass, means, covariances, covariance_type
     return centres, covariances
 
 
-def _statistics_of(x, mass, plan, covariance_type):
-    """Statistics of a block's rows of a given plan."""
-    return sufficient_statistics(x, plan, mass, covariance_type)
+def _statistics_of(x, mass, plan, covariance_type, centre, rows_left_out):
+    """Statistics of a block's rows of a given plan, about ``centre`` (see
+    :func:`~sklearn_otmix._gaussian.sufficient_statistics`); ``rows_left_out``:
+    whether the rows it leaves out count in a ``tied`` scatter, as in
+    scikit-learn's initialisations."""
+    if not rows_left_out:
+        mass = namespace_of(plan).sum(plan, axis=1)
+    return sufficient_statistics(x, plan, mass, covariance_type, centre)
 
 
 def initialize(sample, problem, init, init_params, random_state):
@@ -594,7 +597,13 @@ def initialize(sample, problem, init, init_params, random_state):
                 sample, init_params, problem.component_class, random_state
             )
         statistics = sample.sum(
-            partial(_statistics_of, covariance_type=covariance_type),
+            partial(
+                _statistics_of,
+                covariance_type=covariance_type,
+                centre=initial_centre(sample.X, covariance_type),
+                # mclust's M-step on the tree's subset leaves the others out.
+                rows_left_out=init_params != "hierarchical",
+            ),
             sample.split(plan),
         )
         mass, fitted_means, covariances = _mle(statistics, problem)

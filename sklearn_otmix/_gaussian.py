@@ -13,6 +13,8 @@ in scikit-learn). Its transport cost is
 and the M-step ``phi <- argmin_phi <C(phi), P>`` is the Gaussian maximum-likelihood
 estimate with weights ``P``, computed from sufficient statistics that the blocks
 of the data compute on their own and that add up (:func:`merge_statistics`).
+Costs and statistics are taken about centres near the components
+(:func:`centre_groups`), so that data far from the origin lose no digits.
 Each covariance type (``full``, ``tied``, ``diag``, ``spherical``) has its own
 function for both, dispatched by dictionaries. Everything here is written once
 over the array namespace of its inputs.
@@ -34,6 +36,8 @@ from ._backend import (
     moment_rows,
     namespace_of,
     on_device_of,
+    row_sum,
+    to_numpy,
 )
 from ._data import whitened
 from ._messages import (
@@ -93,7 +97,7 @@ def _upper_pairs(n_features):
 
 
 class GaussianCost(NamedTuple):
-    r"""The costs of a mixture as one matrix product with the data's moments.
+    r"""The costs of components as one matrix product with the data's moments.
 
     A Gaussian log-density is linear in the first and second moments of its
     argument. With ``y = x - c`` for a centre ``c`` and ``nu_k = mu_k - c``,
@@ -105,28 +109,27 @@ class GaussianCost(NamedTuple):
             + \tfrac{d}{2}\log(2\pi) - \log\det L_k,
 
     so that ``C = T^T W`` for the moments ``T = [1; y; y_a y_b (a <= b)]`` of
-    each row (:meth:`moments`, shape (m, n_rows)) and weights ``W`` of shape
-    (m, n_components). The M-step's statistics are the same moments against the
-    plan, ``T P`` (:meth:`statistics`): formed once per block of rows, they serve
-    both, and every product is a matrix product of the machine's BLAS.
+    each row (:meth:`moments`, shape (m, n_rows)) and coefficients ``W`` of
+    shape (m, n_components). The M-step's statistics are the same moments
+    against the plan, ``T P`` (:meth:`statistics`): formed once per block of
+    rows, they serve both, and every product is a matrix product of the
+    machine's BLAS. ``diag`` and ``spherical`` take the squares ``y_a^2`` as
+    second moments; ``tied`` none, its quadratic term ``1/2 |L^T y|^2`` being
+    the same for all components.
 
-    ``diag`` and ``spherical`` take the squares ``y_a^2`` as second moments;
-    ``tied`` none, its quadratic term ``1/2 |L^T y|^2`` being the same for all
-    components. ``full`` is centred at the mixture's mean, so that the expanded
-    form loses no digits to an offset of the data; the other types at the
-    origin, where scikit-learn takes their statistics.
-
-    The expanded form rounds to about ``eps |y|^2 |Lambda_k|`` where the direct
-    one, ``|(x - mu_k) L_k|^2``, rounds to ``eps |(x - mu_k) L_k|^2``, and its
-    statistics lose ``|mu_k - c|^2 / sigma^2`` to cancellation in the M-step.
-    In float64 that is a few digits of sixteen; in float32 it can leave a
+    The centre is chosen near the components (:func:`gaussian_cost_of`): the
+    expanded form rounds to about ``eps |y|^2 |Lambda_k|`` where the direct
+    one, ``|(x - mu_k) L_k|^2``, rounds to ``eps |(x - mu_k) L_k|^2``, and the
+    statistics lose ``|nu_k|^2 / sigma_k^2`` to cancellation in the M-step:
+    a few digits of sixteen when ``nu_k`` is a few standard deviations,
+    whatever the offset of the data. In float32 that can leave a
     near-singular component's covariance indefinite, so ``full`` and ``tied``
     compute in float64 from float32 data (``dtype``), and the M-step returns
     parameters in the data's dtype.
 
     Attributes
     ----------
-    weights : ndarray of shape (m, n_components)
+    coefficients : ndarray of shape (m, n_components)
     centre : ndarray of shape (n_features,)
     covariance_type : {'full', 'tied', 'diag', 'spherical'}
     tied_factor : ndarray of shape (n_features, n_features) or None
@@ -135,14 +138,14 @@ class GaussianCost(NamedTuple):
     All four arrays are of the dtype the E-step computes in (see above).
     """
 
-    weights: np.ndarray
+    coefficients: np.ndarray
     centre: np.ndarray
     covariance_type: str
     tied_factor: np.ndarray | None = None
 
     def working(self, array):
         """``array`` in the dtype that the E-step computes in."""
-        return astype(array, self.weights.dtype)
+        return astype(array, self.coefficients.dtype)
 
     def moments(self, x):
         """The moments ``T`` of a block of rows: shape (m, n_rows)."""
@@ -160,48 +163,50 @@ class GaussianCost(NamedTuple):
         right runs faster, and the plan's rows are read as well either way.
         """
         xp = namespace_of(moments)
-        cost = xp.matrix_transpose(xp.matrix_transpose(self.weights) @ moments)
+        cost = xp.matrix_transpose(xp.matrix_transpose(self.coefficients) @ moments)
         if self.tied_factor is not None:
             y = self.tied_factor.T @ moments[1:, :]
             y *= y
             cost += 0.5 * xp.sum(y, axis=0)[:, None]
         return cost
 
-    def moment_sums(self, moments, plan, sample_mass):
+    def moment_sums(self, moments, plan, row_mass):
         """The sums ``T P`` that make the plan's :class:`Statistics`: they add up
-        over blocks of rows, and :meth:`statistics` reads them once."""
+        over blocks of rows, and :meth:`statistics` reads them once.
+        ``row_mass`` is ``P 1``, for ``tied``."""
         sums = moments @ self.working(plan)
         if self.tied_factor is None:
             return MomentSums(sums)
-        # sum_ik P_ik x_i x_i^T = X^T diag(a) X, as P 1 = a (see
-        # _second_moments_tied).
+        # sum_ik P_ik y_i y_i^T = Y^T diag(P 1) Y.
         y = moments[1:, :]
-        scatter = (y * self.working(sample_mass)) @ namespace_of(y).matrix_transpose(y)
+        scatter = (y * self.working(row_mass)) @ namespace_of(y).matrix_transpose(y)
         return MomentSums(sums, scatter)
 
     def statistics(self, moment_sums):
-        """The :class:`Statistics` of a plan from its :class:`MomentSums`."""
+        """The :class:`Statistics` of a plan from its :class:`MomentSums`, about
+        the centre."""
         xp = namespace_of(moment_sums.sums)
         sums = moment_sums.sums
         n_features = self.centre.shape[0]
         mass = sums[0, :]
         first = xp.matrix_transpose(sums[1 : 1 + n_features, :])
+        centres = xp.broadcast_to(self.centre, first.shape)
         if self.covariance_type == "tied":
-            return Statistics(mass, first, moment_sums.scatter)
-        second = xp.matrix_transpose(sums[1 + n_features :, :])
-        if self.covariance_type != "full":
-            return Statistics(mass, first, second)
-        position = _upper_pairs(n_features)[2]
-        second = xp.take(second, asarray(position, xp, **on_device_of(second)), axis=1)
-        second = xp.reshape(second, (mass.shape[0], n_features, n_features))
-        return Statistics(
-            mass, first, second, xp.broadcast_to(self.centre, first.shape)
-        )
+            second = moment_sums.scatter
+        else:
+            second = xp.matrix_transpose(sums[1 + n_features :, :])
+        if self.covariance_type == "full":
+            position = _upper_pairs(n_features)[2]
+            second = xp.take(
+                second, asarray(position, xp, **on_device_of(second)), axis=1
+            )
+            second = xp.reshape(second, (mass.shape[0], n_features, n_features))
+        return Statistics(mass, first, second, centres, self.covariance_type)
 
 
 class MomentSums(NamedTuple):
     """``T P`` summed over blocks (shape (m, n_components)), and for ``tied`` the
-    scatter ``X^T diag(a) X``: a tuple of sums, as the data layer adds them."""
+    scatter ``Y^T diag(P 1) Y``: a tuple of sums, as the data layer adds them."""
 
     sums: np.ndarray
     scatter: np.ndarray | float = 0.0
@@ -213,15 +218,17 @@ class WhitenedCost(NamedTuple):
     :func:`sklearn_otmix._data.whitened`), where the
     ``d (d + 1) / 2`` moments of a row outnumber the ``K d`` entries of its
     whitened residuals ``(x - mu_k) L_k``: those, all components in one matrix
-    product ``[x, 1] @ S``, squared and summed in runs of ``d`` columns (a product
-    with ``halves``, a 0/1 matrix times 1/2). The statistics are those of
-    :func:`sufficient_statistics`, centred at each block's own means. Same
+    product ``[x - c, 1] @ S`` (``c`` a centre near the components, as for
+    :class:`GaussianCost`), squared and summed in runs of ``d`` columns (a
+    product with ``halves``, a 0/1 matrix times 1/2). The statistics are those
+    of :func:`sufficient_statistics`, about each block's own means. Same
     interface as :class:`GaussianCost`.
     """
 
     stacked: np.ndarray
     halves: np.ndarray
     constant: np.ndarray
+    centre: np.ndarray
 
     def working(self, array):
         return array
@@ -232,7 +239,7 @@ class WhitenedCost(NamedTuple):
     def cost(self, x):
         xp = namespace_of(x)
         ones = xp.ones((x.shape[0], 1), dtype=x.dtype, **on_device_of(x))
-        y = xp.concat([x, ones], axis=1) @ self.stacked
+        y = xp.concat([x - self.centre, ones], axis=1) @ self.stacked
         y *= y
         cost = y @ self.halves
         cost += self.constant
@@ -241,11 +248,85 @@ class WhitenedCost(NamedTuple):
     def cost_of(self, x):
         return self.cost(x)
 
-    def moment_sums(self, x, plan, sample_mass):
-        return sufficient_statistics(x, plan, sample_mass, "full")
+    def moment_sums(self, x, plan, row_mass):
+        return sufficient_statistics(x, plan, row_mass, "full")
 
     def statistics(self, statistics):
         return statistics
+
+
+class GroupedCost(NamedTuple):
+    """The costs of components far apart (next to their spread): one cost per
+    group of nearby components, each about its own centre, the columns put
+    back in the components' order. Same interface as :class:`GaussianCost`.
+
+    Attributes
+    ----------
+    members : tuple of GaussianCost or WhitenedCost
+        Each group's costs.
+    groups : tuple of integer arrays
+        The components of each group, in the order of its member's columns.
+    order : integer array of shape (n_components,)
+        Where each component's column is among the groups' columns.
+    """
+
+    members: tuple
+    groups: tuple
+    order: np.ndarray
+
+    def working(self, array):
+        return self.members[0].working(array)
+
+    def moments(self, x):
+        return tuple(member.moments(x) for member in self.members)
+
+    def cost(self, moments):
+        xp = namespace_of(self.order)
+        parts = [
+            member.cost(part)
+            for member, part in zip(self.members, moments, strict=True)
+        ]
+        return xp.take(xp.concat(parts, axis=1), self.order, axis=1)
+
+    def cost_of(self, x):
+        return self.cost(self.moments(x))
+
+    def moment_sums(self, moments, plan, row_mass):
+        xp = namespace_of(plan)
+        sums = []
+        for member, group, part in zip(self.members, self.groups, moments, strict=True):
+            share = xp.take(plan, group, axis=1)
+            sums.append(member.moment_sums(part, share, row_sum(share)))
+        return tuple(sums)
+
+    def statistics(self, moment_sums):
+        parts = [
+            member.statistics(sums)
+            for member, sums in zip(self.members, moment_sums, strict=True)
+        ]
+        return _concatenated(parts, self.order)
+
+
+def _concatenated(parts, order):
+    """The :class:`Statistics` of groups of components as those of all of
+    them, in the components' order (``tied`` pools its scatter)."""
+    xp = namespace_of(order)
+    covariance_type = parts[0].covariance_type
+
+    def joined(field):
+        return xp.take(
+            xp.concat([getattr(part, field) for part in parts], axis=0), order, axis=0
+        )
+
+    if covariance_type == "tied":
+        second = parts[0].second
+        for part in parts[1:]:
+            second = second + part.second
+    else:
+        second = joined("second")
+    return Statistics(
+        joined("mass"), joined("first"), second, joined("centres"), covariance_type
+    )
 
 
 def _normalising_constant(precisions_chol, covariance_type, n_features):
@@ -254,8 +335,104 @@ def _normalising_constant(precisions_chol, covariance_type, n_features):
     return 0.5 * n_features * math.log(2 * math.pi) - log_det
 
 
-def gaussian_cost_of(means, precisions_chol, covariance_type, centre=None):
-    """The :class:`GaussianCost` of a mixture's components.
+#: How far (in standard deviations of its own metric) a component's mean may
+#: lie from the centre of its costs' moments: the statistics then lose at most
+#: about ``eps * CENTRE_RADIUS**2`` relative to cancellation (2e-12 in float64).
+CENTRE_RADIUS = 100.0
+
+
+def _whitened_norms(offsets, precisions_chol, covariance_type):
+    """``|offsets[k, j] L_k|^2``, the squared length of each offset in
+    component ``k``'s own metric: shape (n_components, m) from offsets of
+    shape (n_components, m, n_features)."""
+    xp = namespace_of(offsets)
+    if covariance_type in ("full", "tied"):
+        whitened_offsets = offsets @ precisions_chol
+    elif covariance_type == "diag":
+        whitened_offsets = offsets * precisions_chol[:, None, :]
+    else:
+        whitened_offsets = offsets * precisions_chol[:, None, None]
+    return xp.sum(whitened_offsets * whitened_offsets, axis=-1)
+
+
+def initial_centre(X, covariance_type):
+    """The common centre of an initial plan's statistics, or None for each
+    component's weighted mean (exact at any offset).
+
+    The origin where scikit-learn sums about it (``tied``, ``diag``,
+    ``spherical``) and the rows lie within :data:`CENTRE_RADIUS` standard
+    deviations of it in every feature: both then round alike, which matters
+    for the initial plans of one point per component (their variance is
+    ``reg_covar`` plus GaussianMixture's round-off).
+    """
+    if covariance_type == "full" or X.shape[0] == 0:
+        return None
+    xp = namespace_of(X)
+    mean = xp.mean(X, axis=0)
+    spread = xp.mean((X - mean) ** 2, axis=0)
+    if bool(xp.all(mean**2 <= CENTRE_RADIUS**2 * spread)):
+        return xp.zeros_like(mean)
+    return None
+
+
+def centre_groups(means, precisions_chol, covariance_type, weights=None):
+    """Groups of components and the centre of each group's moments.
+
+    One group, centred at the weighted mean of the means, when every component
+    lies within :data:`CENTRE_RADIUS` of it in its own metric (the usual case,
+    whatever the offset of the data). Otherwise, taking the components by
+    decreasing weight, each joins the first group whose leader and itself are
+    within that radius of each other in both their metrics, or leads a new
+    one; a group is centred at its leader's mean.
+
+    Parameters
+    ----------
+    means : ndarray of shape (n_components, n_features)
+    precisions_chol : ndarray
+        See :func:`log_det_cholesky`.
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}
+    weights : ndarray of shape (n_components,), default=None
+        Mixing weights; equal when None.
+
+    Returns
+    -------
+    groups : list of (ndarray or None, ndarray)
+        Each group's components (a numpy integer array; None for a single
+        group of all of them, in their order) and its centre, of shape
+        (n_features,).
+    """
+    xp = namespace_of(means)
+    n_components = means.shape[0]
+    if weights is None:
+        centre = xp.mean(means, axis=0)
+    else:
+        centre = astype(weights, means.dtype) @ means
+    spread = _whitened_norms(
+        (means - centre)[:, None, :], precisions_chol, covariance_type
+    )
+    if bool(xp.all(spread <= CENTRE_RADIUS**2)):
+        return [(None, centre)]
+    pairwise = _whitened_norms(
+        means[None, :, :] - means[:, None, :], precisions_chol, covariance_type
+    )
+    near = to_numpy(pairwise) <= CENTRE_RADIUS**2
+    near &= near.T
+    host_weights = np.ones(n_components) if weights is None else to_numpy(weights)
+    members = {}
+    for k in np.argsort(-host_weights, kind="stable"):
+        leader = next((lead for lead in members if near[lead, k]), None)
+        if leader is None:
+            members[int(k)] = [int(k)]
+        else:
+            members[leader].append(int(k))
+    return [
+        (np.sort(np.asarray(group)), means[leader, :])
+        for leader, group in members.items()
+    ]
+
+
+def gaussian_cost_of(means, precisions_chol, covariance_type, weights=None):
+    """The costs of a mixture's components, about centres near them.
 
     Parameters
     ----------
@@ -263,25 +440,66 @@ def gaussian_cost_of(means, precisions_chol, covariance_type, centre=None):
     precisions_chol : ndarray
         See :func:`log_det_cholesky` for the shape of each covariance type.
     covariance_type : {'full', 'tied', 'diag', 'spherical'}
-    centre : ndarray of shape (n_features,), default=None
-        Centre of the moments of ``full`` (the mean of the means by default);
-        the other types are centred at the origin.
+    weights : ndarray of shape (n_components,), default=None
+        Mixing weights, which place the centre (see :func:`centre_groups`).
 
     Returns
     -------
-    cost : GaussianCost
+    cost : GaussianCost, WhitenedCost or GroupedCost
     """
     xp = namespace_of(means)
     n_components, n_features = means.shape
+    whiten = covariance_type == "full" and whitened(n_features, n_components)
+    if covariance_type in ("full", "tied") and not whiten:
+        means = astype(means, xp.float64)
+        precisions_chol = astype(precisions_chol, xp.float64)
+    groups = centre_groups(means, precisions_chol, covariance_type, weights)
+    if len(groups) == 1:
+        return _group_cost(
+            means, precisions_chol, covariance_type, groups[0][1], whiten
+        )
+    members = []
+    for group, centre in groups:
+        index = asarray(group, xp, **on_device_of(means))
+        members.append(
+            _group_cost(
+                xp.take(means, index, axis=0),
+                (
+                    precisions_chol
+                    if covariance_type == "tied"
+                    else xp.take(precisions_chol, index, axis=0)
+                ),
+                covariance_type,
+                centre,
+                whiten,
+            )
+        )
+    stacked = np.concatenate([group for group, _ in groups])
+    order = np.empty_like(stacked)
+    order[stacked] = np.arange(n_components)
+    return GroupedCost(
+        tuple(members),
+        tuple(asarray(group, xp, **on_device_of(means)) for group, _ in groups),
+        asarray(order, xp, **on_device_of(means)),
+    )
+
+
+def _group_cost(means, precisions_chol, covariance_type, centre, whiten):
+    """The :class:`GaussianCost` (or :class:`WhitenedCost`) of components
+    about ``centre``."""
+    xp = namespace_of(means)
+    n_components, n_features = means.shape
     device = on_device_of(means)
-    if covariance_type == "full" and whitened(n_features, n_components):
+    offsets = means - centre  # nu_k
+    constant = _normalising_constant(precisions_chol, covariance_type, n_features)
+    if whiten:
         width = n_components * n_features
         stacked = xp.concat(
             [
                 xp.reshape(
                     xp.permute_dims(precisions_chol, (1, 0, 2)), (n_features, width)
                 ),
-                -xp.reshape(means[:, None, :] @ precisions_chol, (1, width)),
+                -xp.reshape(offsets[:, None, :] @ precisions_chol, (1, width)),
             ],
             axis=0,
         )
@@ -290,18 +508,7 @@ def gaussian_cost_of(means, precisions_chol, covariance_type, centre=None):
             eye[:, None, :], (n_components, n_features, n_components)
         )
         halves = 0.5 * xp.reshape(runs, (width, n_components))
-        constant = _normalising_constant(precisions_chol, covariance_type, n_features)
-        return WhitenedCost(stacked, halves, constant)
-    if covariance_type in ("full", "tied"):
-        means = astype(means, xp.float64)
-        precisions_chol = astype(precisions_chol, xp.float64)
-        centre = None if centre is None else astype(centre, xp.float64)
-    constant = _normalising_constant(precisions_chol, covariance_type, n_features)
-    if covariance_type != "full":
-        centre = xp.zeros(n_features, dtype=means.dtype, **device)
-    elif centre is None:
-        centre = xp.mean(means, axis=0)
-    offsets = means - centre  # nu_k
+        return WhitenedCost(stacked, halves, constant, centre)
     tied_factor = None
     if covariance_type == "full":
         precisions = precisions_chol @ xp.matrix_transpose(precisions_chol)
@@ -326,8 +533,8 @@ def gaussian_cost_of(means, precisions_chol, covariance_type, centre=None):
     columns = [constant[:, None], -linear]
     if quadratic is not None:
         columns.append(quadratic)
-    weights = xp.matrix_transpose(xp.concat(columns, axis=1))
-    return GaussianCost(weights, centre, covariance_type, tied_factor)
+    coefficients = xp.matrix_transpose(xp.concat(columns, axis=1))
+    return GaussianCost(coefficients, centre, covariance_type, tied_factor)
 
 
 def gaussian_cost(X, means, precisions_chol, covariance_type):
@@ -356,16 +563,17 @@ def gaussian_cost(X, means, precisions_chol, covariance_type):
 
 
 class Statistics(NamedTuple):
-    """Sufficient statistics of a plan: sums over samples, about centres.
+    """Sufficient statistics of a plan: sums over samples, about centres near
+    the components.
 
-    The statistics of blocks of rows, or of chunks on different machines, merge
-    into those of the whole data (:func:`merge_statistics`). For ``full`` the
-    second moments are taken about each block's own weighted means, so that no
-    digits are lost to ``E[x x^T] - mu mu^T`` and blocks merge by the
-    parallel-axis theorem (Chan, Golub & LeVeque, 1979). The other types take
-    theirs about the origin, as scikit-learn does, so that both round alike (this
-    matters from initial plans that hold one point per component, whose
-    covariance is then just ``reg_covar``).
+    Each component's moments are taken about a centre ``c_k`` close to it (its
+    group's centre in an E-step, see :func:`centre_groups`; its weighted mean
+    in a block's :func:`sufficient_statistics`), so that no digits are lost to
+    ``E[x x^T] - mu mu^T`` however far the data lie from the origin. The
+    statistics of blocks of rows, or of chunks on different machines, merge
+    into those of the whole data (:func:`merge_statistics`): they add where
+    their centres agree, and are otherwise moved to common centres by the
+    parallel-axis theorem (Chan, Golub & LeVeque, 1979).
 
     Attributes
     ----------
@@ -375,17 +583,20 @@ class Statistics(NamedTuple):
         ``sum_i P_ik (x_i - c_k)``.
     second : ndarray
         ``sum_i P_ik (x_i - c_k)(x_i - c_k)^T`` of shape (n_components,
-        n_features, n_features) for ``full``; ``sum_i a_i x_i x_i^T`` of shape
-        (n_features, n_features) for ``tied``; ``sum_i P_ik x_i^2`` of shape
-        (n_components, n_features) for ``diag`` and ``spherical``.
-    centres : ndarray of shape (n_components, n_features) or None
-        ``c_k`` for ``full``; None (the origin) for the other types.
+        n_features, n_features) for ``full``; its sum over the components, of
+        shape (n_features, n_features), for ``tied``; its diagonal,
+        ``sum_i P_ik (x_i - c_k)^2`` of shape (n_components, n_features), for
+        ``diag`` and ``spherical``.
+    centres : ndarray of shape (n_components, n_features)
+        ``c_k``.
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}
     """
 
     mass: np.ndarray
     first: np.ndarray
     second: np.ndarray
-    centres: np.ndarray | None = None
+    centres: np.ndarray
+    covariance_type: str
 
     def merge(self, other):
         """See :func:`merge_statistics`."""
@@ -393,8 +604,10 @@ class Statistics(NamedTuple):
 
     def scaled(self, factor):
         """The statistics of the plan times ``factor``."""
-        return Statistics(
-            factor * self.mass, factor * self.first, factor * self.second, self.centres
+        return self._replace(
+            mass=factor * self.mass,
+            first=factor * self.first,
+            second=factor * self.second,
         )
 
 
@@ -404,35 +617,27 @@ def _floored(mass):
     return mass + 10 * finfo(mass).eps
 
 
-def _second_moments_full(x, plan, sample_mass, centres):
-    xp = namespace_of(x)
-    scatters = []
-    for k in range(plan.shape[1]):
-        centred = x - centres[k, :]
-        scatters.append((centred * plan[:, k : k + 1]).T @ centred)
-    return xp.stack(scatters)
+def _outer(weighted, centred):
+    return namespace_of(centred).matrix_transpose(weighted) @ centred
 
 
-def _second_moments_tied(x, plan, sample_mass, centres):
-    # sum_ik P_ik x_i x_i^T = X^T diag(a) X, as P 1 = a. scikit-learn uses this
-    # form for its initial one-point plans too (whose rows do not sum to a).
-    return (x * sample_mass[:, None]).T @ x
+def _squares(weighted, centred):
+    return namespace_of(centred).sum(weighted * centred, axis=0)
 
 
-def _second_moments_diag(x, plan, sample_mass, centres):
-    return plan.T @ (x * x)
+# A component's second moment from its centred rows and those times the plan.
+_SCATTER = {"full": _outer, "tied": _outer, "diag": _squares, "spherical": _squares}
 
 
-_SECOND_MOMENTS = {
-    "full": _second_moments_full,
-    "tied": _second_moments_tied,
-    "diag": _second_moments_diag,
-    "spherical": _second_moments_diag,
-}
+def sufficient_statistics(X, plan, sample_mass, covariance_type, centre=None):
+    """Mass, first and second moments of a plan on one block of rows, each
+    component's about its weighted mean in the block, or all about ``centre``.
 
-
-def sufficient_statistics(X, plan, sample_mass, covariance_type):
-    """Mass, first and second moments of a plan on one block of rows.
+    For ``tied`` the rows that the plan leaves out (a zero row: the initial
+    plans of one point per component) count as scikit-learn counts them,
+    ``sum_i a_i x_i x_i^T`` (about ``centre``, or the origin), so that the
+    initial covariance is GaussianMixture's; pass the plan's row sums as
+    ``sample_mass`` to leave them out.
 
     Parameters
     ----------
@@ -441,56 +646,121 @@ def sufficient_statistics(X, plan, sample_mass, covariance_type):
     sample_mass : ndarray of shape (n_samples,)
         Row marginal ``a`` of the plan.
     covariance_type : {'full', 'tied', 'diag', 'spherical'}
+    centre : ndarray of shape (n_features,), default=None
+        A common centre of the moments (scikit-learn takes those of ``tied``,
+        ``diag`` and ``spherical`` about the origin); None: each component's
+        weighted mean.
 
     Returns
     -------
     statistics : Statistics
     """
-    mass = namespace_of(plan).sum(plan, axis=0)
-    first = plan.T @ X
-    centres = None
-    if covariance_type == "full":
-        centres = first / _floored(mass)[:, None]
-        first = first - mass[:, None] * centres
-    second = _SECOND_MOMENTS[covariance_type](X, plan, sample_mass, centres)
-    return Statistics(mass, first, second, centres)
+    xp = namespace_of(plan)
+    mass = xp.sum(plan, axis=0)
+    if centre is not None and covariance_type != "full":
+        # One centre: matrix products, as scikit-learn's about the origin.
+        y = X - centre
+        first = xp.matrix_transpose(plan) @ y
+        if covariance_type == "tied":
+            # sum_ik P_ik y_i y_i^T = Y^T diag(a) Y where the rows sum to a.
+            second = _outer(y * sample_mass[:, None], y)
+        else:
+            second = xp.matrix_transpose(plan) @ (y * y)
+        centres = xp.broadcast_to(centre, first.shape)
+        return Statistics(mass, first, second, centres, covariance_type)
+    centres = (xp.matrix_transpose(plan) @ X) / _floored(mass)[:, None]
+    if centre is not None:
+        centres = xp.broadcast_to(centre, centres.shape)
+    scatter = _SCATTER[covariance_type]
+    first, second = [], []
+    for k in range(plan.shape[1]):
+        centred = X - centres[k, :]
+        weighted = centred * plan[:, k : k + 1]
+        first.append(xp.sum(weighted, axis=0))
+        second.append(scatter(weighted, centred))
+    if covariance_type == "tied":
+        left_out = astype(row_sum(plan) == 0, X.dtype) * sample_mass
+        second = _outer(X * left_out[:, None], X) + sum(second[1:], second[0])
+    else:
+        second = xp.stack(second)
+    return Statistics(mass, xp.stack(first), second, centres, covariance_type)
 
 
-def _recentred(statistics, centres):
-    """``full`` statistics taken about other ``centres``."""
-    xp = namespace_of(centres)
-    mass, first, second, old = statistics
-    shift = old - centres  # c_k - c'_k
+def _recentred_full(second, first, mass, shift):
+    xp = namespace_of(second)
     cross = first[:, :, None] * shift[:, None, :]
-    second = (
+    return (
         second
         + cross
         + xp.matrix_transpose(cross)
         + mass[:, None, None] * (shift[:, :, None] * shift[:, None, :])
     )
-    return first + mass[:, None] * shift, second
+
+
+def _recentred_tied(second, first, mass, shift):
+    xp = namespace_of(second)
+    cross = xp.matrix_transpose(first) @ shift
+    return (
+        second
+        + cross
+        + xp.matrix_transpose(cross)
+        + xp.matrix_transpose(shift * mass[:, None]) @ shift
+    )
+
+
+def _recentred_diag(second, first, mass, shift):
+    return second + 2 * first * shift + mass[:, None] * shift**2
+
+
+# Second moments about ``c'`` from those about ``c`` (shift ``c - c'``).
+_RECENTRED = {
+    "full": _recentred_full,
+    "tied": _recentred_tied,
+    "diag": _recentred_diag,
+    "spherical": _recentred_diag,
+}
+
+
+def _recentred(statistics, centres):
+    """``statistics`` taken about other ``centres``: with the shift
+    ``s_k = c_k - c'_k``, ``sum P (x - c') = first + m s`` and
+    ``sum P (x - c')(x - c')^T = second + first s^T + s first^T + m s s^T``."""
+    mass, first, second, old, covariance_type = statistics
+    shift = old - centres
+    second = _RECENTRED[covariance_type](second, first, mass, shift)
+    return Statistics(
+        mass, first + mass[:, None] * shift, second, centres, covariance_type
+    )
 
 
 def merge_statistics(left, right):
     """The statistics of two blocks of rows as those of their union.
 
-    ``full`` statistics are taken about the weighted means of the union, both
-    sides recentred by the parallel-axis theorem; the others add up.
+    About the same centres, they add up; otherwise both sides are first taken
+    about the weighted means of the union (an empty component: about the
+    left side's centre), by the parallel-axis theorem.
     """
-    mass = left.mass + right.mass
-    if left.centres is None:
-        return Statistics(mass, left.first + right.first, left.second + right.second)
-    raw = (
-        left.first
-        + left.mass[:, None] * left.centres
-        + right.first
-        + right.mass[:, None] * right.centres
-    )
-    centres = raw / _floored(mass)[:, None]
-    first_left, second_left = _recentred(left, centres)
-    first_right, second_right = _recentred(right, centres)
+    xp = namespace_of(left.mass)
+    if left.centres is not right.centres and not bool(
+        xp.all(left.centres == right.centres)
+    ):
+        mass = left.mass + right.mass
+        raw = (
+            left.first
+            + left.mass[:, None] * left.centres
+            + right.first
+            + right.mass[:, None] * right.centres
+        )
+        centres = xp.where(
+            (mass > 0)[:, None], raw / _floored(mass)[:, None], left.centres
+        )
+        left, right = _recentred(left, centres), _recentred(right, centres)
     return Statistics(
-        mass, first_left + first_right, second_left + second_right, centres
+        left.mass + right.mass,
+        left.first + right.first,
+        left.second + right.second,
+        left.centres,
+        left.covariance_type,
     )
 
 
@@ -506,6 +776,8 @@ def gaussian_mle(statistics, reg_covar, covariance_type):
 
     with the covariance pooled over components (``tied``), restricted to its
     diagonal (``diag``) or to a multiple of the identity (``spherical``).
+    From moments about ``c_k``, with ``o_k = mu_k - c_k``, the scatter about the
+    mean is the scatter about ``c_k`` minus ``m_k o_k o_k^T``.
 
     Parameters
     ----------
@@ -527,19 +799,18 @@ def gaussian_mle(statistics, reg_covar, covariance_type):
     """
     xp = namespace_of(statistics.mass)
     mass = _floored(statistics.mass)
-    offsets = statistics.first / mass[:, None]  # mu_k - c_k
+    offsets = statistics.first / mass[:, None]  # o_k = mu_k - c_k
+    means = statistics.centres + offsets
     second = statistics.second
     if covariance_type == "full":
-        means = statistics.centres + offsets
         covariances = second / mass[:, None, None] - (
             offsets[:, :, None] * offsets[:, None, :]
         )
         return mass, means, add_to_diagonal(covariances, reg_covar)
-    means = offsets
     if covariance_type == "tied":
-        covariances = (second - (mass * means.T) @ means) / xp.sum(mass)
+        covariances = (second - (mass * offsets.T) @ offsets) / xp.sum(mass)
         return mass, means, add_to_diagonal(covariances, reg_covar)
-    covariances = second / mass[:, None] - means**2 + reg_covar
+    covariances = second / mass[:, None] - offsets**2 + reg_covar
     if covariance_type == "spherical":
         covariances = xp.mean(covariances, axis=1)
     return mass, means, covariances

@@ -11,6 +11,7 @@ from sklearn.mixture import GaussianMixture
 from sklearn_otmix import OTGaussianMixture
 from sklearn_otmix._gaussian import (
     GaussianCost,
+    GroupedCost,
     WhitenedCost,
     covariances_from_precisions,
     gaussian_cost_of,
@@ -72,10 +73,13 @@ def test_statistics_from_moments_equal_those_of_the_plan(covariance_type):
     X, means, factor = _mixture(4, 6, covariance_type)
     plan = np.random.RandomState(1).dirichlet(np.ones(4), size=X.shape[0])
     mass = plan.sum(axis=1)
-    cost = gaussian_cost_of(means, factor, covariance_type, centre=X.mean(axis=0) + 1)
+    weights = np.array([0.1, 0.2, 0.3, 0.4])
+    cost = gaussian_cost_of(means, factor, covariance_type, weights)
+    assert isinstance(cost, GaussianCost)
     ours = cost.statistics(cost.moment_sums(cost.moments(X), plan, mass))
     theirs = sufficient_statistics(X, plan, mass, covariance_type)
-    # Taken about other centres: the M-step reads the same mixture from both.
+    # About the mixture's mean, and about each component's weighted mean: the
+    # M-step reads the same mixture from both.
     for a, b in zip(
         gaussian_mle(ours, 1e-6, covariance_type),
         gaussian_mle(theirs, 1e-6, covariance_type),
@@ -96,3 +100,44 @@ def test_many_features_few_components_same_fit_as_gaussian_mixture():
     for name in ("means_", "covariances_", "precisions_cholesky_"):
         assert_close_to_scale(getattr(ours, name), getattr(theirs, name), 1e-7, name)
     assert ours.n_iter_ == theirs.n_iter_
+
+
+def _far_apart(covariance_type, n_features, offset, seed=0):
+    """Four unit-scale components, two of them ``offset`` away from the
+    others (e.g. sites a hundred kilometres apart, measured in metres), and
+    rows around each."""
+    X, means, factor = _mixture(4, n_features, covariance_type, seed)
+    shift = np.zeros((4, n_features))
+    shift[2:, 0] = offset
+    means = means + shift
+    X = X + shift[np.arange(len(X)) % 4]
+    return X, means, factor
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("shape", [(4, 6), (4, 30)])
+def test_components_far_apart_are_costed_about_their_own_centres(
+    covariance_type, shape
+):
+    """Components 1e6 standard deviations apart are grouped, each group about
+    its own centre: the costs are SciPy's log-densities (to 1e-12 of each
+    row's scale, where about one centre they would lose about 1e-4), and the
+    statistics those of the plan."""
+    n_features = shape[1]
+    X, means, factor = _far_apart(covariance_type, n_features, 1e6)
+    cost = gaussian_cost_of(means, factor, covariance_type, np.full(4, 0.25))
+    assert isinstance(cost, GroupedCost) and len(cost.groups) == 2
+    expected = _scipy_cost(X, means, factor, covariance_type)
+    actual = cost.cost_of(X)
+    own = np.abs(expected).min(axis=1, keepdims=True)  # each row's own component
+    np.testing.assert_allclose(actual, expected, rtol=1e-12, atol=1e-12 * own.max())
+    plan = np.random.RandomState(1).dirichlet(np.ones(4), size=X.shape[0])
+    mass = plan.sum(axis=1)
+    ours = cost.statistics(cost.moment_sums(cost.moments(X), plan, mass))
+    theirs = sufficient_statistics(X, plan, mass, covariance_type)
+    for a, b in zip(
+        gaussian_mle(ours, 1e-6, covariance_type),
+        gaussian_mle(theirs, 1e-6, covariance_type),
+        strict=True,
+    ):
+        assert_close_to_scale(a, b, 1e-9)

@@ -173,28 +173,29 @@ def test_nothing_fitted_is_an_error_that_says_why():
 
 def test_collapsed_fits_are_not_candidates():
     """iris, VEE with 5 components and no regularisation: a component
-    collapses onto one point (mclust has no BIC there either). The cell is
-    marked degenerate, not chosen, though its likelihood is the largest."""
+    collapses onto repeated rows (mclust has no BIC there either). Its
+    covariance, summed about the component's own mean, is exactly singular:
+    the fit fails with the ill-defined covariance error, and the cell is not
+    chosen, though its likelihood would grow without bound."""
     X = load_iris().data
     search = OTGaussianMixtureSearch(n_components=[2, 5], covariance_types=["VEE"]).fit(
         X
     )
-    assert search.cv_results_["status"][1].startswith("degenerate")
+    assert search.cv_results_["status"][1].startswith("failed: Fitting the mixture")
     assert np.isnan(search.cv_results_["bic"][1])
     assert search.best_params_ == {"n_components": 2, "covariance_type": "VEE"}
-    # The collapsed fit itself: one tiny volume, a likelihood beyond the other.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        collapsed = OTGaussianMixture(
-            5,
-            covariance_type="VEE",
-            init_params="hierarchical",
-            reg_covar=0.0,
-            tol=1e-6,
-            max_iter=1000,
-        ).fit(X)
-    volumes = np.linalg.det(collapsed.covariances_) ** (1 / 4)
-    assert volumes.min() < 1e-8 * volumes.max()
+    collapsed = OTGaussianMixture(
+        5,
+        covariance_type="VEE",
+        init_params="hierarchical",
+        reg_covar=0.0,
+        tol=1e-6,
+        max_iter=1000,
+    )
+    with pytest.raises(ValueError, match="ill-defined empirical covariance"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            collapsed.fit(X)
 
 
 @pytest.mark.parametrize(
