@@ -310,33 +310,123 @@ def _shifted_block(x, mass, labels, cost_of):
     return cost, shift[:, 0]
 
 
-def _dual_plan(shifted, mass, potentials, reg, total):
-    """``P_ik = a_i softmax_k((g_k - C_ik) / reg)`` on a block, in float64 with
-    ``a = mass / total``; also ``log sum_k e^{(g_k - C_ik) / reg}`` and ``a``."""
-    xp = namespace_of(shifted)
-    a = astype(mass, xp.float64) / total
-    logits = shifted / -reg
-    logits += potentials / reg
-    plan, log_norm = row_softmax(logits, a)
-    return plan, log_norm, a
+#: How far, in units of the temperature, the potentials may move from the
+#: kernel's reference before the kernel is formed again: its entries' ratios
+#: then change by at most ``e^{2 KERNEL_REACH}``, far from over- and underflow.
+KERNEL_REACH = 30.0
 
 
-def _semi_dual_block(x, mass, part, potentials, reg, total, with_gram=True):
-    r"""A block's share of the semi-dual at the components' potentials ``g``:
+class DualKernel:
+    r"""The plan's kernel on every block, which the dual solvers' passes read.
+
+    At reference potentials ``h`` (which include the reference measure, e.g.
+    ``reg log pi``) and temperature ``T``, block ``b`` keeps
 
     .. math::
 
-        -\varepsilon \sum_i a_i \log \sum_k e^{(g_k - C_{ik}) / \varepsilon},
+        E_{ik} = e^{(h_k - C'_{ik}) / T - r_i}, \qquad
+        r_i = \max_k (h_k - C'_{ik}) / T,
 
-    the plan's column sums, and (Newton's method) its Gram matrix
-    ``P^T diag(1/a) P``."""
-    shifted, _ = part
-    plan, log_norm, a = _dual_plan(shifted, mass, potentials, reg, total)
-    gram = plan.T @ (plan / a[:, None]) if with_gram else 0.0
-    return -reg * (a @ log_norm), namespace_of(plan).sum(plan, axis=0), gram
+    formed in one pass of exponentials over the stored row-shifted costs
+    ``C'`` (each row's largest entry is one; entries below the normal range,
+    and infinite costs, are exact zeros). At potentials ``g`` within
+    :data:`KERNEL_REACH` ``T`` of ``h``, with ``w = e^{(g - h) / T}``, the
+    plan and the rows' log-normalisers are
+
+    .. math::
+
+        P_{ik} = a_i \frac{E_{ik} w_k}{(E w)_i}, \qquad
+        l_i = \log \sum_k e^{(g_k - C'_{ik}) / T} = r_i + \log (E w)_i,
+
+    matrix products with no exponential over the plan: a Newton step costs a
+    few reads of the kernel. Further away, or at another temperature, the
+    kernel is formed again at ``g``.
+    """
+
+    def __init__(self, samples, shifted):
+        self.samples = samples
+        self.shifted = shifted
+        self.reference = self.temperature = self.parts = None
+
+    def at(self, potentials, temperature):
+        """The blocks' kernels for ``potentials`` (formed again where they
+        are too far from the reference) and the scaling ``w``."""
+        xp = namespace_of(potentials)
+        if (
+            self.parts is None
+            or temperature != self.temperature
+            or float(xp.max(xp.abs(potentials - self.reference)))
+            > KERNEL_REACH * temperature
+        ):
+            block = partial(
+                _kernel_block, reference=potentials, temperature=temperature
+            )
+            self.parts = self.samples.map(block, self.shifted)
+            self.reference, self.temperature = potentials, temperature
+        return self.parts, xp.exp((potentials - self.reference) / temperature)
+
+    def sums(self, potentials, temperature, with_gram=True):
+        r"""The semi-dual's share :math:`-T \sum_i a_i l_i`, the plan's column
+        sums ``P^T 1`` and (Newton's method) its Gram matrix
+        ``P^T diag(1/a) P`` at ``potentials``, in one pass."""
+        parts, scaling = self.at(potentials, temperature)
+        block = partial(
+            _kernel_sums,
+            scaling=scaling,
+            temperature=temperature,
+            total=self.samples.total,
+            with_gram=with_gram,
+        )
+        return self.samples.sum(block, parts)
+
+    def transport(self, potentials, log_weights, temperature, optimality):
+        """The :class:`Transport` whose blocks form the plan at
+        ``potentials`` (which include ``temperature * log_weights``)."""
+        parts, scaling = self.at(potentials, temperature)
+        block = partial(
+            _kernel_plan_block,
+            scaling=scaling,
+            potentials=potentials,
+            log_weights=log_weights,
+            reg=temperature,
+            total=self.samples.total,
+        )
+        return Transport(block, (parts,), optimality)
 
 
-def _dual_plan_block(costs, mass, part, potentials, log_weights, reg, total):
+def _kernel_block(x, mass, part, reference, temperature):
+    """A block's kernel at ``reference`` (see :class:`DualKernel`): ``E``,
+    ``r`` and the row shifts ``s`` of the costs."""
+    shifted, shift = part
+    exponent = (reference - shifted) / temperature
+    largest = row_max(exponent)
+    exponent -= largest
+    return exp(exponent), largest[:, 0], shift
+
+
+def _scaled_kernel(mass, part, scaling, total):
+    """``E w``, its row sums ``E w 1``, and ``a = mass / total`` (float64)."""
+    kernel = part[0]
+    xp = namespace_of(kernel)
+    scaled = kernel * scaling
+    return scaled, row_sum(scaled), astype(mass, xp.float64) / total
+
+
+def _kernel_sums(x, mass, part, scaling, temperature, total, with_gram):
+    """A block's share of :meth:`DualKernel.sums`."""
+    scaled, row_sums, a = _scaled_kernel(mass, part, scaling, total)
+    xp = namespace_of(scaled)
+    log_norm = part[1] + xp.log(row_sums)
+    column = (a / row_sums) @ scaled
+    gram = 0.0
+    if with_gram:
+        # P^T diag(1/a) P = B^T B for B = E w diag(sqrt(a) / E w 1).
+        root = scaled * (xp.sqrt(a) / row_sums)[:, None]
+        gram = xp.matrix_transpose(root) @ root
+    return -temperature * (a @ log_norm), column, gram
+
+
+def _kernel_plan_block(costs, mass, part, scaling, potentials, log_weights, reg, total):
     r"""A block of the plan at the final potentials (``potentials`` include the
     reference ``reg log pi``), its terms of ``F`` and its :class:`Marginals`
     (measured in float64, before the plan goes to the data's dtype). The
@@ -352,10 +442,12 @@ def _dual_plan_block(costs, mass, part, potentials, log_weights, reg, total):
 
     exact for the plan formed, in a pass of ``n_samples`` numbers rather than
     one of logarithms over the plan."""
-    shifted, shift = part
-    plan, log_norm, a = _dual_plan(shifted, mass, potentials, reg, total)
+    scaled, row_sums, a = _scaled_kernel(mass, part, scaling, total)
+    xp = namespace_of(scaled)
+    plan = scaled * (a / row_sums)[:, None]
     marginals = measure(plan, a)
-    terms = a @ (shift - reg * log_norm) + marginals.columns @ (
+    log_norm = part[1] + xp.log(row_sums)
+    terms = a @ (part[2] - reg * log_norm) + marginals.columns @ (
         potentials - reg * log_weights
     )
     marginals = Marginals(*(total * value for value in marginals))
@@ -379,19 +471,6 @@ def _largest_block(x, mass, part):
     xp = namespace_of(shifted)
     finite = xp.where(xp.isfinite(shifted), shifted, xp.zeros_like(shifted))
     return _Largest(float(xp.max(finite)))
-
-
-def _semi_dual_sums(samples, shifted, potentials, temperature, with_gram=True):
-    """The semi-dual's value, the plan's column sums and its Gram matrix at
-    ``potentials`` (which include the reference), in one pass."""
-    block = partial(
-        _semi_dual_block,
-        potentials=potentials,
-        reg=temperature,
-        total=samples.total,
-        with_gram=with_gram,
-    )
-    return samples.sum(block, shifted)
 
 
 # --------------------------------------------------------------------------------
@@ -428,9 +507,10 @@ def _balanced(samples, cost_of, problem, warm):
     t = _float64_target(problem.target_weights)
     xp = namespace_of(t)
     shifted = samples.map(partial(_shifted_block, cost_of=cost_of), LABELS)
+    kernel = DualKernel(samples, shifted)
 
     def evaluate(potentials, temperature):
-        value, column, gram = _semi_dual_sums(samples, shifted, potentials, temperature)
+        value, column, gram = kernel.sums(potentials, temperature)
         return balanced_point(
             float(t @ potentials) + float(value), column, gram, t, temperature
         )
@@ -448,7 +528,7 @@ def _balanced(samples, cost_of, problem, warm):
         )
         potentials = _pot_sinkhorn_sweep(transposed, a, t, reg, warm)
     if potentials is None:
-        _, column, _ = _semi_dual_sums(samples, shifted, warm, reg, with_gram=False)
+        _, column, _ = kernel.sums(warm, reg, with_gram=False)
         potentials = column_sweep(warm, column, t, reg)
     _, potentials, residual = newton(evaluate, reg, potentials, tol, max_iter)
     if residual > tol:
@@ -456,15 +536,9 @@ def _balanced(samples, cost_of, problem, warm):
         _, potentials, _ = newton_continuation(
             evaluate, reg, spread, tol, max_iter, like=t
         )
-    block = partial(
-        _dual_plan_block,
-        potentials=potentials,
-        log_weights=xp.log(t),
-        reg=reg,
-        total=samples.total,
-    )
     optimality = partial(_column_residual, target=t)
-    return Transport(block, (shifted,), optimality, potentials)
+    transport = kernel.transport(potentials, xp.log(t), reg, optimality)
+    return transport._replace(potentials=potentials)
 
 
 def _pot_sinkhorn_sweep(transposed, a, t, reg, warm):
@@ -519,22 +593,24 @@ def _penalised(samples, cost_of, weights, problem, warm):
     the unbalanced Sinkhorn iterations [3]_.
 
     POT solves first where the plan is in memory (:func:`_pot_unbalanced`),
-    from the previous E-step's potentials. Its answer is the potentials it
-    ends with, judged by the dual gradient of the plan they give: POT stops on
-    the change of its scalings, which can be far below the plan's residual.
-    Where the gradient misses ``tol`` (and where POT cannot take the arrays,
-    on Dask chunks and ``array_api_strict``), Newton's method on ``psi``
-    finishes, each evaluation one pass over the stored costs.
+    from the previous E-step's potentials. Its answer is judged by the dual
+    gradient of the plan that its potentials give, not by its own stopping
+    rule (the change of its scalings, which can be far below the plan's
+    residual). Where the gradient misses ``tol`` (and where POT cannot take
+    the arrays, on Dask chunks and ``array_api_strict``), Newton's method on
+    ``psi`` finishes, each evaluation a few reads of the plan's kernel
+    (:class:`DualKernel`).
     """
     reg, reg_m = problem.reg, problem.reg_m
     t = _float64_target(problem.target_weights)
     xp = namespace_of(t)
     log_weights = xp.log(astype(weights, xp.float64))
     shifted = samples.map(partial(_shifted_block, cost_of=cost_of), LABELS)
+    kernel = DualKernel(samples, shifted)
 
     def evaluate(potentials, temperature):
-        value, column, gram = _semi_dual_sums(
-            samples, shifted, potentials + temperature * log_weights, temperature
+        value, column, gram = kernel.sums(
+            potentials + temperature * log_weights, temperature
         )
         target = t * xp.exp(-potentials / reg_m)
 
@@ -553,23 +629,26 @@ def _penalised(samples, cost_of, weights, problem, warm):
     _, potentials, _ = newton(
         evaluate, reg, potentials, problem.tol, problem.max_iter, shift_invariant=False
     )
-    block = partial(
-        _dual_plan_block,
-        potentials=potentials + reg * log_weights,
-        log_weights=log_weights,
-        reg=reg,
-        total=samples.total,
-    )
     optimality = partial(
         _penalised_residual, target=t, potentials=potentials, reg_m=reg_m
     )
-    return Transport(block, (shifted,), optimality, potentials)
+    transport = kernel.transport(
+        potentials + reg * log_weights, log_weights, reg, optimality
+    )
+    return transport._replace(potentials=potentials)
 
 
 def _pot_unbalanced(shifted, samples, t, log_weights, problem, start):
-    """POT's stabilised unbalanced Sinkhorn from the potentials ``start``:
-    the potentials ``g = reg log v`` it ends with, or ``start`` where they are
-    not finite.
+    r"""POT's unbalanced Sinkhorn from the potentials ``start``, and the
+    potentials of its answer (``start`` where those are not finite).
+
+    POT's last iteration scales the columns, ending on
+    ``v = (t / K^T u)^{rho / (rho + reg)}`` for the rows' scaling ``u``: the
+    plan it returns has the column sums ``P^T 1 = v K^T u = t v^{-reg/rho}``,
+    so its potentials ``g = reg log v = -rho log(P^T 1 / t)`` are read off the
+    plan (no logarithm over it, which POT's ``log=True`` would take). POT
+    starts from ``v = e^{start / reg}``, or from ones where that would leave
+    the floating-point range.
 
     The reference passed is ``1 (x) pi`` rather than ``a (x) pi``: a row factor
     of the reference is absorbed by the hard row constraint, and this one
@@ -581,22 +660,24 @@ def _pot_unbalanced(shifted, samples, t, log_weights, problem, start):
     cost = xp.concat([part[0] for part in shifted], axis=0)
     a = astype(samples.sample_mass, xp.float64) / samples.total
     reg = problem.reg
+    warmstart = None
+    if float(xp.max(xp.abs(start))) < 300 * reg:
+        warmstart = (xp.zeros_like(a), start / reg)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        _, log = ot.unbalanced.sinkhorn_unbalanced(
+        plan = ot.unbalanced.sinkhorn_unbalanced(
             a,
             t,
             cost,
             reg,
             reg_m=(math.inf, problem.reg_m),
-            method="sinkhorn_stabilized",
+            method="sinkhorn",
             c=xp.broadcast_to(xp.exp(log_weights), cost.shape),
-            warmstart=(xp.zeros_like(a), start / reg),
+            warmstart=warmstart,
             numItermax=problem.max_iter,
             stopThr=problem.tol,
-            log=True,
         )
-    potentials = reg * log["logv"]
+        potentials = -problem.reg_m * xp.log(xp.sum(plan, axis=0) / t)
     return potentials if bool(xp.all(xp.isfinite(potentials))) else start
 
 
@@ -638,14 +719,12 @@ def _bounded(samples, cost_of, weights, problem, warm):
     low, high = (to_numpy(bound) for bound in problem.bounds)
     n_components = low.shape[0]
     shifted = samples.map(partial(_shifted_block, cost_of=cost_of), LABELS)
+    kernel = DualKernel(samples, shifted)
     device = on_device_of(log_weights)
 
     def sums(potentials):
-        value, column, gram = _semi_dual_sums(
-            samples,
-            shifted,
-            xp.asarray(potentials, **device) + reg * log_weights,
-            reg,
+        value, column, gram = kernel.sums(
+            xp.asarray(potentials, **device) + reg * log_weights, reg
         )
         return float(value), to_numpy(column), to_numpy(gram)
 
@@ -697,15 +776,12 @@ def _bounded(samples, cost_of, weights, problem, warm):
         potentials[wrong], side[wrong] = 0.0, 0
         _, column, _ = sums(potentials)
         error = _bounds_residual(column, low, high, side)
-    block = partial(
-        _dual_plan_block,
-        potentials=xp.asarray(potentials, **device) + reg * log_weights,
-        log_weights=log_weights,
-        reg=reg,
-        total=samples.total,
-    )
     optimality = partial(_bounds_residual, low=low, high=high, side=side)
-    return Transport(block, (shifted,), optimality, xp.asarray(potentials, **device))
+    final = xp.asarray(potentials, **device)
+    transport = kernel.transport(
+        final + reg * log_weights, log_weights, reg, optimality
+    )
+    return transport._replace(potentials=final)
 
 
 # --------------------------------------------------------------------------------
