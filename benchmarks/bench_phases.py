@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from bench_fit import initial_parameters, make_data  # noqa: E402
 
 from sklearn_otmix import OTGaussianMixture  # noqa: E402
-from sklearn_otmix._data import add, in_memory, row_width  # noqa: E402
+from sklearn_otmix._memory import add, in_memory, row_width  # noqa: E402
 from sklearn_otmix._fit import Mixture, MixtureProblem, m_step  # noqa: E402
 from sklearn_otmix._gaussian import precision_cholesky_from_precisions  # noqa: E402
 from sklearn_otmix._transport import TransportProblem, solve_transport  # noqa: E402

@@ -1,7 +1,7 @@
 """Samples in a Dask array: the data layer's interface over row chunks.
 
 Every ``sum`` is one Dask computation: each chunk is handed, where it lives, to
-the in-memory layer (:func:`sklearn_otmix._data.in_memory`), which works through
+the in-memory layer (:func:`sklearn_otmix._memory.in_memory`), which works through
 it block by block; the chunks' results are added in a tree, and only their sum
 (``n_components``-sized quantities: statistics, marginals, values) reaches the
 client. ``map`` keeps its per-chunk results persisted on the workers (the costs
@@ -21,7 +21,7 @@ from functools import partial
 import numpy as np
 from sklearn.exceptions import DataConversionWarning
 
-from ._data import (
+from ._memory import (
     LABELS,
     WeightSummary,
     _classes_of,
@@ -97,7 +97,7 @@ class DaskSamples:
         rows of ``X``.
         ``sum(w)`` over the rows that carry mass.
     row_width : int
-        See :class:`sklearn_otmix._data.InMemory`.
+        See :class:`sklearn_otmix._memory.InMemory`.
     """
 
     holds_plan = False

@@ -30,7 +30,6 @@ from ._backend import (
     on_device_of,
     to_numpy,
 )
-from ._data import LABELS
 from ._gaussian import (
     Statistics,
     check_means,
@@ -45,6 +44,7 @@ from ._gaussian import (
     sufficient_statistics,
 )
 from ._hierarchy import hierarchical_labels
+from ._memory import LABELS
 from ._messages import NOT_CONVERGED
 from ._models import constrained
 from ._transport import (

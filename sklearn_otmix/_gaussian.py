@@ -39,7 +39,7 @@ from ._backend import (
     row_sum,
     to_numpy,
 )
-from ._data import whitened
+from ._memory import whitened
 from ._messages import (
     FLOAT32_ADVICE,
     ILL_DEFINED_COVARIANCE,
@@ -215,7 +215,7 @@ class MomentSums(NamedTuple):
 class WhitenedCost(NamedTuple):
     r"""The costs of ``full`` components when the data have many features next
     to the number of components (``n_features > 6 n_components``, see
-    :func:`sklearn_otmix._data.whitened`), where the
+    :func:`sklearn_otmix._memory.whitened`), where the
     ``d (d + 1) / 2`` moments of a row outnumber the ``K d`` entries of its
     whitened residuals ``(x - mu_k) L_k``: those, all components in one matrix
     product ``[x - c, 1] @ S`` (``c`` a centre near the components, as for

@@ -75,7 +75,7 @@ from ._backend import (
     to_numpy,
     xlogy,
 )
-from ._data import LABELS, InMemory, add
+from ._memory import LABELS, InMemory, add
 
 
 class TransportProblem(NamedTuple):
@@ -206,7 +206,7 @@ def solve_transport(samples, cost_of, weights, problem, warm=None):
         The samples' blocks and masses (see :mod:`sklearn_otmix._data`).
     cost_of : callable
         ``cost_of(x, labels)`` returns the costs ``C`` of a block of rows and
-        their labels (see :data:`sklearn_otmix._data.LABELS`), shape (n_rows,
+        their labels (see :data:`sklearn_otmix._memory.LABELS`), shape (n_rows,
         n_components): finite, or ``+inf`` where a row may send no mass (the
         plan is exactly zero there); every row has a finite entry.
     weights : ndarray of shape (n_components,)

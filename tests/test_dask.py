@@ -294,7 +294,7 @@ def test_classifier_initialisation_sample_holds_the_rare_labelled_rows(
     """Beyond INIT_SAMPLE_SIZE rows the initialisation sees a sample, plus
     every labelled row: a class with two components and 4 labelled rows of
     6000 is still placed (a uniform sample of 300 would hold none of them)."""
-    from sklearn_otmix._data import LABELS
+    from sklearn_otmix._memory import LABELS
 
     monkeypatch.setattr(_dask, "INIT_SAMPLE_SIZE", 300)
     X, blob = make_blobs(6000, n_features=2, centers=4, random_state=1)

@@ -5,7 +5,7 @@ import pytest
 from conftest import COVARIANCE_TYPES, DATASETS, assert_close_to_scale
 
 from sklearn_otmix import OTGaussianMixture, _backend
-from sklearn_otmix._data import in_memory
+from sklearn_otmix._memory import in_memory
 from sklearn_otmix._gaussian import gaussian_mle, sufficient_statistics
 
 X_BLOBS, K_BLOBS = DATASETS["blobs"]
