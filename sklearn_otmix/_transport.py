@@ -404,25 +404,26 @@ def _kernel_block(x, mass, part, reference, temperature):
     return exp(exponent), largest[:, 0], shift
 
 
-def _scaled_kernel(mass, part, scaling, total):
-    """``E w``, its row sums ``E w 1``, and ``a = mass / total`` (float64)."""
+def _kernel_row_sums(mass, part, scaling, total):
+    """``(E w)_i`` of a block's rows, and ``a = mass / total`` (float64)."""
     kernel = part[0]
     xp = namespace_of(kernel)
-    scaled = kernel * scaling
-    return scaled, row_sum(scaled), astype(mass, xp.float64) / total
+    return kernel @ scaling, astype(mass, xp.float64) / total
 
 
 def _kernel_sums(x, mass, part, scaling, temperature, total, with_gram):
-    """A block's share of :meth:`DualKernel.sums`."""
-    scaled, row_sums, a = _scaled_kernel(mass, part, scaling, total)
-    xp = namespace_of(scaled)
-    log_norm = part[1] + xp.log(row_sums)
-    column = (a / row_sums) @ scaled
+    """A block's share of :meth:`DualKernel.sums`: matrix-vector products with
+    the kernel, and (Newton's method) one scaled copy of it."""
+    kernel, largest, _ = part
+    row_sums, a = _kernel_row_sums(mass, part, scaling, total)
+    xp = namespace_of(kernel)
+    log_norm = largest + xp.log(row_sums)
+    column = ((a / row_sums) @ kernel) * scaling
     gram = 0.0
     if with_gram:
-        # P^T diag(1/a) P = B^T B for B = E w diag(sqrt(a) / E w 1).
-        root = scaled * (xp.sqrt(a) / row_sums)[:, None]
-        gram = xp.matrix_transpose(root) @ root
+        # P^T diag(1/a) P = diag(w) B^T B diag(w), B = diag(sqrt(a) / E w) E.
+        root = kernel * (xp.sqrt(a) / row_sums)[:, None]
+        gram = (xp.matrix_transpose(root) @ root) * (scaling[:, None] * scaling)
     return -temperature * (a @ log_norm), column, gram
 
 
@@ -442,9 +443,10 @@ def _kernel_plan_block(costs, mass, part, scaling, potentials, log_weights, reg,
 
     exact for the plan formed, in a pass of ``n_samples`` numbers rather than
     one of logarithms over the plan."""
-    scaled, row_sums, a = _scaled_kernel(mass, part, scaling, total)
-    xp = namespace_of(scaled)
-    plan = scaled * (a / row_sums)[:, None]
+    row_sums, a = _kernel_row_sums(mass, part, scaling, total)
+    xp = namespace_of(row_sums)
+    plan = part[0] * scaling
+    plan *= (a / row_sums)[:, None]
     marginals = measure(plan, a)
     log_norm = part[1] + xp.log(row_sums)
     terms = a @ (part[2] - reg * log_norm) + marginals.columns @ (

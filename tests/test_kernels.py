@@ -71,21 +71,26 @@ def test_costs_are_the_gaussian_log_density(covariance_type, shape):
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 def test_statistics_from_moments_equal_those_of_the_plan(covariance_type):
     X, means, factor = _mixture(4, 6, covariance_type)
-    plan = np.random.RandomState(1).dirichlet(np.ones(4), size=X.shape[0])
-    mass = plan.sum(axis=1)
     weights = np.array([0.1, 0.2, 0.3, 0.4])
     cost = gaussian_cost_of(means, factor, covariance_type, weights)
     assert isinstance(cost, GaussianCost)
+    _assert_statistics_of_the_plan(cost, X, covariance_type, 1e-12)
+
+
+def _assert_statistics_of_the_plan(cost, X, covariance_type, rtol):
+    """The statistics that ``cost``'s moments give of a random plan, about
+    its centres, and those of :func:`sufficient_statistics`, about each
+    component's weighted mean: the M-step reads the same mixture from both."""
+    plan = np.random.RandomState(1).dirichlet(np.ones(4), size=X.shape[0])
+    mass = plan.sum(axis=1)
     ours = cost.statistics(cost.moment_sums(cost.moments(X), plan, mass))
     theirs = sufficient_statistics(X, plan, mass, covariance_type)
-    # About the mixture's mean, and about each component's weighted mean: the
-    # M-step reads the same mixture from both.
     for a, b in zip(
         gaussian_mle(ours, 1e-6, covariance_type),
         gaussian_mle(theirs, 1e-6, covariance_type),
         strict=True,
     ):
-        assert_close_to_scale(a, b, 1e-12)
+        assert_close_to_scale(a, b, rtol)
 
 
 def test_many_features_few_components_same_fit_as_gaussian_mixture():
@@ -131,13 +136,4 @@ def test_components_far_apart_are_costed_about_their_own_centres(
     actual = cost.cost_of(X)
     own = np.abs(expected).min(axis=1, keepdims=True)  # each row's own component
     np.testing.assert_allclose(actual, expected, rtol=1e-12, atol=1e-12 * own.max())
-    plan = np.random.RandomState(1).dirichlet(np.ones(4), size=X.shape[0])
-    mass = plan.sum(axis=1)
-    ours = cost.statistics(cost.moment_sums(cost.moments(X), plan, mass))
-    theirs = sufficient_statistics(X, plan, mass, covariance_type)
-    for a, b in zip(
-        gaussian_mle(ours, 1e-6, covariance_type),
-        gaussian_mle(theirs, 1e-6, covariance_type),
-        strict=True,
-    ):
-        assert_close_to_scale(a, b, 1e-9)
+    _assert_statistics_of_the_plan(cost, X, covariance_type, 1e-9)
