@@ -10,10 +10,15 @@ from scipy import optimize
 from scipy.special import logsumexp, xlogy
 from scipy.stats import multivariate_normal
 from sklearn.cluster import KMeans
+from sklearn.datasets import load_iris
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import adjusted_rand_score
 
-from sklearn_otmix import OTGaussianMixture
+from sklearn_otmix import (
+    OTGaussianMixture,
+    OTGaussianMixtureClassifier,
+    PriorShiftAdapter,
+)
 from sklearn_otmix._gaussian import gaussian_cost
 from sklearn_otmix._transport import transport_plan
 
@@ -383,6 +388,108 @@ def test_unconverged_solver_gives_one_clear_warning(reg_m):
     solver = [m for m in messages if "sinkhorn_max_iter" in m]
     assert len(solver) == 1, messages
     assert "sinkhorn_tol" in solver[0]
+
+
+# --------------------------------------------------------------------------------
+# The certificate
+
+
+def _independent_residual(result, mass, t, reg_m):
+    """The certificate of an E-step's plan computed here from the plan and its
+    potentials: the rows' L1 residual and the regime's own."""
+    plan = result.plan / mass.sum()
+    a = mass / mass.sum()
+    rows = np.abs(plan.sum(axis=1) - a).sum()
+    column = plan.sum(axis=0)
+    if reg_m == np.inf:
+        return max(rows, np.abs(column - t).sum())
+    if reg_m > 0:
+        target = t * np.exp(-np.asarray(result.potentials) / reg_m)
+        return max(rows, np.abs(target - column).sum())
+    return rows
+
+
+@pytest.mark.parametrize("reg_m", [0.0, 0.5, 100.0, np.inf])
+@pytest.mark.parametrize("max_iter", [1, 1000])
+def test_certificate_is_measured_on_the_plan(reg_m, max_iter):
+    """The residual that an E-step reports is that of the plan it returns,
+    whichever solver produced it, and converged means residual <= tol (one
+    solver step leaves it above tol, a thousand bring it below)."""
+    rng = np.random.default_rng(0)
+    cost = rng.uniform(0.0, 8.0, size=(400, 4))
+    cost[:150, 0] -= 3.0
+    mass = rng.uniform(0.5, 2.0, size=400)
+    pi = np.array([0.1, 0.2, 0.3, 0.4])
+    t = np.array([0.4, 0.3, 0.2, 0.1])
+    result = transport_plan(
+        cost,
+        mass,
+        pi,
+        reg=0.5,
+        reg_m=reg_m,
+        target_weights=t,
+        max_iter=max_iter,
+        tol=1e-10,
+    )
+    expected = _independent_residual(result, mass, t, reg_m)
+    assert_allclose(result.residual, expected, rtol=1e-6, atol=1e-14)
+    assert result.converged == (result.residual <= 1e-10)
+    if max_iter == 1000 or reg_m == 0:
+        assert result.converged
+    elif reg_m == np.inf:
+        assert not result.converged
+
+
+@pytest.mark.parametrize("reg_m", [100.0, 1000.0])
+def test_no_false_alarm_where_the_plans_are_optimal(reg_m):
+    """iris with reg_m=100 and 1000: POT's own test of its scalings warned in
+    every E-step while the fit was the exact one; the plans' residuals are
+    within sinkhorn_tol, and nothing is said."""
+    X, n_components = DATASETS["iris"]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*sinkhorn_tol.*")
+        model = OTGaussianMixture(n_components, reg_m=reg_m, random_state=0).fit(X)
+    assert len(model.transport_residuals_) == model.n_iter_
+    assert max(model.transport_residuals_) <= model.sinkhorn_tol
+
+
+@pytest.mark.parametrize("reg_m", [1.0, np.inf])
+def test_the_warning_counts_the_residuals_that_miss(reg_m):
+    X, n_components = DATASETS["wine"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = OTGaussianMixture(
+            n_components,
+            reg=0.05,
+            reg_m=reg_m,
+            sinkhorn_max_iter=1,
+            sinkhorn_tol=1e-14,
+            max_iter=5,
+            random_state=0,
+        ).fit(X)
+    residuals = np.asarray(model.transport_residuals_)
+    missed = int(np.sum(residuals > 1e-14))
+    assert missed > 0
+    [message] = [str(w.message) for w in caught if "sinkhorn_tol" in str(w.message)]
+    assert message.startswith(f"In {missed} of {len(residuals)} E-steps")
+    assert f"{residuals.max():.3g}" in message
+
+
+def test_residuals_are_printed_and_kept_by_every_estimator(capsys):
+    X, y = DATASETS["iris"][0], load_iris().target
+    model = OTGaussianMixture(3, reg_m=np.inf, verbose=1, verbose_interval=1)
+    model.fit(X)
+    out = capsys.readouterr().out
+    assert out.count("transport residual") == model.n_iter_
+    classifier = OTGaussianMixtureClassifier(reg_m=1.0).fit(X, y)
+    assert len(classifier.transport_residuals_) == classifier.n_iter_
+    adapter = PriorShiftAdapter(classifier, reg_m=1.0).fit(X[:60])
+    assert len(adapter.transport_residuals_) == adapter.n_iter_
+    stream = OTGaussianMixture(3, reg_m=1.0, random_state=0)
+    for rows in np.array_split(np.random.default_rng(0).permutation(150), 3):
+        stream.partial_fit(X[rows])
+    assert len(stream.transport_residuals_) == 3
+    assert max(stream.transport_residuals_) <= stream.sinkhorn_tol
 
 
 @pytest.mark.parametrize(
