@@ -19,11 +19,15 @@ Dask array. How each regime is solved:
   started by one Sinkhorn sweep (POT's where the plan is in memory) from the
   previous E-step's potentials, or from the semi-relaxed plan, and finished by
   Newton's method.
-- ``0 < reg_m < inf`` (penalised): POT's stabilised unbalanced Sinkhorn where
-  the plan is in memory and POT takes the arrays, from the previous E-step's
-  potentials; then, wherever its answer misses the certificate (Dask chunks and
+- ``0 < reg_m < inf`` (penalised): POT's unbalanced Sinkhorn where the plan is
+  in memory and POT takes the arrays, from the previous E-step's potentials;
+  then, wherever its answer misses the certificate (Dask chunks and
   ``array_api_strict`` always start there), Newton's method on the dual.
 - bounded weights (``weight_bounds``): an active-set Newton method on the dual.
+
+The dual solvers read the plan's kernel on the stored costs
+(:class:`DualKernel`): one pass of exponentials per E-step, then matrix
+products.
 
 Certified: every solver leaves a :class:`Transport`, what each block needs to
 form its rows of the plan, which the fit reads in one more pass (with the
