@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from conftest import COVARIANCE_TYPES, assert_close_to_scale
 from sklearn.datasets import make_blobs
+from sklearn.exceptions import ConvergenceWarning
 
 from sklearn_otmix import OTGaussianMixture, OTGaussianMixtureClassifier, _dask
 
@@ -94,6 +95,32 @@ def test_fit_equals_in_memory_fit(client, weighted_blobs, covariance_type, reg, 
     _assert_same_fit(dask_fit, memory_fit, rtol=1e-8)
     assert isinstance(labels, da.Array)
     np.testing.assert_array_equal(labels.compute(), memory_fit.predict(X))
+
+
+@pytest.mark.parametrize("reg_m", [100.0, 1000.0])
+def test_penalised_weights_far_from_the_balance_point(client, reg_m):
+    """The regime whose in-memory E-step used to stop short (three blobs of
+    unequal sizes, a large reg_m): on Dask, Newton's method alone; in memory,
+    POT then Newton. Both reach the certificate, hence the same fit and -F
+    after every iteration (which tests/test_regimes.py holds to an independent
+    reference)."""
+    rng = np.random.default_rng(4)
+    X = np.vstack(
+        [rng.normal(c, 1.0, size=(m, 2)) for c, m in zip([0, 4, 8], [60, 30, 10])]
+    )
+    estimator = OTGaussianMixture(
+        3, reg_m=reg_m, tol=0.0, max_iter=9, **_explicit_init(X, "full", reg_m)
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.filterwarnings("error", message=".*sinkhorn_tol.*")
+        memory_fit = estimator.fit(X)
+        dask_fit = estimator.__sklearn_clone__().fit(da.from_array(X, chunks=40))
+    _assert_same_fit(dask_fit, memory_fit, rtol=1e-8)
+    np.testing.assert_allclose(
+        dask_fit.lower_bounds_, memory_fit.lower_bounds_, rtol=1e-10
+    )
+    assert max(dask_fit.transport_residuals_) <= dask_fit.sinkhorn_tol
 
 
 def test_initialisation_from_dask_equals_in_memory_when_small(client, weighted_blobs):
