@@ -39,6 +39,7 @@ from ._gaussian import (
     gaussian_cost_of,
     gaussian_mle,
     initial_centre,
+    kept_their_digits,
     precision_cholesky,
     precision_cholesky_from_precisions,
     sufficient_statistics,
@@ -200,6 +201,19 @@ def _plan_statistics(x, mass, labels, *state, block, gaussian, classes):
     return terms, gaussian.moment_sums(moments, plan, mass), marginals
 
 
+def _exact_statistics(
+    x, mass, labels, *state, block, gaussian, classes, covariance_type
+):
+    """A block's rows of the plan formed again, and their statistics about
+    each component's weighted mean in the block: exact however far the
+    components lie from the centres of the costs' moments."""
+    mass = gaussian.working(mass)
+    costs = partial(_costs, x, labels, cost_of=gaussian.cost_of, classes=classes)
+    plan, _, _ = block(costs, mass, *state)
+    x, plan = gaussian.working(x), gaussian.working(plan)
+    return sufficient_statistics(x, plan, mass, covariance_type)
+
+
 def e_step(samples, mixture, problem, warm=None):
     """The transport plan at ``mixture``, read in one pass into its statistics.
 
@@ -220,6 +234,19 @@ def e_step(samples, mixture, problem, warm=None):
     )
     terms, moment_sums, marginals = samples.sum(read, LABELS, *transport.state)
     statistics = gaussian.statistics(moment_sums)
+    if not kept_their_digits(
+        statistics, problem.reg_covar, problem.covariance_type
+    ):
+        # A component shrank far from its centre: its moments once more,
+        # each about its own mean in each block (the two-pass scheme).
+        exact = partial(
+            _exact_statistics,
+            block=transport.block,
+            gaussian=gaussian,
+            classes=problem.component_class,
+            covariance_type=problem.covariance_type,
+        )
+        statistics = samples.sum(exact, LABELS, *transport.state)
     value = float(terms) / samples.total + column_term(
         statistics.mass / samples.total,
         problem.transport.target_weights,

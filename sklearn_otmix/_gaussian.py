@@ -816,6 +816,31 @@ def gaussian_mle(statistics, reg_covar, covariance_type):
     return mass, means, covariances
 
 
+def kept_their_digits(statistics, reg_covar, covariance_type):
+    """Whether the M-step of ``statistics`` loses no more than about
+    ``eps * CENTRE_RADIUS**2`` to cancellation.
+
+    The statistics are about centres chosen near the components before the
+    M-step; a component that shrinks (collapsing onto a few rows) can find its
+    new mean many of its *new* standard deviations from its centre, where
+    ``sum P (x - c)^2 / m - (mu - c)^2`` keeps few digits, and the order of the
+    rows then decides them. False where some new mean lies further than
+    :data:`CENTRE_RADIUS` from its centre in its new metric, or where the
+    covariances are not positive definite (which cancellation can cause): the
+    E-step then sums the statistics again, each component's about its own
+    mean (see :func:`sklearn_otmix._fit.e_step`).
+    """
+    _, means, covariances = gaussian_mle(statistics, reg_covar, covariance_type)
+    try:
+        precisions_chol = precision_cholesky(covariances, covariance_type)
+    except ValueError:
+        return False
+    offsets = means - statistics.centres
+    distances = _whitened_norms(offsets[:, None, :], precisions_chol, covariance_type)
+    xp = namespace_of(distances)
+    return bool(xp.all(distances <= CENTRE_RADIUS**2))
+
+
 # --------------------------------------------------------------------------------
 # Precision Cholesky factors
 

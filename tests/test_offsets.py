@@ -167,3 +167,32 @@ def test_components_far_apart_keep_their_digits(covariance_type):
             assert_close_to_scale(
                 both.covariances_[components], alone.covariances_, 1e-6
             )
+
+
+def test_a_component_collapsing_far_from_its_centre_keeps_its_digits():
+    """Found by property (e) in the long hypothesis profile: from a broad
+    start, a component collapses onto one row 15 units from the centre of the
+    moments, a variance of 1e-6 (``reg_covar``) left by cancellation of terms
+    of 225 (``(mu - c)^2``): its precision depended on the row order by 9e-7.
+    Its statistics are summed again about its own mean (the two-pass scheme):
+    every order gives the same precisions to round-off."""
+    X = np.array(
+        [-101.017, -11.169, 93.444, -11.169, -75.001, -6.280, 239.855, -94.668]
+    )
+    params = dict(
+        n_components=3,
+        reg=0.01,
+        tol=0.0,
+        max_iter=2,
+        weights_init=np.array([0.34, 0.37, 0.29]),
+        means_init=np.array([[-11.169], [-75.001], [-94.668]]),
+        precisions_init=np.full((3, 1, 1), 8.77e-5),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reference = OTGaussianMixture(**params).fit(X[:, None])
+        assert reference.covariances_[1, 0, 0] < 1.001e-6  # collapsed
+        rng = np.random.default_rng(0)
+        for permutation in (rng.permutation(8) for _ in range(20)):
+            permuted = OTGaussianMixture(**params).fit(X[permutation, None])
+            assert_allclose(permuted.precisions_, reference.precisions_, rtol=1e-12)
