@@ -125,7 +125,7 @@ class Transport(NamedTuple):
 
 class Marginals(NamedTuple):
     """What a block of the plan measures of itself as it is formed, in the unit
-    of the sample masses (blocks add up).
+    of the sample masses (blocks merge: sums, and the largest round-off).
 
     Attributes
     ----------
@@ -133,14 +133,21 @@ class Marginals(NamedTuple):
         ``sum_i |(P 1)_i - a_i|``.
     columns : ndarray of shape (n_components,) or float
         ``P^T 1`` in float64; 0 where the regime sets no condition on it.
-    rounding : float
-        ``n_components * eps * sum_i a_i``, ``eps`` that of the plan's dtype:
-        how far the rows may be off by round-off alone.
+    round_off : float
+        ``n_components * eps``, ``eps`` that of the plan's dtype: how far, as
+        a share of the mass, the rows may be off by round-off alone.
     """
 
     rows: float
     columns: np.ndarray | float
-    rounding: float
+    round_off: float
+
+    def merge(self, other):
+        return Marginals(
+            self.rows + other.rows,
+            self.columns + other.columns,
+            max(self.round_off, other.round_off),
+        )
 
 
 class Certificate(NamedTuple):
@@ -151,15 +158,13 @@ class Certificate(NamedTuple):
 
 
 def certificate(transport, marginals, total, tol):
-    """The :class:`Certificate` of a plan from its summed :class:`Marginals`
+    """The :class:`Certificate` of a plan from its merged :class:`Marginals`
     (``total``: the sum of the sample masses): the larger of the rows'
     residual and the regime's own, against ``tol`` or, if larger, the
     round-off of the plan's dtype."""
     rows = float(marginals.rows) / total
     residual = max(rows, transport.optimality(marginals.columns / total))
-    return Certificate(
-        residual, residual <= max(tol, float(marginals.rounding) / total)
-    )
+    return Certificate(residual, residual <= max(tol, marginals.round_off))
 
 
 def measure(plan, mass, with_columns=True):
@@ -168,8 +173,7 @@ def measure(plan, mass, with_columns=True):
     xp = namespace_of(plan)
     rows = xp.sum(xp.abs(row_sum(plan) - astype(mass, plan.dtype)))
     columns = xp.sum(astype(plan, xp.float64), axis=0) if with_columns else 0.0
-    rounding = plan.shape[1] * finfo(plan).eps * xp.sum(astype(mass, xp.float64))
-    return Marginals(rows, columns, rounding)
+    return Marginals(rows, columns, plan.shape[1] * float(finfo(plan).eps))
 
 
 def _no_condition(columns):
@@ -456,7 +460,9 @@ def _kernel_plan_block(costs, mass, part, scaling, potentials, log_weights, reg,
     terms = a @ (part[2] - reg * log_norm) + marginals.columns @ (
         potentials - reg * log_weights
     )
-    marginals = Marginals(*(total * value for value in marginals))
+    marginals = marginals._replace(
+        rows=total * marginals.rows, columns=total * marginals.columns
+    )
     return astype(total * plan, mass.dtype), total * terms, marginals
 
 
