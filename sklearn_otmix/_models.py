@@ -35,6 +35,13 @@ MODELS = {
 }
 
 
+#: Spreads within this many units of their round-off are zero (see
+#: :func:`_spread`): sums round once per term, in an order of their own, and
+#: a component singular along an axis is left with a few units of either sign
+#: there.
+ROUND_OFFS = 2**8
+
+
 def _unit_determinant(matrix_or_diagonal):
     """The argument divided by its determinant's ``d``-th root, and that root."""
     values = np.asarray(matrix_or_diagonal)
@@ -160,6 +167,29 @@ def _nearest_rotation(matrix):
     return (left @ right).T
 
 
+def _spread(orientation, matrices):
+    """``diag(O S_k O^T)`` for each ``S_k``: zero where it is within
+    :data:`ROUND_OFFS` round-offs of the products it sums (an axis along
+    which ``S_k`` is singular: the sign of what is left is the rounding's).
+
+    Parameters
+    ----------
+    orientation : ndarray of shape (n_features, n_features)
+        ``O``, its rows the axes.
+    matrices : ndarray of shape (n_components, n_features, n_features)
+
+    Returns
+    -------
+    spread : ndarray of shape (n_components, n_features)
+    """
+    spread = np.einsum("ij,kjl,il->ki", orientation, matrices, orientation)
+    magnitude = np.abs(orientation)
+    rounding = np.finfo(float).eps * np.einsum(
+        "ij,kjl,il->ki", magnitude, np.abs(matrices), magnitude
+    )
+    return np.where(spread <= ROUND_OFFS * rounding, 0.0, spread)
+
+
 def _common_orientation(mass, scatter, variable_volume, tol, max_iter, start=None):
     """EVE and VVE: one orientation ``O`` (rows: the axes) shared by all
     components, with shapes (and, for VVE, volumes) per component.
@@ -184,7 +214,7 @@ def _common_orientation(mass, scatter, variable_volume, tol, max_iter, start=Non
     if start is not None:
         # The common axes of the start, and each component's shape on them.
         orientation = np.linalg.eigh(start[0])[1].T
-        spread = np.einsum("ij,kjl,il->ki", orientation, start, orientation)
+        spread = _spread(orientation, start)
         shapes, roots = zip(*(_unit_determinant(s) for s in spread), strict=True)
         shapes = np.array(shapes)
         if variable_volume:
@@ -206,7 +236,7 @@ def _common_orientation(mass, scatter, variable_volume, tol, max_iter, start=Non
         step -= np.einsum("k,kij->ij", inverse.max(axis=1), rotated)
         orientation = _nearest_rotation(step)
         # Shapes (and volumes) in closed form for this orientation.
-        spread = np.einsum("ij,kjl,il->ki", orientation, scatter, orientation)
+        spread = _spread(orientation, scatter)
         if variable_volume:
             spread = spread / mass[:, None]
         shapes, roots = zip(*(_unit_determinant(s) for s in spread), strict=True)

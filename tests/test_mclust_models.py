@@ -12,6 +12,7 @@ import pytest
 from sklearn.datasets import load_iris, load_wine
 from sklearn.preprocessing import StandardScaler
 
+from sklearn_otmix import OTGaussianMixture
 from sklearn_otmix._hierarchy import cut, merge_tree, whiten
 from sklearn_otmix._models import MODELS, model_covariances, support_error
 
@@ -114,6 +115,36 @@ def test_vve_m_step_is_a_maximum():
                 rotation[[i, i, j, j], [i, j, i, j]] = c, -s, s, c
                 turned = rotation @ ours @ rotation.T
                 assert _m_step_objective(mass, scatter, turned) <= best + 1e-9
+
+
+@pytest.mark.parametrize("model", ["EEE", "VEE", "EVE", "VVE", "EEV", "VEV", "EVV"])
+def test_float32_covariances_are_positive_definite_as_stored(model):
+    """float32 data whose columns range from 1e-5 to 8e5: a model with
+    orientations either fits, with every covariance positive definite as
+    stored (in float32), or raises the ill-defined covariance ValueError.
+
+    Definiteness is read from ``D^-1/2 S D^-1/2`` (``D`` the diagonal of
+    ``S``; congruence keeps the signs of the eigenvalues): an eigensolver is
+    off by ``eps`` times the largest eigenvalue, 1e-4 at these scales, and on
+    ``S`` itself reports eigenvalues down to -7e-5 where the smallest is about
+    the ridge's 1e-6."""
+    rng = np.random.default_rng(0)
+    centres = rng.normal(scale=4.0, size=(3, 6))
+    X = centres[rng.integers(3, size=200)] + rng.normal(size=(200, 6))
+    X = (X * np.geomspace(1e-5, 8e5, 6)).astype(np.float32)
+    fit = OTGaussianMixture(3, covariance_type=model, random_state=0)
+    try:
+        fit.fit(X)
+    except ValueError as error:
+        assert "ill-defined empirical covariance" in str(error)
+        return
+    assert fit.covariances_.dtype == np.float32
+    covariances = fit.covariances_.astype(np.float64).reshape(-1, 6, 6)
+    scale = 1.0 / np.sqrt(np.einsum("kii->ki", covariances))
+    scaled = covariances * scale[:, :, None] * scale[:, None, :]
+    assert np.all(np.linalg.eigvalsh(scaled)[:, 0] > 0)
+    # So the stored covariances have a Cholesky factor in float32 itself.
+    np.linalg.cholesky(fit.covariances_.reshape(-1, 6, 6))
 
 
 DATA = ("iris", "faithful", "wine")

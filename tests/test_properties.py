@@ -26,6 +26,7 @@ import math
 import warnings
 
 import numpy as np
+import pytest
 from conftest import assert_close_to_scale
 from hypothesis import assume, event, given, note
 from hypothesis import strategies as st
@@ -81,9 +82,7 @@ def raw_data(draw, n_components, *, max_samples=300, dtypes=(np.float64,)):
     n_features = draw(st.integers(1, 6))
     n_samples = draw(st.integers(n_components, max_samples))
     n_clusters = draw(st.integers(1, 6))
-    log_scales = draw(
-        hnp.arrays(np.float64, n_features, elements=st.floats(-6.0, 6.0))
-    )
+    log_scales = draw(hnp.arrays(np.float64, n_features, elements=st.floats(-6.0, 6.0)))
     n_constant = min(n_features, draw(st.sampled_from([0, 0, 0, 1, 2])))
     duplicated = draw(st.sampled_from([0.0, 0.0, 0.2, 0.9]))
     dtype = draw(st.sampled_from(dtypes))
@@ -323,8 +322,10 @@ def initial_parameters(X, n_components, covariance_type, reg_m, rng, labels=None
         clusters = [X[labels == k] for k in range(n_components)]
         means = np.stack([rows.mean(axis=0) for rows in clusters])
         covariances = np.stack(
-            [np.cov(rows.T, bias=True).reshape(n_features, n_features)
-             for rows in clusters]
+            [
+                np.cov(rows.T, bias=True).reshape(n_features, n_features)
+                for rows in clusters
+            ]
         )
         variances = np.stack([np.diag(c) for c in covariances])
     if form == "spherical":
@@ -415,6 +416,283 @@ def test_permuting_the_rows_gives_the_same_model(case, data):
     assert_close_to_scale(permuted.lower_bounds_, original.lower_bounds_, rtol)
 
 
+#: Fits (e) found to depend on the row order, where a variance or a spread
+#: the model needs positive was round-off. VEI: a component collapses onto
+#: the row of weight 1e12, and its variances are what cancellation leaves of
+#: its second moments about the centre of its statistics. One feature: 0 in
+#: one order (no volume: the fit failed), -1.4 units of round-off in the other
+#: (a negative volume, under the ridge: it fitted). Two features: 0 in one
+#: order, +-1.3e-20 in the other (the volume's update overflowed). VVE: the
+#: scatter of a component of five distinct rows is singular along an axis
+#: the common orientation comes to, and its spread there, the shape's
+#: logarithm with it, took the sign of the rounding.
+ROW_ORDER_CASES = {
+    "VEI, one feature": {
+        "X": [
+            -2096.738609624782,
+            29691.933919174196,
+            28943.72416749709,
+            -7227.057212947843,
+            -11491.892309312989,
+            20289.55295403819,
+            61588.69752526148,
+            -26944.17751318654,
+            157437.05736564394,
+            -38102.90776920267,
+            44673.69977976034,
+            18774.43697003121,
+            -22562.242511076627,
+            45928.27690337602,
+            70795.82088591318,
+            55084.75293753683,
+        ],
+        "sample_weight": [
+            1.0,
+            707423181.8961388,
+            1e12,
+            21778.82874489585,
+            4808978.353652606,
+            6.554785213957487,
+            2830047.4086566665,
+            2.2781656741262903,
+            137645.88549370065,
+            2.7415015661467637,
+            3803.2457300173905,
+            725206894.2488558,
+            130895964.1037334,
+            1894262736.87099,
+            4702614070.761386,
+            123.92951762991618,
+        ],
+        "permutation": [11, 4, 0, 14, 10, 9, 12, 7, 1, 8, 6, 3, 5, 15, 13, 2],
+        "parameters": {
+            "n_components": 4,
+            "covariance_type": "VEI",
+            "reg": 1.0,
+            "reg_m": 0.17459357388479246,
+            "max_iter": 3,
+            "weights_init": [
+                0.2962959258621059,
+                0.19086777004645625,
+                0.27379325277100985,
+                0.23904305132042802,
+            ],
+            "means_init": [
+                [20289.55295403819],
+                [45928.27690337602],
+                [44673.69977976034],
+                [-26944.17751318654],
+            ],
+            "precisions_init": [[[4.596031006312324e-10]]] * 4,
+        },
+    },
+    "VEI, two features": {
+        "X": [
+            [14.50001848, -1.23215469],
+            [12.96269131, -0.20367399],
+            [26.03016581, -1.90543031],
+            [23.42898938, -0.82631048],
+            [18.29423247, -0.12465851],
+        ],
+        "sample_weight": [1.0, 1727.58954, 1e12, 1.57881639, 5744376150.0],
+        "permutation": [0, 1, 3, 2, 4],
+        "parameters": {
+            "n_components": 2,
+            "covariance_type": "VEI",
+            "reg": 1.0,
+            "reg_m": 0.0,
+            "max_iter": 2,
+            "weights_init": [0.47182364, 0.52817636],
+            "means_init": [[14.50001848, -1.23215469], [18.29423247, -0.12465851]],
+            "precisions_init": [np.diag([0.03961121, 2.26855883])] * 2,
+        },
+    },
+    "VVE, six features": {
+        "X": [
+            [
+                0.9745756197651162,
+                70.90293634084506,
+                15.652929288634457,
+                -6.529773351037425,
+                -0.8170711606013383,
+                -5.7347857645479454e-05,
+            ],
+            [
+                5.800132387096305,
+                1031.1228891771525,
+                5.2630023550563365,
+                4.497227974660575,
+                1.4699021695357004,
+                0.0003308740707767759,
+            ],
+            [
+                -4.014615860855675,
+                -253.65693337481642,
+                -14.146823308012587,
+                -0.6517268592675414,
+                4.19863255943604,
+                1.6831968893669267e-05,
+            ],
+            [
+                0.08422659835268786,
+                -552.5776622115661,
+                -2.6558645562827796,
+                -1.4299077213740177,
+                -1.046696938238116,
+                2.4649595048978164e-05,
+            ],
+            [
+                0.0866581491772197,
+                135.70952942586734,
+                27.19171660336696,
+                -1.5533746291120654,
+                -5.483723717561093,
+                7.91408210688488e-05,
+            ],
+            [
+                2.137753819943153,
+                -105.13137506368031,
+                6.829308051867896,
+                -5.467903218471947,
+                -4.582770726261411,
+                -8.759645133638021e-05,
+            ],
+            [
+                0.0866581491772197,
+                135.70952942586734,
+                27.19171660336696,
+                -1.5533746291120654,
+                -5.483723717561093,
+                7.91408210688488e-05,
+            ],
+            [
+                0.08422659835268786,
+                -552.5776622115661,
+                -2.6558645562827796,
+                -1.4299077213740177,
+                -1.046696938238116,
+                2.4649595048978164e-05,
+            ],
+            [
+                4.851157173642828,
+                1049.9878895290517,
+                14.071601086928744,
+                2.971033230702094,
+                -0.6870072379335044,
+                0.00021550742428304214,
+            ],
+            [
+                4.793459793413001,
+                1014.9832414272521,
+                12.40938566844033,
+                2.69019375682278,
+                1.0109305310598145,
+                0.0002762941834722247,
+            ],
+            [
+                -0.20882433321618366,
+                22.862129837486574,
+                6.802695814934722,
+                -7.508277817233446,
+                -2.7416313571160837,
+                -7.729574075146406e-05,
+            ],
+            [
+                5.800132387096305,
+                1031.1228891771525,
+                5.2630023550563365,
+                4.497227974660575,
+                1.4699021695357004,
+                0.0003308740707767759,
+            ],
+            [
+                0.039439360671808865,
+                140.6362954667614,
+                20.96064323382314,
+                -1.9751526659574297,
+                -5.5096664004214,
+                0.00010555708829817166,
+            ],
+        ],
+        "sample_weight": [
+            436.5627915925975,
+            1.0,
+            32.77996961422078,
+            66.68974418357833,
+            18.1738230827915,
+            1000.0,
+            3.1438009280862333,
+            53.467106810950185,
+            47.75552989036873,
+            203.1835268094074,
+            591.790255785861,
+            145.24120262321284,
+            99.14085222760644,
+        ],
+        "permutation": [0, 11, 1, 9, 7, 5, 8, 10, 3, 4, 12, 6, 2],
+        "parameters": {
+            "n_components": 2,
+            "covariance_type": "VVE",
+            "reg": 1.0,
+            "reg_m": 0.0,
+            "max_iter": 4,
+            "weights_init": [0.46090496845528794, 0.5390950315447122],
+            "means_init": [
+                [
+                    4.793459793413001,
+                    1014.9832414272521,
+                    12.40938566844033,
+                    2.69019375682278,
+                    1.0109305310598145,
+                    0.0002762941834722247,
+                ],
+                [
+                    0.0866581491772197,
+                    135.70952942586734,
+                    27.19171660336696,
+                    -1.5533746291120654,
+                    -5.483723717561093,
+                    7.91408210688488e-05,
+                ],
+            ],
+            "precisions_init": [
+                np.diag(
+                    [
+                        0.12605304863336297,
+                        3.0698133057408846e-06,
+                        0.007516872072393523,
+                        0.0703603803945257,
+                        0.11128613682827927,
+                        980283.491347568,
+                    ]
+                )
+            ]
+            * 2,
+        },
+    },
+}
+
+
+@pytest.mark.parametrize("case", ROW_ORDER_CASES)
+def test_a_degenerate_component_fails_in_any_row_order(case):
+    """(e) where the row order decided: a variance or a spread within
+    round-off of the products it comes from is zero, and a model that needs
+    it positive fails in every order: the fit raises the ill-defined
+    covariance ValueError (and no RuntimeWarning) with the rows as given and
+    permuted."""
+    case = ROW_ORDER_CASES[case]
+    sample_weight = np.array(case["sample_weight"])
+    X = np.array(case["X"]).reshape(len(sample_weight), -1)
+    parameters = {
+        name: np.array(value) if isinstance(value, list) else value
+        for name, value in case["parameters"].items()
+    }
+    for rows in (np.arange(len(X)), case["permutation"]):
+        model = OTGaussianMixture(tol=0.0, **parameters)
+        with pytest.raises(ValueError, match="ill-defined empirical covariance"):
+            model.fit(X[rows], sample_weight=sample_weight[rows])
+
+
 @st.composite
 def clustered(draw, n_components, *, separation=4.0):
     """Well-conditioned data and its clusters' labels: ``n_components``
@@ -471,9 +749,7 @@ def test_full_covariances_are_affine_equivariant(case, seed):
     )
     assert fit_or_error(transformed, X @ A.T + b) is None
     assert_close_to_scale(transformed.weights_, original.weights_, 1e-6, "weights_")
-    assert_close_to_scale(
-        transformed.means_, original.means_ @ A.T + b, 1e-6, "means_"
-    )
+    assert_close_to_scale(transformed.means_, original.means_ @ A.T + b, 1e-6, "means_")
     assert_close_to_scale(
         transformed.covariances_,
         A @ original.covariances_ @ A.T,
