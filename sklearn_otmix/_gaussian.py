@@ -676,7 +676,7 @@ def sufficient_statistics(X, plan, sample_mass, covariance_type, centre=None):
     for k in range(plan.shape[1]):
         centred = X - centres[k, :]
         weighted = centred * plan[:, k : k + 1]
-        first.append(xp.sum(weighted, axis=0))
+        first.append(plan[:, k] @ centred)
         second.append(scatter(weighted, centred))
     if covariance_type == "tied":
         left_out = astype(row_sum(plan) == 0, X.dtype) * sample_mass
