@@ -97,6 +97,34 @@ def test_fit_equals_in_memory_fit(client, weighted_blobs, covariance_type, reg, 
     np.testing.assert_array_equal(labels.compute(), memory_fit.predict(X))
 
 
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("reg_m", [0.0, np.inf])
+def test_data_far_from_the_origin_keep_their_digits(client, covariance_type, reg_m):
+    """Rows shifted by 1e8 (unit spread), in chunks on the workers: the fit is
+    the in-memory fit of the same rows shifted back to the origin (the
+    subtraction is exact), covariances to 1e-6 relative and score_samples to
+    1e-6 absolute, as tests/test_offsets.py asks in memory."""
+    rng = np.random.default_rng(0)
+    centres = np.array([[0.0, 0.0, 0.0], [3.0, 1.0, -1.0], [-1.0, 3.5, 2.0]])
+    near = centres[rng.integers(3, size=900)] + rng.normal(size=(900, 3))
+    shift = 1e8 * np.array([1.0, -0.5, 0.25])
+    far = near + shift
+    near = far - shift
+    estimator = OTGaussianMixture(
+        3, covariance_type=covariance_type, reg_m=reg_m, random_state=0
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        near_fit = estimator.fit(near)
+        far_fit = estimator.__sklearn_clone__().fit(da.from_array(far, chunks=300))
+    assert far_fit.n_iter_ == near_fit.n_iter_
+    np.testing.assert_allclose(far_fit.means_ - shift, near_fit.means_, atol=1e-6)
+    assert_close_to_scale(far_fit.covariances_, near_fit.covariances_, 1e-6)
+    np.testing.assert_allclose(
+        far_fit.score_samples(far), near_fit.score_samples(near), atol=1e-6
+    )
+
+
 @pytest.mark.parametrize("reg_m", [100.0, 1000.0])
 def test_penalised_weights_far_from_the_balance_point(client, reg_m):
     """The regime whose in-memory E-step used to stop short (three blobs of
