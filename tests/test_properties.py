@@ -383,7 +383,8 @@ def test_permuting_the_rows_gives_the_same_model(case, data):
     initial parameters (``weights_init``, ``means_init``, ``precisions_init``;
     ``tol=0`` and a fixed number of iterations), the rows of ``X`` and of
     ``sample_weight`` permuted alike give the same model, or the same
-    ValueError.
+    ValueError, wherever every E-step met its certificate (a fit that warns
+    of a missed ``sinkhorn_tol`` claims no optimum to compare).
 
     Same to ``(1e-8 + 10 d eps cond) max(1, 1 / reg)`` relative (of each
     array's scale), ``cond`` the largest condition number of the fitted
@@ -402,14 +403,23 @@ def test_permuting_the_rows_gives_the_same_model(case, data):
     permutation = np.asarray(permutation, dtype=np.intp)
     original = OTGaussianMixture(**parameters)
     permuted = OTGaussianMixture(**parameters)
-    error = fit_or_error(original, X, sample_weight)
+    messages = []
+    error = fit_or_error(original, X, sample_weight, messages)
     other = fit_or_error(
         permuted,
         X[permutation],
         None if sample_weight is None else sample_weight[permutation],
+        messages,
     )
     if error is not None or other is not None:
         assert str(error) == str(other)
+        return
+    if any("sinkhorn_tol" in message for message in messages):
+        # An E-step whose plan missed its certificate, and said so: its answer
+        # is the solver's path, which the row order may change (the long
+        # profile: fixed weights at reg=0.017 with sample weights over 1e12,
+        # a residual of 0.27 in both orders, means 4e-3 apart).
+        event("an E-step missed sinkhorn_tol (warned): values not compared")
         return
     rtol = 1e-8 + 10 * X.shape[1] * np.finfo(X.dtype).eps * condition(original)
     rtol *= max(1.0, 1.0 / parameters["reg"])
