@@ -32,7 +32,7 @@ from bench_fit import initial_parameters, make_data  # noqa: E402
 
 from sklearn_otmix import OTGaussianMixture  # noqa: E402
 from sklearn_otmix._memory import add, in_memory, row_width  # noqa: E402
-from sklearn_otmix._fit import Mixture, MixtureProblem, m_step  # noqa: E402
+from sklearn_otmix._step import Mixture, MixtureProblem, m_step  # noqa: E402
 from sklearn_otmix._gaussian import precision_cholesky_from_precisions  # noqa: E402
 from sklearn_otmix._transport import TransportProblem, solve_transport  # noqa: E402
 
@@ -58,7 +58,7 @@ def phases(samples, mixture, problem):
         ["moments", "cost product", "plan", "statistics product"], 0.0
     )
     flops = 0
-    gaussian = mixture.gaussian(problem.covariance_type)
+    gaussian = mixture.gaussian(problem.form)
     transport = solve_transport(
         samples, gaussian.cost_of, mixture.weights, problem.transport
     )

@@ -10,17 +10,20 @@ import numpy as np
 import ot
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils._param_validation import HasMethods, Interval, Options
+from sklearn.mixture import GaussianMixture
+from sklearn.utils._param_validation import Interval, Options
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from ._backend import asarray, get_namespace, to_numpy
+from ._base import BaseOTMixture, keeps_state_on_error
 from ._classifier import OTGaussianMixtureClassifier
 from ._data import is_dask_collection
-from ._estimator import keeps_state_on_error
-from ._fit import MixtureProblem, fit_weights, warn_unsolved
-from ._gaussian import check_simplex
-from ._transport import TransportProblem
+from ._estimator import OTGaussianMixture
+from ._fit import warn_unsolved
+from ._gaussian import check_simplex, precision_cholesky
+from ._online import fit_weights
+from ._step import Mixture, mixture_problem
 
 
 def _has(name):
@@ -54,8 +57,11 @@ class PriorShiftAdapter(BaseEstimator):
 
     Parameters
     ----------
-    estimator : OTGaussianMixture or OTGaussianMixtureClassifier
-        A fitted estimator; it is not modified.
+    estimator : OTGaussianMixture, OTGaussianMixtureClassifier or GaussianMixture
+        A fitted estimator; it is not modified. A
+        :class:`sklearn.mixture.GaussianMixture` is adapted as the same
+        mixture in an :class:`OTGaussianMixture` would be: its components
+        frozen from ``means_`` and ``covariances_``.
     reg_m : float, default=0.0
         Strength :math:`\rho \in [0, \infty]` of the pull toward
         ``target_weights``.
@@ -70,14 +76,15 @@ class PriorShiftAdapter(BaseEstimator):
     max_iter : int, default=1000
         Number of iterations on the weights.
     sinkhorn_max_iter : int, default=1000
-        Iteration budget of the transport solver (``reg_m > 0``).
+        Iteration budget of each transport solver in one E-step (Sinkhorn
+        iterations or Newton steps, as in :class:`OTGaussianMixture`).
     sinkhorn_tol : float, default=1e-9
         Largest optimality residual of an E-step's transport plan (see
         ``transport_residuals_``).
 
     Attributes
     ----------
-    estimator_ : OTGaussianMixture or OTGaussianMixtureClassifier
+    estimator_ : OTGaussianMixture, OTGaussianMixtureClassifier or GaussianMixture
         A copy of ``estimator`` with the batch's ``weights_``.
     weights_ : ndarray of shape (n_components,)
         The batch's mixing weights.
@@ -114,7 +121,8 @@ class PriorShiftAdapter(BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "estimator": [HasMethods(["fit", "predict_proba"])],
+        # Checked by fit, with a TypeError that says what it accepts.
+        "estimator": "no_validation",
         "reg_m": [Interval(Real, 0.0, None, closed="left"), Options(Real, {math.inf})],
         "target_weights": ["array-like", None],
         "reg": [Interval(Real, 0.0, None, closed="neither")],
@@ -165,22 +173,20 @@ class PriorShiftAdapter(BaseEstimator):
             The fitted adapter.
         """
         estimator = self.estimator
-        check_is_fitted(estimator)
-        samples = estimator._fitted_samples(X, "fit", sample_weight)
-        mixture = estimator._mixture()
-        target = self._target(estimator)
+        fitted = fitted_mixture(estimator)
+        samples = fitted._fitted_samples(X, "fit", sample_weight)
+        mixture = fitted._mixture()
         xp, device = get_namespace(mixture.weights)
-        problem = MixtureProblem(
+        target = self._target(estimator)
+        problem = mixture_problem(
+            fitted.covariance_type,
             mixture.weights.shape[0],
-            estimator._form,
-            estimator.reg_covar,
-            TransportProblem(
-                self.reg,
-                self.reg_m,
-                asarray(target, xp, device, dtype=mixture.weights.dtype),
-                self.sinkhorn_max_iter,
-                self.sinkhorn_tol,
-            ),
+            fitted.reg_covar,
+            reg=self.reg,
+            reg_m=self.reg_m,
+            target=asarray(target, xp, device, dtype=mixture.weights.dtype),
+            max_iter=self.sinkhorn_max_iter,
+            tol=self.sinkhorn_tol,
         )
         result = fit_weights(samples, mixture, problem, self.tol, self.max_iter)
         warn_unsolved(result.unsolved, result.residuals, problem.transport, 5)
@@ -349,6 +355,43 @@ class PriorShiftAdapter(BaseEstimator):
             np.ones(log_proba.shape[0]), counts.astype(np.float64), -log_proba
         )
         return names[np.argmax(plan, axis=1)]
+
+
+def fitted_mixture(estimator):
+    """``estimator`` as a fitted mixture of the package: itself, or a
+    :class:`~sklearn.mixture.GaussianMixture`'s components frozen in an
+    :class:`OTGaussianMixture` (its precisions' factors computed from its
+    ``covariances_``)."""
+    if not isinstance(estimator, (BaseOTMixture, GaussianMixture)):
+        raise TypeError(
+            "PriorShiftAdapter adapts a fitted OTGaussianMixture, "
+            "OTGaussianMixtureClassifier or sklearn.mixture.GaussianMixture; got "
+            f"{type(estimator).__name__}. For a search, pass its best_estimator_."
+        )
+    check_is_fitted(estimator)
+    if isinstance(estimator, BaseOTMixture):
+        return estimator
+    frozen = OTGaussianMixture(
+        estimator.n_components,
+        covariance_type=estimator.covariance_type,
+        reg_covar=estimator.reg_covar,
+    )
+    weights, means, covariances = (
+        np.asarray(to_numpy(array), dtype=np.float64)
+        for array in (estimator.weights_, estimator.means_, estimator.covariances_)
+    )
+    frozen._set_mixture(
+        Mixture(
+            weights,
+            means,
+            covariances,
+            precision_cholesky(covariances, estimator.covariance_type),
+        )
+    )
+    frozen.n_features_in_ = estimator.n_features_in_
+    if hasattr(estimator, "feature_names_in_"):
+        frozen.feature_names_in_ = estimator.feature_names_in_
+    return frozen
 
 
 def _whole_counts(proportions, n_rows):

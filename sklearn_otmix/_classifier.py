@@ -5,30 +5,18 @@ from functools import partial
 from numbers import Integral
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
-from sklearn.utils import check_random_state
+from sklearn.base import ClassifierMixin, _fit_context
 from sklearn.utils._param_validation import Interval
 
 from ._backend import asarray, get_namespace, host, is_host_array, to_numpy
-from ._data import check_labels, samples_of
-from ._estimator import FIT_CONSTRAINTS, FittedMixture, keeps_state_on_error
-from ._fit import (
-    FitLoop,
-    MixtureProblem,
-    checked_initial_parameters,
-    checked_weight_bounds,
-    class_log_posterior,
-    class_of,
-    class_posterior,
-    class_sums,
-    fit,
-    free_order_groups,
-)
-from ._models import check_supported, covariance_form
-from ._transport import TransportProblem
+from ._base import BaseOTMixture, keeps_state_on_error
+from ._data import check_labels
+from ._density import class_log_posterior, class_of, class_posterior, class_sums
+from ._init import checked_initial_parameters, checked_weight_bounds
+from ._step import free_order_groups
 
 
-class OTGaussianMixtureClassifier(ClassifierMixin, FittedMixture, BaseEstimator):
+class OTGaussianMixtureClassifier(ClassifierMixin, BaseOTMixture):
     r"""Gaussian-mixture classifier: labels as constraints on the transport plan.
 
     Each class is modelled by one or more Gaussian components, all in one
@@ -113,9 +101,11 @@ class OTGaussianMixtureClassifier(ClassifierMixin, FittedMixture, BaseEstimator)
         :class:`OTGaussianMixture` (one bound, or one per component in the
         order of ``component_class_``).
     sinkhorn_max_iter : int, default=1000
-        Iteration budget of the transport solver in one E-step (``reg_m > 0``).
+        Iteration budget of each transport solver in one E-step (Sinkhorn
+        iterations or Newton steps, as in :class:`OTGaussianMixture`).
     sinkhorn_tol : float, default=1e-9
-        Tolerance of the transport solver (``reg_m > 0``).
+        The largest optimality residual an E-step's transport plan may have
+        (``transport_residuals_``).
 
     Attributes
     ----------
@@ -198,7 +188,7 @@ class OTGaussianMixtureClassifier(ClassifierMixin, FittedMixture, BaseEstimator)
             Interval(Integral, 1, None, closed="left"),
             "array-like",
         ],
-        **FIT_CONSTRAINTS,
+        **BaseOTMixture._parameter_constraints,
     }
 
     def __init__(
@@ -223,24 +213,26 @@ class OTGaussianMixtureClassifier(ClassifierMixin, FittedMixture, BaseEstimator)
         sinkhorn_max_iter=1000,
         sinkhorn_tol=1e-9,
     ):
+        super().__init__(
+            covariance_type=covariance_type,
+            tol=tol,
+            reg_covar=reg_covar,
+            max_iter=max_iter,
+            n_init=n_init,
+            init_params=init_params,
+            random_state=random_state,
+            warm_start=warm_start,
+            verbose=verbose,
+            verbose_interval=verbose_interval,
+            reg=reg,
+            reg_m=reg_m,
+            target_weights=target_weights,
+            target_order=target_order,
+            weight_bounds=weight_bounds,
+            sinkhorn_max_iter=sinkhorn_max_iter,
+            sinkhorn_tol=sinkhorn_tol,
+        )
         self.n_components_per_class = n_components_per_class
-        self.covariance_type = covariance_type
-        self.tol = tol
-        self.reg_covar = reg_covar
-        self.max_iter = max_iter
-        self.n_init = n_init
-        self.init_params = init_params
-        self.random_state = random_state
-        self.warm_start = warm_start
-        self.verbose = verbose
-        self.verbose_interval = verbose_interval
-        self.reg = reg
-        self.reg_m = reg_m
-        self.target_weights = target_weights
-        self.target_order = target_order
-        self.weight_bounds = weight_bounds
-        self.sinkhorn_max_iter = sinkhorn_max_iter
-        self.sinkhorn_tol = sinkhorn_tol
 
     # ----------------------------------------------------------------------------
     # Fitting
@@ -268,58 +260,27 @@ class OTGaussianMixtureClassifier(ClassifierMixin, FittedMixture, BaseEstimator)
         classes, labels = check_labels(y)
         per_class = self._per_class(classes.shape[0])
         n_components = int(per_class.sum())
-        samples = samples_of(
-            self,
-            X,
-            sample_weight,
-            reset=True,
-            n_components=n_components,
-            fit=True,
-            labels=labels,
-        )
-        check_supported(
-            self.covariance_type,
-            samples.n_samples,
-            samples.like.shape[1],
-            n_components,
-        )
+        samples = self._fit_samples(X, sample_weight, n_components, labels=labels)
         problem, init = self._problem(samples, classes, per_class)
-        start = None
         if self.warm_start and hasattr(self, "lower_bound_"):
-            start = self._warm_start(classes, per_class)
-        loop = FitLoop(
-            self.tol,
-            self.max_iter,
-            self.n_init,
-            self.init_params,
-            self.verbose,
-            self.verbose_interval,
-        )
-        result = fit(
-            samples, problem, init, loop, check_random_state(self.random_state), start
-        )
+            self._check_continues(classes, per_class)
+        self._fit_problem(samples, problem, init)
         self.classes_ = classes
         self.n_components_ = n_components
         self.component_class_ = problem.component_class
-        self._set_mixture(result.mixture)
-        self.converged_ = result.converged
-        self.n_iter_ = result.n_iter
-        self.lower_bound_ = result.lower_bound
-        self.lower_bounds_ = result.lower_bounds
-        self.transport_residuals_ = result.residuals
         return self
 
     def _problem(self, samples, classes, per_class):
         """The numerics' view of the parameters, for labelled ``samples``: the
         transport problem with each component's class, and the validated
-        target weights (see :func:`sklearn_otmix._fit.checked_initial_parameters`)."""
+        target weights (see :func:`sklearn_otmix._init.checked_initial_parameters`)."""
         sums = class_sums(samples, classes.shape[0])
         _check_classes(classes, sums, per_class)
         n_components = int(per_class.sum())
         init = checked_initial_parameters(
             samples.like,
             n_components=n_components,
-            covariance_type=self._form,
+            form=self._form,
             reg_m=self.reg_m,
             weights_init=None,
             means_init=None,
@@ -331,19 +292,9 @@ class OTGaussianMixtureClassifier(ClassifierMixin, FittedMixture, BaseEstimator)
         bounds = checked_weight_bounds(self.weight_bounds, n_components, self.reg_m)
         if bounds is not None:
             _check_bounds_hold_labels(classes, sums, samples.total, bounds, per_class)
-        form, model = covariance_form(self.covariance_type)
-        problem = MixtureProblem(
+        problem = self._mixture_problem(
             n_components,
-            form,
-            self.reg_covar,
-            TransportProblem(
-                self.reg,
-                self.reg_m,
-                init["target"],
-                self.sinkhorn_max_iter,
-                self.sinkhorn_tol,
-                bounds,
-            ),
+            init["target"],
             component_class=asarray(component_class, xp, device),
             target_groups=free_order_groups(
                 self.target_order,
@@ -351,7 +302,6 @@ class OTGaussianMixtureClassifier(ClassifierMixin, FittedMixture, BaseEstimator)
                 False,
                 [np.flatnonzero(component_class == c) for c in range(len(classes))],
             ),
-            covariance_model=model,
         )
         return problem, init
 
@@ -400,7 +350,8 @@ class OTGaussianMixtureClassifier(ClassifierMixin, FittedMixture, BaseEstimator)
                     )
         return target
 
-    def _warm_start(self, classes, per_class):
+    def _check_continues(self, classes, per_class):
+        """A warm start continues a fit of the same classes and components."""
         previous = np.bincount(to_numpy(self.component_class_))
         if not (
             np.array_equal(self.classes_, classes)
@@ -410,17 +361,6 @@ class OTGaussianMixtureClassifier(ClassifierMixin, FittedMixture, BaseEstimator)
                 "warm_start=True continues the previous fit, whose classes and "
                 "components differ from this one's: fit with warm_start=False."
             )
-        return self._mixture(), self.lower_bound_
-
-    def _samples(self, X, sample_weight=None, *, reset, fit=False):
-        return samples_of(
-            self,
-            X,
-            sample_weight,
-            reset=reset,
-            n_components=self.n_components_,
-            fit=fit,
-        )
 
     # ----------------------------------------------------------------------------
     # Prediction

@@ -1,154 +1,27 @@
-"""The estimator: scikit-learn's API over the fit loop (:mod:`sklearn_otmix._fit`)."""
+"""The mixture estimator: scikit-learn's API over the fit loop
+(:mod:`sklearn_otmix._fit`), with stepwise EM for streams."""
 
-import functools
-import math
 from functools import partial
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, DensityMixin, _fit_context
+from sklearn.base import DensityMixin, _fit_context
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
-from ._backend import asarray, check_same_namespace, get_namespace, to_numpy
-from ._data import check_n_samples, samples_of
-from ._fit import (
-    FitLoop,
-    Mixture,
-    MixtureProblem,
-    Stream,
-    checked_initial_parameters,
-    checked_weight_bounds,
-    fit,
-    free_order_groups,
-    initialize,
-    labels,
-    likelihood_and_entropy,
-    log_density,
-    posterior,
-    stream_step,
-    warn_unsolved,
-    weighted_log_likelihood,
-)
-from ._gaussian import (
-    COVARIANCE_TYPES,
-    draw_samples,
-    n_parameters,
-    precisions_from_cholesky,
-)
-from ._models import (
-    MODELS,
-    check_supported,
-    covariance_form,
-    n_covariance_parameters,
-)
-from ._transport import TransportProblem
-
-# The parameters of the fit that every estimator of the package shares.
-FIT_CONSTRAINTS = {
-    "covariance_type": [StrOptions(set(COVARIANCE_TYPES) | set(MODELS))],
-    "tol": [Interval(Real, 0.0, None, closed="left")],
-    "reg_covar": [Interval(Real, 0.0, None, closed="left")],
-    "max_iter": [Interval(Integral, 0, None, closed="left")],
-    "n_init": [Interval(Integral, 1, None, closed="left")],
-    "init_params": [
-        StrOptions(
-            {"kmeans", "k-means++", "random", "random_from_data", "hierarchical"}
-        )
-    ],
-    "random_state": ["random_state"],
-    "warm_start": ["boolean"],
-    "verbose": ["verbose"],
-    "verbose_interval": [Interval(Integral, 1, None, closed="left")],
-    "reg": [Interval(Real, 0.0, None, closed="neither")],
-    "reg_m": [Interval(Real, 0.0, None, closed="left"), Options(Real, {math.inf})],
-    "target_weights": ["array-like", None],
-    "target_order": [StrOptions({"auto", "given", "free"})],
-    "weight_bounds": [tuple, list, None],
-    "sinkhorn_max_iter": [Interval(Integral, 1, None, closed="left")],
-    "sinkhorn_tol": [Interval(Real, 0.0, None, closed="left")],
-}
+from ._backend import asarray, get_namespace, to_numpy
+from ._base import BaseOTMixture, keeps_state_on_error
+from ._data import check_n_samples
+from ._density import component_of, posterior, weighted_log_likelihood
+from ._fit import warn_unsolved
+from ._gaussian import draw_samples
+from ._init import checked_initial_parameters, initialize
+from ._online import Stream, stream_step
+from ._step import free_order_groups
 
 
-def keeps_state_on_error(method):
-    """A fitting method that raises leaves the estimator's attributes as they
-    were: a failed refit, warm start or ``partial_fit`` never half-updates a
-    fitted model. (The methods replace attributes, never change them in
-    place, so keeping the old references is enough.)"""
-
-    @functools.wraps(method)
-    def keeping_state(self, *args, **kwargs):
-        state = dict(self.__dict__)
-        try:
-            return method(self, *args, **kwargs)
-        except BaseException:
-            self.__dict__.clear()
-            self.__dict__.update(state)
-            raise
-
-    return keeping_state
-
-
-class FittedMixture:
-    """What an estimator holding a fitted mixture (``weights_``, ``means_``,
-    ``covariances_``, ``precisions_cholesky_``) does with it; the estimator
-    provides ``_samples`` (its data layer) and ``covariance_type``."""
-
-    @property
-    def _form(self):
-        """The form of the covariances (scikit-learn's four; ``'full'`` for
-        the other mclust models)."""
-        return covariance_form(self.covariance_type)[0]
-
-    def _mixture(self):
-        return Mixture(
-            self.weights_, self.means_, self.covariances_, self.precisions_cholesky_
-        )
-
-    def _set_mixture(self, mixture):
-        self.weights_ = mixture.weights
-        self.means_ = mixture.means
-        self.covariances_ = mixture.covariances
-        self.precisions_cholesky_ = mixture.precisions_chol
-        self.precisions_ = precisions_from_cholesky(mixture.precisions_chol, self._form)
-
-    def _fitted_samples(self, X, method, sample_weight=None):
-        check_is_fitted(self)
-        check_same_namespace(X, self.means_, f"{type(self).__name__}.{method}()")
-        return self._samples(X, sample_weight, reset=False)
-
-    def _rows(self, samples, function, **shape):
-        """Per-row ``function`` of the fitted mixture (lazy for Dask)."""
-        function = partial(
-            function, mixture=self._mixture(), covariance_type=self._form
-        )
-        return samples.rows(function, **shape)
-
-    def score_samples(self, X):
-        """Log-density of the fitted mixture at each sample.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Samples.
-
-        Returns
-        -------
-        log_density : ndarray of shape (n_samples,)
-            ``log sum_k pi_k N(x_i; mu_k, Sigma_k)``; a lazy Dask array for a
-            Dask ``X``.
-        """
-        samples = self._fitted_samples(X, "score_samples")
-        return self._rows(samples, log_density, dtype=samples.like.dtype)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.array_api_support = True
-        return tags
-
-
-class OTGaussianMixture(DensityMixin, FittedMixture, BaseEstimator):
+class OTGaussianMixture(DensityMixin, BaseOTMixture):
     r"""Gaussian mixture fitted by entropic optimal transport.
 
     Maximum-likelihood estimation of a mixture is an entropic optimal-transport
@@ -249,13 +122,18 @@ class OTGaussianMixture(DensityMixin, FittedMixture, BaseEstimator):
         ``[low, high]`` (numbers, or arrays of shape (n_components,)), so that
         no component empties or swallows the data. None: no bounds.
     sinkhorn_max_iter : int, default=1000
-        Iteration budget of the transport solver in one E-step (``reg_m > 0``):
-        Sinkhorn iterations for ``0 < reg_m < inf``; Newton steps for
-        ``reg_m=np.inf``.
+        Iteration budget of each transport solver in one E-step, whichever
+        solves it (the name is POT's Sinkhorn's): with ``0 < reg_m < inf``,
+        POT's unbalanced Sinkhorn iterations, then at most as many Newton steps
+        on the dual where its plan misses ``sinkhorn_tol``; with
+        ``reg_m=np.inf``, Newton steps on the dual (and as many again at each
+        temperature of the continuation where those miss); with
+        ``weight_bounds``, Newton steps on the bounded dual. Unused with
+        ``reg_m=0`` and no bounds, whose E-step is closed-form.
     sinkhorn_tol : float, default=1e-9
-        Tolerance of the transport solver (``reg_m > 0``): POT's stopping
-        threshold for ``0 < reg_m < inf``; the largest allowed error
-        ``max_k |(P^T 1)_k - t_k|`` of the column marginal for ``reg_m=np.inf``.
+        The largest optimality residual an E-step's transport plan may have
+        (``transport_residuals_``, see :ref:`certificate`), and POT's
+        stopping threshold with ``0 < reg_m < inf``.
     learning_decay : float, default=0.7
         Step-size schedule of :meth:`partial_fit`: the ``s``-th chunk's
         statistics enter the running ones with weight ``s ** -learning_decay``
@@ -334,7 +212,7 @@ class OTGaussianMixture(DensityMixin, FittedMixture, BaseEstimator):
         "means_init": ["array-like", None],
         "precisions_init": ["array-like", None],
         "learning_decay": [Interval(Real, 0.5, 1.0, closed="right")],
-        **FIT_CONSTRAINTS,
+        **BaseOTMixture._parameter_constraints,
     }
 
     def __init__(
@@ -363,27 +241,29 @@ class OTGaussianMixture(DensityMixin, FittedMixture, BaseEstimator):
         sinkhorn_tol=1e-9,
         learning_decay=0.7,
     ):
+        super().__init__(
+            covariance_type=covariance_type,
+            tol=tol,
+            reg_covar=reg_covar,
+            max_iter=max_iter,
+            n_init=n_init,
+            init_params=init_params,
+            random_state=random_state,
+            warm_start=warm_start,
+            verbose=verbose,
+            verbose_interval=verbose_interval,
+            reg=reg,
+            reg_m=reg_m,
+            target_weights=target_weights,
+            target_order=target_order,
+            weight_bounds=weight_bounds,
+            sinkhorn_max_iter=sinkhorn_max_iter,
+            sinkhorn_tol=sinkhorn_tol,
+        )
         self.n_components = n_components
-        self.covariance_type = covariance_type
-        self.tol = tol
-        self.reg_covar = reg_covar
-        self.max_iter = max_iter
-        self.n_init = n_init
-        self.init_params = init_params
         self.weights_init = weights_init
         self.means_init = means_init
         self.precisions_init = precisions_init
-        self.random_state = random_state
-        self.warm_start = warm_start
-        self.verbose = verbose
-        self.verbose_interval = verbose_interval
-        self.reg = reg
-        self.reg_m = reg_m
-        self.target_weights = target_weights
-        self.target_order = target_order
-        self.weight_bounds = weight_bounds
-        self.sinkhorn_max_iter = sinkhorn_max_iter
-        self.sinkhorn_tol = sinkhorn_tol
         self.learning_decay = learning_decay
 
     # ----------------------------------------------------------------------------
@@ -435,39 +315,13 @@ class OTGaussianMixture(DensityMixin, FittedMixture, BaseEstimator):
         labels : ndarray of shape (n_samples,)
             Component labels; a lazy Dask array for a Dask ``X``.
         """
-        samples = self._samples(X, sample_weight, reset=True, fit=True)
-        check_supported(
-            self.covariance_type,
-            samples.n_samples,
-            samples.like.shape[1],
-            self.n_components,
-        )
-        problem, init = self._problem(samples.like)
-        start = None
-        if self.warm_start and hasattr(self, "lower_bound_"):
-            start = (self._mixture(), self.lower_bound_)
-        loop = FitLoop(
-            self.tol,
-            self.max_iter,
-            self.n_init,
-            self.init_params,
-            self.verbose,
-            self.verbose_interval,
-        )
-        result = fit(
-            samples, problem, init, loop, check_random_state(self.random_state), start
-        )
-        self._set_mixture(result.mixture)
-        self.converged_ = result.converged
-        self.n_iter_ = result.n_iter
-        self.lower_bound_ = result.lower_bound
-        self.lower_bounds_ = result.lower_bounds
-        self.transport_residuals_ = result.residuals
+        samples = self._fit_samples(X, sample_weight, self.n_components)
+        self._fit_problem(samples, *self._problem(samples.like))
         # A fit starts partial_fit's stream afresh.
         for name in ("n_steps_", "_stream"):
             self.__dict__.pop(name, None)
         # Labels from the final parameters, so fit_predict(X) == fit(X).predict(X).
-        return self._rows(samples, labels, dtype="int64")
+        return self._rows(samples, component_of, dtype="int64")
 
     @_fit_context(prefer_skip_nested_validation=True)
     @keeps_state_on_error
@@ -512,7 +366,9 @@ class OTGaussianMixture(DensityMixin, FittedMixture, BaseEstimator):
         .. [2] P. Liang, D. Klein. Online EM for unsupervised models. NAACL, 2009.
         """
         fitted = hasattr(self, "weights_")
-        samples = self._samples(X, sample_weight, reset=not fitted)
+        samples = self._samples(
+            X, sample_weight, reset=not fitted, n_components=self.n_components
+        )
         if not samples.total > 0:
             raise ValueError(
                 "partial_fit needs a chunk with at least one sample of positive "
@@ -555,17 +411,6 @@ class OTGaussianMixture(DensityMixin, FittedMixture, BaseEstimator):
         )
         return self
 
-    def _samples(self, X, sample_weight=None, *, reset, fit=False):
-        """``X`` validated, in its data layer (see :mod:`sklearn_otmix._data`)."""
-        return samples_of(
-            self,
-            X,
-            sample_weight,
-            reset=reset,
-            n_components=self.n_components,
-            fit=fit,
-        )
-
     def _problem(self, like):
         """The numerics' view of the parameters, and the validated ``*_init``, in
         the namespace, on the device and of the dtype of ``like`` (an array of
@@ -573,34 +418,22 @@ class OTGaussianMixture(DensityMixin, FittedMixture, BaseEstimator):
         init = checked_initial_parameters(
             like,
             n_components=self.n_components,
-            covariance_type=self._form,
+            form=self._form,
             reg_m=self.reg_m,
             weights_init=self.weights_init,
             means_init=self.means_init,
             precisions_init=self.precisions_init,
             target_weights=self.target_weights,
         )
-        transport = TransportProblem(
-            self.reg,
-            self.reg_m,
-            init["target"],
-            self.sinkhorn_max_iter,
-            self.sinkhorn_tol,
-            checked_weight_bounds(self.weight_bounds, self.n_components, self.reg_m),
-        )
-        form, model = covariance_form(self.covariance_type)
-        problem = MixtureProblem(
+        problem = self._mixture_problem(
             self.n_components,
-            form,
-            self.reg_covar,
-            transport,
+            init["target"],
             target_groups=free_order_groups(
                 self.target_order,
                 self.reg_m,
                 self.means_init is not None,
                 [np.arange(self.n_components)],
             ),
-            covariance_model=model,
         )
         return problem, init
 
@@ -610,27 +443,9 @@ class OTGaussianMixture(DensityMixin, FittedMixture, BaseEstimator):
     def _score(self, samples):
         """Weighted mean log-likelihood of ``samples``."""
         total = samples.sum(
-            partial(
-                weighted_log_likelihood,
-                mixture=self._mixture(),
-                covariance_type=self._form,
-            )
+            partial(weighted_log_likelihood, mixture=self._mixture(), form=self._form)
         )
         return float(total) / samples.total
-
-    def _likelihood_and_entropy(self, X, sample_weight=None):
-        """``sum_i w_i log p(x_i)``, the entropy of the posteriors
-        ``-sum_i w_i sum_k z_ik log z_ik`` and ``sum_i w_i`` (BIC and ICL)."""
-        samples = self._fitted_samples(X, "bic", sample_weight)
-        terms = samples.sum(
-            partial(
-                likelihood_and_entropy,
-                mixture=self._mixture(),
-                covariance_type=self._form,
-            )
-        )
-        log_likelihood, entropy = (float(value) for value in to_numpy(terms))
-        return log_likelihood, entropy, samples.total
 
     def score(self, X, y=None, sample_weight=None):
         """Mean log-likelihood of ``X`` under the fitted mixture.
@@ -664,7 +479,9 @@ class OTGaussianMixture(DensityMixin, FittedMixture, BaseEstimator):
         labels : ndarray of shape (n_samples,)
             Component labels; a lazy Dask array for a Dask ``X``.
         """
-        return self._rows(self._fitted_samples(X, "predict"), labels, dtype="int64")
+        return self._rows(
+            self._fitted_samples(X, "predict"), component_of, dtype="int64"
+        )
 
     def predict_proba(self, X):
         """Posterior probability of each component given each sample.
@@ -728,9 +545,26 @@ class OTGaussianMixture(DensityMixin, FittedMixture, BaseEstimator):
             ``-2 log L + p log n``, ``p`` the number of estimated parameters
             (the weights are not, with ``reg_m=inf``); lower is better.
         """
-        samples = self._fitted_samples(X, "bic")
-        n = samples.n_samples
-        return -2 * self._score(samples) * n + self._n_parameters() * math.log(n)
+        return self._criteria(X, method="bic").bic
+
+    def icl(self, X):
+        """Integrated completed likelihood of the fitted mixture on ``X``
+        (Biernacki, Celeux & Govaert, 2000): the criterion of
+        :class:`OTGaussianMixtureSearch` with ``criterion='icl'``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        icl : float
+            :meth:`bic` plus twice the entropy of the posteriors,
+            ``-2 sum_i sum_k z_ik log z_ik``: the BIC of the classification
+            likelihood, which penalises overlapping components; lower is better.
+        """
+        return self._criteria(X, method="icl").icl
 
     def aic(self, X):
         """Akaike information criterion of the fitted mixture on ``X``.
@@ -745,17 +579,4 @@ class OTGaussianMixture(DensityMixin, FittedMixture, BaseEstimator):
         aic : float
             ``-2 log L + 2 p``, ``p`` as in :meth:`bic`; lower is better.
         """
-        samples = self._fitted_samples(X, "aic")
-        return -2 * self._score(samples) * samples.n_samples + 2 * self._n_parameters()
-
-    def _n_parameters(self):
-        n_features = self.means_.shape[1]
-        form, model = covariance_form(self.covariance_type)
-        count = n_parameters(self.n_components, n_features, form)
-        if model is not None:
-            # The full form's covariance parameters, replaced by the model's.
-            count += n_covariance_parameters(
-                model, self.n_components, n_features
-            ) - n_covariance_parameters("VVV", self.n_components, n_features)
-        # With reg_m=inf the weights are given, not estimated.
-        return count - (self.n_components - 1) * (self.reg_m == math.inf)
+        return self._criteria(X, method="aic").aic

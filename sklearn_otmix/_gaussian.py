@@ -15,8 +15,10 @@ estimate with weights ``P``, computed from sufficient statistics that the blocks
 of the data compute on their own and that add up (:func:`merge_statistics`).
 Costs and statistics are taken about centres near the components
 (:func:`centre_groups`), so that data far from the origin lose no digits.
-Each covariance type (``full``, ``tied``, ``diag``, ``spherical``) has its own
-function for both, dispatched by dictionaries. Everything here is written once
+Each storage form of the covariances (``form``: ``full``, ``tied``, ``diag``,
+``spherical``, scikit-learn's four covariance types; mclust's other models are
+stored ``full``, see :mod:`sklearn_otmix._models`) has its own function for
+both, dispatched by dictionaries. Everything here is written once
 over the array namespace of its inputs.
 """
 
@@ -39,7 +41,7 @@ from ._backend import (
     row_sum,
     to_numpy,
 )
-from ._memory import whitened
+from ._memory import costs_whitened
 from ._messages import (
     FLOAT32_ADVICE,
     ILL_DEFINED_COVARIANCE,
@@ -60,7 +62,7 @@ COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 _PRODUCTS = {"full": "upper", "tied": None, "diag": "squares", "spherical": "squares"}
 
 
-def log_det_cholesky(precisions_chol, covariance_type, n_features):
+def log_det_cholesky(precisions_chol, form, n_features):
     """Log-determinant of each component's precision Cholesky factor.
 
     Parameters
@@ -69,7 +71,7 @@ def log_det_cholesky(precisions_chol, covariance_type, n_features):
         Shape (n_components, n_features, n_features) for ``full``,
         (n_features, n_features) for ``tied``, (n_components, n_features) for
         ``diag``, (n_components,) for ``spherical``.
-    covariance_type : {'full', 'tied', 'diag', 'spherical'}
+    form : {'full', 'tied', 'diag', 'spherical'}
     n_features : int
 
     Returns
@@ -78,9 +80,9 @@ def log_det_cholesky(precisions_chol, covariance_type, n_features):
         ``log det L_k = -1/2 log det Sigma_k``.
     """
     xp = namespace_of(precisions_chol)
-    if covariance_type in ("full", "tied"):
+    if form in ("full", "tied"):
         return xp.sum(xp.log(xp.linalg.diagonal(precisions_chol)), axis=-1)
-    if covariance_type == "diag":
+    if form == "diag":
         return xp.sum(xp.log(precisions_chol), axis=1)
     return n_features * xp.log(precisions_chol)
 
@@ -131,7 +133,7 @@ class GaussianCost(NamedTuple):
     ----------
     coefficients : ndarray of shape (m, n_components)
     centre : ndarray of shape (n_features,)
-    covariance_type : {'full', 'tied', 'diag', 'spherical'}
+    form : {'full', 'tied', 'diag', 'spherical'}
     tied_factor : ndarray of shape (n_features, n_features) or None
         ``L`` for ``tied``.
 
@@ -140,7 +142,7 @@ class GaussianCost(NamedTuple):
 
     coefficients: np.ndarray
     centre: np.ndarray
-    covariance_type: str
+    form: str
     tied_factor: np.ndarray | None = None
 
     def working(self, array):
@@ -150,7 +152,7 @@ class GaussianCost(NamedTuple):
     def moments(self, x):
         """The moments ``T`` of a block of rows: shape (m, n_rows)."""
         x = self.working(x)
-        return moment_rows(x, self.centre, _PRODUCTS[self.covariance_type])
+        return moment_rows(x, self.centre, _PRODUCTS[self.form])
 
     def cost_of(self, x):
         """The costs of a block of rows: shape (n_rows, n_components)."""
@@ -191,17 +193,17 @@ class GaussianCost(NamedTuple):
         mass = sums[0, :]
         first = xp.matrix_transpose(sums[1 : 1 + n_features, :])
         centres = xp.broadcast_to(self.centre, first.shape)
-        if self.covariance_type == "tied":
+        if self.form == "tied":
             second = moment_sums.scatter
         else:
             second = xp.matrix_transpose(sums[1 + n_features :, :])
-        if self.covariance_type == "full":
+        if self.form == "full":
             position = _upper_pairs(n_features)[2]
             second = xp.take(
                 second, asarray(position, xp, **on_device_of(second)), axis=1
             )
             second = xp.reshape(second, (mass.shape[0], n_features, n_features))
-        return Statistics(mass, first, second, centres, self.covariance_type)
+        return Statistics(mass, first, second, centres, self.form)
 
 
 class MomentSums(NamedTuple):
@@ -215,7 +217,7 @@ class MomentSums(NamedTuple):
 class WhitenedCost(NamedTuple):
     r"""The costs of ``full`` components when the data have many features next
     to the number of components (``n_features > 6 n_components``, see
-    :func:`sklearn_otmix._memory.whitened`), where the
+    :func:`sklearn_otmix._memory.costs_whitened`), where the
     ``d (d + 1) / 2`` moments of a row outnumber the ``K d`` entries of its
     whitened residuals ``(x - mu_k) L_k``: those, all components in one matrix
     product ``[x - c, 1] @ S`` (``c`` a centre near the components, as for
@@ -311,27 +313,25 @@ def _concatenated(parts, order):
     """The :class:`Statistics` of groups of components as those of all of
     them, in the components' order (``tied`` pools its scatter)."""
     xp = namespace_of(order)
-    covariance_type = parts[0].covariance_type
+    form = parts[0].form
 
     def joined(field):
         return xp.take(
             xp.concat([getattr(part, field) for part in parts], axis=0), order, axis=0
         )
 
-    if covariance_type == "tied":
+    if form == "tied":
         second = parts[0].second
         for part in parts[1:]:
             second = second + part.second
     else:
         second = joined("second")
-    return Statistics(
-        joined("mass"), joined("first"), second, joined("centres"), covariance_type
-    )
+    return Statistics(joined("mass"), joined("first"), second, joined("centres"), form)
 
 
-def _normalising_constant(precisions_chol, covariance_type, n_features):
+def _normalising_constant(precisions_chol, form, n_features):
     """``d/2 log(2 pi) - log det L_k``: each component's cost at its mean."""
-    log_det = log_det_cholesky(precisions_chol, covariance_type, n_features)
+    log_det = log_det_cholesky(precisions_chol, form, n_features)
     return 0.5 * n_features * math.log(2 * math.pi) - log_det
 
 
@@ -341,21 +341,21 @@ def _normalising_constant(precisions_chol, covariance_type, n_features):
 CENTRE_RADIUS = 100.0
 
 
-def _whitened_norms(offsets, precisions_chol, covariance_type):
+def _whitened_norms(offsets, precisions_chol, form):
     """``|offsets[k, j] L_k|^2``, the squared length of each offset in
     component ``k``'s own metric: shape (n_components, m) from offsets of
     shape (n_components, m, n_features)."""
     xp = namespace_of(offsets)
-    if covariance_type in ("full", "tied"):
+    if form in ("full", "tied"):
         whitened_offsets = offsets @ precisions_chol
-    elif covariance_type == "diag":
+    elif form == "diag":
         whitened_offsets = offsets * precisions_chol[:, None, :]
     else:
         whitened_offsets = offsets * precisions_chol[:, None, None]
     return xp.sum(whitened_offsets * whitened_offsets, axis=-1)
 
 
-def initial_centre(X, covariance_type):
+def initial_centre(X, form):
     """The common centre of an initial plan's statistics, or None for each
     component's weighted mean (exact at any offset).
 
@@ -365,7 +365,7 @@ def initial_centre(X, covariance_type):
     for the initial plans of one point per component (their variance is
     ``reg_covar`` plus GaussianMixture's round-off).
     """
-    if covariance_type == "full" or X.shape[0] == 0:
+    if form == "full" or X.shape[0] == 0:
         return None
     xp = namespace_of(X)
     mean = xp.mean(X, axis=0)
@@ -375,7 +375,7 @@ def initial_centre(X, covariance_type):
     return None
 
 
-def centre_groups(means, precisions_chol, covariance_type, weights=None):
+def centre_groups(means, precisions_chol, form, weights=None):
     """Groups of components and the centre of each group's moments.
 
     One group, centred at the weighted mean of the means, when every component
@@ -390,7 +390,7 @@ def centre_groups(means, precisions_chol, covariance_type, weights=None):
     means : ndarray of shape (n_components, n_features)
     precisions_chol : ndarray
         See :func:`log_det_cholesky`.
-    covariance_type : {'full', 'tied', 'diag', 'spherical'}
+    form : {'full', 'tied', 'diag', 'spherical'}
     weights : ndarray of shape (n_components,), default=None
         Mixing weights; equal when None.
 
@@ -407,13 +407,11 @@ def centre_groups(means, precisions_chol, covariance_type, weights=None):
         centre = xp.mean(means, axis=0)
     else:
         centre = astype(weights, means.dtype) @ means
-    spread = _whitened_norms(
-        (means - centre)[:, None, :], precisions_chol, covariance_type
-    )
+    spread = _whitened_norms((means - centre)[:, None, :], precisions_chol, form)
     if bool(xp.all(spread <= CENTRE_RADIUS**2)):
         return [(None, centre)]
     pairwise = _whitened_norms(
-        means[None, :, :] - means[:, None, :], precisions_chol, covariance_type
+        means[None, :, :] - means[:, None, :], precisions_chol, form
     )
     near = to_numpy(pairwise) <= CENTRE_RADIUS**2
     near &= near.T
@@ -431,7 +429,7 @@ def centre_groups(means, precisions_chol, covariance_type, weights=None):
     ]
 
 
-def gaussian_cost_of(means, precisions_chol, covariance_type, weights=None):
+def gaussian_cost_of(means, precisions_chol, form, weights=None):
     """The costs of a mixture's components, about centres near them.
 
     Parameters
@@ -439,7 +437,7 @@ def gaussian_cost_of(means, precisions_chol, covariance_type, weights=None):
     means : ndarray of shape (n_components, n_features)
     precisions_chol : ndarray
         See :func:`log_det_cholesky` for the shape of each covariance type.
-    covariance_type : {'full', 'tied', 'diag', 'spherical'}
+    form : {'full', 'tied', 'diag', 'spherical'}
     weights : ndarray of shape (n_components,), default=None
         Mixing weights, which place the centre (see :func:`centre_groups`).
 
@@ -449,15 +447,13 @@ def gaussian_cost_of(means, precisions_chol, covariance_type, weights=None):
     """
     xp = namespace_of(means)
     n_components, n_features = means.shape
-    whiten = covariance_type == "full" and whitened(n_features, n_components)
-    if covariance_type in ("full", "tied") and not whiten:
+    whiten = form == "full" and costs_whitened(n_features, n_components)
+    if form in ("full", "tied") and not whiten:
         means = astype(means, xp.float64)
         precisions_chol = astype(precisions_chol, xp.float64)
-    groups = centre_groups(means, precisions_chol, covariance_type, weights)
+    groups = centre_groups(means, precisions_chol, form, weights)
     if len(groups) == 1:
-        return _group_cost(
-            means, precisions_chol, covariance_type, groups[0][1], whiten
-        )
+        return _group_cost(means, precisions_chol, form, groups[0][1], whiten)
     members = []
     for group, centre in groups:
         index = asarray(group, xp, **on_device_of(means))
@@ -466,10 +462,10 @@ def gaussian_cost_of(means, precisions_chol, covariance_type, weights=None):
                 xp.take(means, index, axis=0),
                 (
                     precisions_chol
-                    if covariance_type == "tied"
+                    if form == "tied"
                     else xp.take(precisions_chol, index, axis=0)
                 ),
-                covariance_type,
+                form,
                 centre,
                 whiten,
             )
@@ -484,14 +480,14 @@ def gaussian_cost_of(means, precisions_chol, covariance_type, weights=None):
     )
 
 
-def _group_cost(means, precisions_chol, covariance_type, centre, whiten):
+def _group_cost(means, precisions_chol, form, centre, whiten):
     """The :class:`GaussianCost` (or :class:`WhitenedCost`) of components
     about ``centre``."""
     xp = namespace_of(means)
     n_components, n_features = means.shape
     device = on_device_of(means)
     offsets = means - centre  # nu_k
-    constant = _normalising_constant(precisions_chol, covariance_type, n_features)
+    constant = _normalising_constant(precisions_chol, form, n_features)
     if whiten:
         width = n_components * n_features
         stacked = xp.concat(
@@ -510,7 +506,7 @@ def _group_cost(means, precisions_chol, covariance_type, centre, whiten):
         halves = 0.5 * xp.reshape(runs, (width, n_components))
         return WhitenedCost(stacked, halves, constant, centre)
     tied_factor = None
-    if covariance_type == "full":
+    if form == "full":
         precisions = precisions_chol @ xp.matrix_transpose(precisions_chol)
         linear = (precisions @ offsets[:, :, None])[:, :, 0]
         flat, diagonal, _ = _upper_pairs(n_features)
@@ -519,13 +515,13 @@ def _group_cost(means, precisions_chol, covariance_type, centre, whiten):
             asarray(flat, xp, **device),
             axis=1,
         ) * asarray(np.where(diagonal, 0.5, 1.0), xp, dtype=means.dtype, **device)
-    elif covariance_type == "tied":
+    elif form == "tied":
         linear = offsets @ (precisions_chol @ xp.matrix_transpose(precisions_chol))
         quadratic = None
         tied_factor = precisions_chol
     else:
         precisions = precisions_chol**2
-        if covariance_type == "spherical":
+        if form == "spherical":
             precisions = xp.broadcast_to(precisions[:, None], offsets.shape)
         linear = precisions * offsets
         quadratic = 0.5 * precisions
@@ -534,28 +530,7 @@ def _group_cost(means, precisions_chol, covariance_type, centre, whiten):
     if quadratic is not None:
         columns.append(quadratic)
     coefficients = xp.matrix_transpose(xp.concat(columns, axis=1))
-    return GaussianCost(coefficients, centre, covariance_type, tied_factor)
-
-
-def gaussian_cost(X, means, precisions_chol, covariance_type):
-    """Transport cost ``C_ik = -log N(x_i; mu_k, Sigma_k)``.
-
-    Its temporaries are the moments of ``X`` (see :class:`GaussianCost`): callers
-    pass blocks of rows (see :mod:`sklearn_otmix._data`).
-
-    Parameters
-    ----------
-    X : ndarray of shape (n_samples, n_features)
-    means : ndarray of shape (n_components, n_features)
-    precisions_chol : ndarray
-        See :func:`log_det_cholesky` for the shape of each covariance type.
-    covariance_type : {'full', 'tied', 'diag', 'spherical'}
-
-    Returns
-    -------
-    cost : ndarray of shape (n_samples, n_components)
-    """
-    return gaussian_cost_of(means, precisions_chol, covariance_type).cost_of(X)
+    return GaussianCost(coefficients, centre, form, tied_factor)
 
 
 # --------------------------------------------------------------------------------
@@ -589,14 +564,14 @@ class Statistics(NamedTuple):
         ``diag`` and ``spherical``.
     centres : ndarray of shape (n_components, n_features)
         ``c_k``.
-    covariance_type : {'full', 'tied', 'diag', 'spherical'}
+    form : {'full', 'tied', 'diag', 'spherical'}
     """
 
     mass: np.ndarray
     first: np.ndarray
     second: np.ndarray
     centres: np.ndarray
-    covariance_type: str
+    form: str
 
     def merge(self, other):
         """See :func:`merge_statistics`."""
@@ -629,7 +604,7 @@ def _squares(weighted, centred):
 _SCATTER = {"full": _outer, "tied": _outer, "diag": _squares, "spherical": _squares}
 
 
-def sufficient_statistics(X, plan, sample_mass, covariance_type, centre=None):
+def sufficient_statistics(X, plan, sample_mass, form, centre=None):
     """Mass, first and second moments of a plan on one block of rows, each
     component's about its weighted mean in the block, or all about ``centre``.
 
@@ -645,7 +620,7 @@ def sufficient_statistics(X, plan, sample_mass, covariance_type, centre=None):
     plan : ndarray of shape (n_samples, n_components)
     sample_mass : ndarray of shape (n_samples,)
         Row marginal ``a`` of the plan.
-    covariance_type : {'full', 'tied', 'diag', 'spherical'}
+    form : {'full', 'tied', 'diag', 'spherical'}
     centre : ndarray of shape (n_features,), default=None
         A common centre of the moments (scikit-learn takes those of ``tied``,
         ``diag`` and ``spherical`` about the origin); None: each component's
@@ -657,33 +632,33 @@ def sufficient_statistics(X, plan, sample_mass, covariance_type, centre=None):
     """
     xp = namespace_of(plan)
     mass = xp.sum(plan, axis=0)
-    if centre is not None and covariance_type != "full":
+    if centre is not None and form != "full":
         # One centre: matrix products, as scikit-learn's about the origin.
         y = X - centre
         first = xp.matrix_transpose(plan) @ y
-        if covariance_type == "tied":
+        if form == "tied":
             # sum_ik P_ik y_i y_i^T = Y^T diag(a) Y where the rows sum to a.
             second = _outer(y * sample_mass[:, None], y)
         else:
             second = xp.matrix_transpose(plan) @ (y * y)
         centres = xp.broadcast_to(centre, first.shape)
-        return Statistics(mass, first, second, centres, covariance_type)
+        return Statistics(mass, first, second, centres, form)
     centres = (xp.matrix_transpose(plan) @ X) / _floored(mass)[:, None]
     if centre is not None:
         centres = xp.broadcast_to(centre, centres.shape)
-    scatter = _SCATTER[covariance_type]
+    scatter = _SCATTER[form]
     first, second = [], []
     for k in range(plan.shape[1]):
         centred = X - centres[k, :]
         weighted = centred * plan[:, k : k + 1]
         first.append(plan[:, k] @ centred)
         second.append(scatter(weighted, centred))
-    if covariance_type == "tied":
+    if form == "tied":
         left_out = astype(row_sum(plan) == 0, X.dtype) * sample_mass
         second = _outer(X * left_out[:, None], X) + sum(second[1:], second[0])
     else:
         second = xp.stack(second)
-    return Statistics(mass, xp.stack(first), second, centres, covariance_type)
+    return Statistics(mass, xp.stack(first), second, centres, form)
 
 
 def _recentred_full(second, first, mass, shift):
@@ -725,12 +700,10 @@ def _recentred(statistics, centres):
     """``statistics`` taken about other ``centres``: with the shift
     ``s_k = c_k - c'_k``, ``sum P (x - c') = first + m s`` and
     ``sum P (x - c')(x - c')^T = second + first s^T + s first^T + m s s^T``."""
-    mass, first, second, old, covariance_type = statistics
+    mass, first, second, old, form = statistics
     shift = old - centres
-    second = _RECENTRED[covariance_type](second, first, mass, shift)
-    return Statistics(
-        mass, first + mass[:, None] * shift, second, centres, covariance_type
-    )
+    second = _RECENTRED[form](second, first, mass, shift)
+    return Statistics(mass, first + mass[:, None] * shift, second, centres, form)
 
 
 def merge_statistics(left, right):
@@ -760,11 +733,11 @@ def merge_statistics(left, right):
         left.first + right.first,
         left.second + right.second,
         left.centres,
-        left.covariance_type,
+        left.form,
     )
 
 
-def gaussian_mle(statistics, reg_covar, covariance_type):
+def gaussian_mle(statistics, reg_covar, form):
     r"""M-step: the Gaussian parameters that minimise ``<C(phi), P>``.
 
     .. math::
@@ -784,7 +757,7 @@ def gaussian_mle(statistics, reg_covar, covariance_type):
     statistics : Statistics
     reg_covar : float
         ``lambda``, added to the diagonal of every covariance.
-    covariance_type : {'full', 'tied', 'diag', 'spherical'}
+    form : {'full', 'tied', 'diag', 'spherical'}
 
     Returns
     -------
@@ -802,21 +775,21 @@ def gaussian_mle(statistics, reg_covar, covariance_type):
     offsets = statistics.first / mass[:, None]  # o_k = mu_k - c_k
     means = statistics.centres + offsets
     second = statistics.second
-    if covariance_type == "full":
+    if form == "full":
         covariances = second / mass[:, None, None] - (
             offsets[:, :, None] * offsets[:, None, :]
         )
         return mass, means, add_to_diagonal(covariances, reg_covar)
-    if covariance_type == "tied":
+    if form == "tied":
         covariances = (second - (mass * offsets.T) @ offsets) / xp.sum(mass)
         return mass, means, add_to_diagonal(covariances, reg_covar)
     covariances = second / mass[:, None] - offsets**2 + reg_covar
-    if covariance_type == "spherical":
+    if form == "spherical":
         covariances = xp.mean(covariances, axis=1)
     return mass, means, covariances
 
 
-def kept_their_digits(statistics, reg_covar, covariance_type):
+def kept_their_digits(statistics, reg_covar, form):
     """Whether the M-step of ``statistics`` loses no more than about
     ``eps * CENTRE_RADIUS**2`` to cancellation.
 
@@ -828,15 +801,15 @@ def kept_their_digits(statistics, reg_covar, covariance_type):
     :data:`CENTRE_RADIUS` from its centre in its new metric, or where the
     covariances are not positive definite (which cancellation can cause): the
     E-step then sums the statistics again, each component's about its own
-    mean (see :func:`sklearn_otmix._fit.e_step`).
+    mean (see :func:`sklearn_otmix._step.e_step`).
     """
-    _, means, covariances = gaussian_mle(statistics, reg_covar, covariance_type)
+    _, means, covariances = gaussian_mle(statistics, reg_covar, form)
     try:
-        precisions_chol = precision_cholesky(covariances, covariance_type)
+        precisions_chol = precision_cholesky(covariances, form)
     except ValueError:
         return False
     offsets = means - statistics.centres
-    distances = _whitened_norms(offsets[:, None, :], precisions_chol, covariance_type)
+    distances = _whitened_norms(offsets[:, None, :], precisions_chol, form)
     xp = namespace_of(distances)
     return bool(xp.all(distances <= CENTRE_RADIUS**2))
 
@@ -857,14 +830,14 @@ def _not_positive_definite(dtype):
     return ValueError(message)
 
 
-def precision_cholesky(covariances, covariance_type):
+def precision_cholesky(covariances, form):
     """Upper-triangular ``L_k`` with ``L_k L_k^T = Sigma_k^{-1}``.
 
     Parameters
     ----------
     covariances : ndarray
         Shape as returned by :func:`gaussian_mle`.
-    covariance_type : {'full', 'tied', 'diag', 'spherical'}
+    form : {'full', 'tied', 'diag', 'spherical'}
 
     Returns
     -------
@@ -876,7 +849,7 @@ def precision_cholesky(covariances, covariance_type):
         When a covariance is not positive definite, with what to do about it.
     """
     xp = namespace_of(covariances)
-    if covariance_type in ("diag", "spherical"):
+    if form in ("diag", "spherical"):
         if bool(xp.any(covariances <= 0.0)):
             raise _not_positive_definite(covariances.dtype)
         return 1.0 / xp.sqrt(covariances)
@@ -892,42 +865,42 @@ def precision_cholesky(covariances, covariance_type):
     return xp.triu(xp.matrix_transpose(xp.linalg.solve(lower, identity)))
 
 
-def precision_cholesky_from_precisions(precisions, covariance_type):
+def precision_cholesky_from_precisions(precisions, form):
     """Upper-triangular ``L`` with ``L L^T = Lambda`` for user-given precisions.
 
     For ``J`` the exchange matrix, ``J Lambda J = (J L J)(J L J)^T`` with ``J L J``
     lower triangular: the factor is a flipped ordinary Cholesky factor.
     """
     xp = namespace_of(precisions)
-    if covariance_type in ("diag", "spherical"):
+    if form in ("diag", "spherical"):
         return xp.sqrt(precisions)
     flipped = xp.flip(precisions, axis=(-2, -1))
     return xp.flip(xp.linalg.cholesky(flipped), axis=(-2, -1))
 
 
-def precisions_from_cholesky(precisions_chol, covariance_type):
+def precisions_from_cholesky(precisions_chol, form):
     """``Lambda_k = L_k L_k^T`` (``L_k**2`` for ``diag``/``spherical``)."""
-    if covariance_type in ("diag", "spherical"):
+    if form in ("diag", "spherical"):
         return precisions_chol**2
     xp = namespace_of(precisions_chol)
     return precisions_chol @ xp.matrix_transpose(precisions_chol)
 
 
-def covariances_from_precisions(precisions, covariance_type):
+def covariances_from_precisions(precisions, form):
     """``Sigma_k = Lambda_k^{-1}``."""
-    if covariance_type in ("diag", "spherical"):
+    if form in ("diag", "spherical"):
         return 1.0 / precisions
     return namespace_of(precisions).linalg.inv(precisions)
 
 
-def draw_samples(weights, means, covariances, covariance_type, n_samples, rng):
+def draw_samples(weights, means, covariances, form, n_samples, rng):
     """Samples of the mixture, grouped by component, and their components.
 
     Parameters
     ----------
     weights, means, covariances : numpy arrays
         Host copies of the mixture's parameters.
-    covariance_type : {'full', 'tied', 'diag', 'spherical'}
+    form : {'full', 'tied', 'diag', 'spherical'}
     n_samples : int
     rng : RandomState
 
@@ -938,8 +911,8 @@ def draw_samples(weights, means, covariances, covariance_type, n_samples, rng):
     """
     n_components, n_features = means.shape
     counts = rng.multinomial(n_samples, weights)
-    if covariance_type in ("full", "tied"):
-        if covariance_type == "tied":
+    if form in ("full", "tied"):
+        if form == "tied":
             covariances = [covariances] * n_components
         blocks = [
             rng.multivariate_normal(mean, covariance, int(count))
@@ -954,14 +927,14 @@ def draw_samples(weights, means, covariances, covariance_type, n_samples, rng):
     return np.vstack(blocks).astype(np.float64, copy=False), labels
 
 
-def n_parameters(n_components, n_features, covariance_type):
+def n_parameters(n_components, n_features, form):
     """Number of free parameters of the mixture (for BIC and AIC)."""
     covariance_parameters = {
         "full": n_components * n_features * (n_features + 1) // 2,
         "tied": n_features * (n_features + 1) // 2,
         "diag": n_components * n_features,
         "spherical": n_components,
-    }[covariance_type]
+    }[form]
     return covariance_parameters + n_components * n_features + n_components - 1
 
 
@@ -1011,13 +984,13 @@ def check_means(means, n_components, n_features):
     return means
 
 
-def check_precisions(precisions, covariance_type, n_components, n_features):
+def check_precisions(precisions, form, n_components, n_features):
     """Validate user-given precisions: shape, symmetry and positive definiteness."""
     precisions = check_array(
         precisions,
         dtype=[np.float64, np.float32],
         ensure_2d=False,
-        allow_nd=covariance_type == "full",
+        allow_nd=form == "full",
         input_name="precisions_init",
     )
     shape = {
@@ -1025,19 +998,19 @@ def check_precisions(precisions, covariance_type, n_components, n_features):
         "tied": (n_features, n_features),
         "diag": (n_components, n_features),
         "spherical": (n_components,),
-    }[covariance_type]
-    _check_shape(precisions, shape, "precisions_init", f"{covariance_type} precision")
-    if covariance_type in ("diag", "spherical"):
+    }[form]
+    _check_shape(precisions, shape, "precisions_init", f"{form} precision")
+    if form in ("diag", "spherical"):
         if np.any(precisions <= 0.0):
             raise ValueError(
-                f"{precision_not_positive(covariance_type)}: precisions_init "
+                f"{precision_not_positive(form)}: precisions_init "
                 "holds inverse variances, all positive."
             )
         return precisions
     symmetric = np.allclose(precisions, np.swapaxes(precisions, -1, -2))
     if not symmetric or np.any(np.linalg.eigvalsh(precisions) <= 0.0):
         raise ValueError(
-            f"{precision_not_definite(covariance_type)}: precisions_init holds "
+            f"{precision_not_definite(form)}: precisions_init holds "
             "inverse covariance matrices."
         )
     return precisions

@@ -18,6 +18,9 @@ Ties go to the pair that mclust's Fortran finds last, and the merged group
 keeps the smaller label, so that the partitions are mclust's own.
 """
 
+import threading
+from collections import OrderedDict
+
 import numpy as np
 from joblib import hash as joblib_hash
 
@@ -25,8 +28,36 @@ from joblib import hash as joblib_hash
 #: random subset of this many rows.
 HIERARCHY_SUBSET = 2000
 
-_TREES = {}  # a few recent trees, by the hash of their rows
-_TREES_KEPT = 4
+
+class TreeCache:
+    """The merge trees of the few most recent data, by the hash of their rows,
+    so that a grid of models and numbers of components on the same rows
+    builds one. Safe under threads (a search with a threading backend): the
+    lock guards the table, not the building, so that two threads never wait
+    for each other's tree; both may build the same one, and keep one."""
+
+    def __init__(self, size):
+        self.size = size
+        self._trees = OrderedDict()
+        self._lock = threading.Lock()
+
+    def tree(self, rows):
+        """The merges of :func:`merge_tree` on the whitened ``rows``."""
+        key = joblib_hash(rows)
+        with self._lock:
+            if key in self._trees:
+                self._trees.move_to_end(key)
+                return self._trees[key]
+        merges = merge_tree(whiten(rows))
+        with self._lock:
+            self._trees[key] = merges
+            while len(self._trees) > self.size:
+                self._trees.popitem(last=False)
+        return merges
+
+
+#: The process's trees (each worker process of a parallel search has its own).
+TREES = TreeCache(size=4)
 
 
 def whiten(X):
@@ -174,20 +205,13 @@ def hierarchical_labels(X, n_clusters, random_state):
     outside the subset of :data:`HIERARCHY_SUBSET` rows that builds the tree
     when there are more rows than that (drawn with ``random_state``).
 
-    Trees are kept for the few most recent data, so that a grid of models and
-    numbers of components on the same rows builds one.
+    Trees are kept for the few most recent data (:data:`TREES`).
     """
     X = np.asarray(X, dtype=np.float64)
     n_samples = X.shape[0]
     rows = np.arange(n_samples)
     if n_samples > HIERARCHY_SUBSET:
         rows = np.sort(random_state.choice(n_samples, HIERARCHY_SUBSET, replace=False))
-    subset = X[rows]
-    key = joblib_hash(subset)
-    if key not in _TREES:
-        if len(_TREES) >= _TREES_KEPT:
-            del _TREES[next(iter(_TREES))]
-        _TREES[key] = merge_tree(whiten(subset))
     labels = np.full(n_samples, -1, dtype=np.intp)
-    labels[rows] = cut(_TREES[key], n_clusters)
+    labels[rows] = cut(TREES.tree(X[rows]), n_clusters)
     return labels

@@ -376,7 +376,7 @@ def memory_samples(estimator, X, sample_weight, *, reset, n_components, fit, lab
     )
 
 
-def whitened(n_features, n_components):
+def costs_whitened(n_features, n_components):
     """Whether ``full`` components take their costs from the whitened residuals
     (``K d`` entries per row, :class:`sklearn_otmix._gaussian.WhitenedCost`)
     rather than from the moments (``d (d + 1) / 2``): with many features next to
@@ -386,10 +386,10 @@ def whitened(n_features, n_components):
 
 def row_width(X, n_components):
     """Temporary entries per row of a fit's blocks: those of ``full``'s costs
-    (its moments, or its whitened residuals, see :func:`whitened`), and the
+    (its moments, or its whitened residuals, see :func:`costs_whitened`), and the
     costs and plan."""
     n_features = X.shape[1]
-    if whitened(n_features, n_components):
+    if costs_whitened(n_features, n_components):
         return n_features * n_components + n_features + 2 * n_components
     return 1 + n_features + n_features * (n_features + 1) // 2 + 2 * n_components
 

@@ -274,7 +274,7 @@ def covariance_form(covariance_type):
     return covariance_type, None
 
 
-def constrained(mass, covariances, model, reg_covar, start=None):
+def covariances_in_model(mass, covariances, model, reg_covar, start=None):
     """Full covariances (``reg_covar`` on their diagonals) replaced by the
     M-step of ``model`` from the same weighted scatter matrices (``start``:
     see :func:`model_covariances`)."""

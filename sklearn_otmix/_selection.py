@@ -78,14 +78,12 @@ def _fit_cell(template, X, sample_weight, n_components, covariance_type):
     if reason is not None:
         row["status"] = f"degenerate: {reason}"
         return None, row
-    log_likelihood, entropy, total = model._likelihood_and_entropy(X, sample_weight)
-    n_parameters = model._n_parameters()
-    bic = -2.0 * log_likelihood + n_parameters * math.log(total)
+    criteria = model._criteria(X, sample_weight)
     row.update(
-        log_likelihood=log_likelihood,
-        n_parameters=n_parameters,
-        bic=bic,
-        icl=bic + 2.0 * entropy,
+        log_likelihood=criteria.log_likelihood,
+        n_parameters=criteria.n_parameters,
+        bic=criteria.bic,
+        icl=criteria.icl,
     )
     return model, row
 

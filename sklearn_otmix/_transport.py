@@ -80,7 +80,7 @@ from ._backend import (
     to_numpy,
     xlogy,
 )
-from ._memory import LABELS, InMemory, add
+from ._memory import LABELS
 
 
 class TransportProblem(NamedTuple):
@@ -309,18 +309,6 @@ def _semi_relaxed_block(costs, mass, log_weights, reg):
     logits += log_weights
     plan, log_norm = row_softmax(logits, mass)
     return plan, -reg * (mass @ log_norm), measure(plan, mass, with_columns=False)
-
-
-def objective_terms(cost, plan, sample_mass, log_weights, reg):
-    """``<C, P> + reg KL(P | a (x) pi)`` summed over the rows given (unnormalised
-    masses: ``P`` and ``a`` in the same unit); an infinite cost where the plan
-    is zero adds nothing."""
-    xp = namespace_of(plan)
-    log_reference = xp.log(sample_mass)[:, None] + log_weights
-    terms = xlogy(plan, plan) - plan * log_reference
-    terms *= reg
-    terms += plan * xp.where(plan > 0, cost, xp.zeros_like(cost))
-    return xp.sum(terms)
 
 
 def _shifted_block(x, mass, labels, cost_of):
@@ -977,124 +965,3 @@ def newton_continuation(evaluate, reg, spread, tol, max_steps, *, like):
             evaluate, temperature, potentials, tol, max_steps
         )
     return point, potentials, residual
-
-
-# --------------------------------------------------------------------------------
-# On a cost matrix in memory
-
-
-class TransportResult(NamedTuple):
-    """An E-step on an in-memory cost matrix (:func:`transport_plan`)."""
-
-    plan: np.ndarray
-    value: float
-    residual: float
-    converged: bool
-    potentials: np.ndarray | None = None
-
-
-def transport_plan(
-    cost,
-    sample_mass,
-    weights,
-    *,
-    reg,
-    reg_m,
-    target_weights,
-    max_iter,
-    tol,
-    bounds=None,
-    warm=None,
-):
-    r"""E-step on an in-memory cost matrix: ``P = argmin F(P)``, ``P 1 = a``.
-
-    .. math::
-
-        \min_{P \geq 0,\ P 1 = a} \langle C, P \rangle
-            + \varepsilon\, \mathrm{KL}(P | a \otimes \pi)
-            + \rho\, \mathrm{KL}(P^\top 1 | t)
-
-    - ``reg_m = 0`` (semi-relaxed): :math:`P_{ik} = a_i \pi_k e^{-C_{ik}/\varepsilon}
-      / \sum_l \pi_l e^{-C_{il}/\varepsilon}`; EM's E-step when ``reg = 1``.
-    - ``reg_m = inf`` (balanced): :math:`P \in \Pi(a, t)`, Sinkhorn EM.
-    - otherwise (penalised): the column marginal is pulled toward ``t``.
-
-    Parameters
-    ----------
-    cost : ndarray of shape (n_samples, n_components)
-        ``C_ik = -log p_k(x_i)``: finite, or ``+inf`` where the plan must be
-        zero (every row has a finite entry).
-    sample_mass : ndarray of shape (n_samples,)
-        Row marginal ``a``, positive, in any unit: the plan comes in the same unit.
-    weights : ndarray of shape (n_components,)
-        Current mixing weights ``pi``, positive.
-    reg : float
-        Entropic temperature ``epsilon > 0``.
-    reg_m : float
-        Marginal penalty ``rho`` in ``[0, inf]``.
-    target_weights : ndarray of shape (n_components,)
-        ``t``, summing to one.
-    max_iter : int
-        Iteration budget of the solver (``reg_m > 0``).
-    tol : float
-        Tolerance of the solver's certificate.
-    bounds : tuple (low, high) of float64 arrays, default=None
-        Bounds on the column marginal (with ``reg_m = 0``).
-    warm : ndarray of shape (n_components,), default=None
-        The previous E-step's ``potentials``.
-
-    Returns
-    -------
-    result : TransportResult
-        ``plan`` of shape (n_samples, n_components), finite, with row sums
-        ``sample_mass``; ``value``, the objective ``F`` there (see
-        :func:`objective`); its certificate's ``residual`` and whether it
-        ``converged``; ``potentials``.
-    """
-    samples = InMemory(cost, sample_mass, row_width=cost.shape[1])
-    problem = TransportProblem(reg, reg_m, target_weights, max_iter, tol, bounds)
-    transport = solve_transport(samples, lambda x, labels: x, weights, problem, warm)
-    blocks = samples.map(
-        lambda x, *rest: transport.block(lambda: x, *rest), *transport.state
-    )
-    plan = samples.concat([plan for plan, _, _ in blocks])
-    value = float(add(*[terms for _, terms, _ in blocks])) / samples.total
-    column = namespace_of(plan).sum(plan, axis=0) / samples.total
-    value += column_term(column, target_weights, reg_m)
-    marginals = add(*[marginals for _, _, marginals in blocks])
-    residual, converged = certificate(transport, marginals, samples.total, tol)
-    return TransportResult(plan, value, residual, converged, transport.potentials)
-
-
-def objective(cost, plan, sample_mass, weights, reg, reg_m, target_weights):
-    r"""Value of the transport objective ``F`` at a plan.
-
-    .. math::
-
-        F(P) = \langle C, P \rangle + \varepsilon\, \mathrm{KL}(P | a \otimes \pi)
-               + \rho\, \mathrm{KL}(P^\top 1 | t),
-        \qquad \mathrm{KL}(p | q) = \sum p \log(p / q).
-
-    The last term is left out for ``reg_m`` 0 and infinity (where the plan's column
-    marginal is free, or ``t`` by construction). For ``reg = 1`` and ``reg_m = 0``
-    the value at the optimal plan is the weighted negative log-likelihood (Gibbs
-    variational principle), which the tests check.
-
-    Parameters
-    ----------
-    cost, plan : ndarray of shape (n_samples, n_components)
-    sample_mass : ndarray of shape (n_samples,)
-    weights, target_weights : ndarray of shape (n_components,)
-    reg, reg_m : float
-
-    Returns
-    -------
-    value : float
-    """
-    # Plans carry unnormalised masses w (a = w / W): F is homogeneous of degree one
-    # in (P, w), so the value is that of the unnormalised pair divided by W.
-    xp = namespace_of(plan)
-    total = float(xp.sum(sample_mass))
-    terms = objective_terms(cost, plan, sample_mass, xp.log(weights), reg)
-    column = xp.sum(plan, axis=0) / total
-    return float(terms) / total + column_term(column, target_weights, reg_m)

@@ -330,7 +330,7 @@ def test_classifier_plan_is_exactly_zero_off_the_class(namespace, regime):
     """The support constraint in the namespace: forbidden entries of the plan
     are exact zeros, also for a labelled row placed inside another class."""
     from sklearn_otmix._data import check_labels, samples_of
-    from sklearn_otmix._fit import plan_of
+    from helpers import plan_of
 
     _, _, to_xp = namespace
     X, _ = DATASETS["blobs"]

@@ -32,8 +32,8 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_otmix import OTGaussianMixture, OTGaussianMixtureClassifier
 from sklearn_otmix._data import check_labels, samples_of
-from sklearn_otmix._fit import plan_of
-from sklearn_otmix._transport import transport_plan
+from helpers import plan_of
+from helpers import transport_plan
 
 REGIMES = [(1.0, 0.0), (1.0, 1.0), (1.0, np.inf), (0.5, np.inf)]
 

@@ -10,8 +10,8 @@ from scipy.special import logsumexp
 from sklearn.exceptions import ConvergenceWarning
 
 from sklearn_otmix import OTGaussianMixture
-from sklearn_otmix._gaussian import gaussian_cost
-from sklearn_otmix._transport import objective, transport_plan
+from helpers import gaussian_cost
+from helpers import objective, transport_plan
 
 REGIMES = [0.0, 0.3, 5.0, np.inf]
 

@@ -36,7 +36,7 @@ CLASSIFIER = "sklearn_otmix._classifier.OTGaussianMixtureClassifier"
 SEARCH = "sklearn_otmix._selection.OTGaussianMixtureSearch"
 ADAPTER = "sklearn_otmix._adapt.PriorShiftAdapter"
 # The running statistics of partial_fit (the private attribute ``_stream``).
-STREAM = "sklearn_otmix._fit.Stream"
+STREAM = "sklearn_otmix._online.Stream"
 STATISTICS = "sklearn_otmix._gaussian.Statistics"
 ALL_TRUSTED = {MIXTURE, CLASSIFIER, SEARCH, ADAPTER, STREAM, STATISTICS}
 

@@ -36,7 +36,7 @@ from numpy.testing import assert_allclose
 from sklearn_otmix import OTGaussianMixture
 from sklearn_otmix._backend import to_numpy
 from sklearn_otmix._data import samples_of
-from sklearn_otmix._fit import plan_of
+from helpers import plan_of
 
 SKLEARN_TYPES = ["full", "tied", "diag", "spherical"]
 MCLUST_TYPES = ["EII", "VEI", "EVE", "VVE"]

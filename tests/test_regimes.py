@@ -19,8 +19,8 @@ from sklearn_otmix import (
     OTGaussianMixtureClassifier,
     PriorShiftAdapter,
 )
-from sklearn_otmix._gaussian import gaussian_cost
-from sklearn_otmix._transport import transport_plan
+from helpers import gaussian_cost
+from helpers import transport_plan
 
 # --------------------------------------------------------------------------------
 # An independent reference: log-domain Sinkhorn with scipy's logsumexp, and a

@@ -10,7 +10,7 @@ from sklearn.cluster import KMeans
 from sklearn.datasets import make_blobs
 
 from sklearn_otmix import OTGaussianMixture, OTGaussianMixtureClassifier
-from sklearn_otmix._transport import transport_plan
+from helpers import transport_plan
 
 TOL = 1e-9
 

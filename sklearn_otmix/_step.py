@@ -1,0 +1,271 @@
+"""The problem and one iteration of the fit: the E-step (the transport plan,
+:mod:`sklearn_otmix._transport`, read in one pass into sufficient statistics)
+and the M-step (weighted Gaussian maximum likelihood,
+:mod:`sklearn_otmix._gaussian`, in the covariance model of
+:mod:`sklearn_otmix._models`), on any data layer (:mod:`sklearn_otmix._data`)."""
+
+import math
+from functools import partial
+from typing import NamedTuple
+
+import numpy as np
+
+from ._backend import (
+    asarray,
+    astype,
+    fill_where,
+    get_namespace,
+    namespace_of,
+    to_numpy,
+)
+from ._gaussian import (
+    Statistics,
+    gaussian_cost_of,
+    gaussian_mle,
+    kept_their_digits,
+    precision_cholesky,
+    sufficient_statistics,
+)
+from ._memory import LABELS
+from ._models import covariance_form, covariances_in_model
+from ._transport import (
+    TransportProblem,
+    certificate,
+    column_term,
+    solve_transport,
+)
+
+
+class Mixture(NamedTuple):
+    """The parameters ``(pi, phi)`` that the fit loop updates."""
+
+    weights: np.ndarray
+    means: np.ndarray
+    covariances: np.ndarray
+    precisions_chol: np.ndarray
+
+    def gaussian(self, form):
+        """The components' costs ``C_ik = -log N(x_i; mu_k, Sigma_k)``, about
+        centres near them (:func:`~sklearn_otmix._gaussian.centre_groups`)."""
+        return gaussian_cost_of(self.means, self.precisions_chol, form, self.weights)
+
+    def weighted_log_prob(self, X, form):
+        """``log pi_k + log N(x_i; mu_k, Sigma_k)``: (n_samples, n_components)."""
+        cost = astype(self.gaussian(form).cost_of(X), X.dtype)
+        return namespace_of(self.weights).log(self.weights) - cost
+
+
+class MixtureProblem(NamedTuple):
+    """What the numerics need of the estimator's parameters: the storage
+    ``form`` of the covariances (scikit-learn's four), the mclust ``model``
+    whose M-step constrains full covariances (None for the four), and the
+    E-step's transport problem; for a classifier, the class index of each
+    component (a labelled row sends its mass only to its class's components);
+    with known weights without an order, the groups of components whose target
+    weights the fit may exchange. (The estimators' ``covariance_type`` names
+    either; :func:`mixture_problem` splits it.)"""
+
+    n_components: int
+    form: str
+    reg_covar: float
+    transport: TransportProblem
+    component_class: np.ndarray | None = None
+    target_groups: tuple | None = None
+    model: str | None = None
+
+
+def mixture_problem(
+    covariance_type,
+    n_components,
+    reg_covar,
+    *,
+    reg,
+    reg_m,
+    target,
+    max_iter,
+    tol,
+    bounds=None,
+    component_class=None,
+    target_groups=None,
+):
+    """The :class:`MixtureProblem` of an estimator's parameters: its
+    ``covariance_type`` split into form and model, and the transport problem
+    of ``reg``, ``reg_m``, the validated ``target`` weights and ``bounds``
+    (``max_iter`` and ``tol``: the estimator's ``sinkhorn_max_iter`` and
+    ``sinkhorn_tol``)."""
+    form, model = covariance_form(covariance_type)
+    return MixtureProblem(
+        n_components,
+        form,
+        reg_covar,
+        TransportProblem(reg, reg_m, target, max_iter, tol, bounds),
+        component_class=component_class,
+        target_groups=target_groups,
+        model=model,
+    )
+
+
+def free_order_groups(target_order, reg_m, means_given, groups):
+    """The groups of components whose targets the fit may exchange
+    (``target_order``, see the estimator), or None where the order is given."""
+    if reg_m != math.inf or target_order == "given":
+        return None
+    if target_order == "auto" and means_given:
+        return None
+    return tuple(np.asarray(group) for group in groups)
+
+
+def matched_order(target, masses, groups):
+    """``target`` re-ordered within each group so that the larger targets go
+    to the components of larger ``masses`` (an assignment problem whose
+    solution, for any convex cost of the difference, is this sorted matching)."""
+    xp, device = get_namespace(target)
+    host_target, host_masses = to_numpy(target), to_numpy(masses)
+    ordered = host_target.copy()
+    for group in groups:
+        largest_first = group[np.argsort(-host_masses[group], kind="stable")]
+        ordered[largest_first] = np.sort(host_target[group])[::-1]
+    return asarray(ordered, xp, device, dtype=target.dtype)
+
+
+def with_target(problem, target):
+    """``problem`` with other target weights."""
+    return problem._replace(transport=problem.transport._replace(target_weights=target))
+
+
+class EStep(NamedTuple):
+    """An E-step read through: the plan's statistics, ``F`` there, the plan's
+    optimality residual and whether it meets ``sinkhorn_tol`` (its
+    :class:`~sklearn_otmix._transport.Certificate`), and the potentials that
+    warm-start the next one."""
+
+    statistics: Statistics
+    value: float
+    residual: float
+    converged: bool
+    potentials: np.ndarray | None
+
+
+def forbid_other_classes(costs, labels, classes):
+    """The support constraint of labels: ``+inf`` costs (an exactly zero plan)
+    where a labelled row meets a component of another class.
+
+    Parameters
+    ----------
+    costs : array of shape (n_rows, n_components)
+        Overwritten in numpy.
+    labels : integer array of shape (n_rows,) or None
+        Class indices of the rows, ``-1`` where unlabelled (no constraint).
+    classes : integer array of shape (n_components,) or None
+        Class index of each component.
+    """
+    if labels is None or classes is None:
+        return costs
+    labels = labels[:, None]
+    forbidden = (labels >= 0) & (labels != classes[None, :])
+    return fill_where(costs, forbidden, math.inf)
+
+
+def _costs(x, labels, cost_of, classes):
+    return forbid_other_classes(cost_of(x), labels, classes)
+
+
+def _plan_statistics(x, mass, labels, *state, block, gaussian, classes):
+    """A block's rows of the plan read into its terms of ``F``, statistics and
+    marginals: the block's moments give both its costs and its statistics."""
+    moments = gaussian.moments(x)
+    mass = gaussian.working(mass)
+
+    def costs():
+        return forbid_other_classes(gaussian.cost(moments), labels, classes)
+
+    plan, terms, marginals = block(costs, mass, *state)
+    return terms, gaussian.moment_sums(moments, plan, mass), marginals
+
+
+def _exact_statistics(x, mass, labels, *state, block, gaussian, classes, form):
+    """A block's rows of the plan formed again, and their statistics about
+    each component's weighted mean in the block: exact however far the
+    components lie from the centres of the costs' moments."""
+    mass = gaussian.working(mass)
+    costs = partial(_costs, x, labels, cost_of=gaussian.cost_of, classes=classes)
+    plan, _, _ = block(costs, mass, *state)
+    x, plan = gaussian.working(x), gaussian.working(plan)
+    return sufficient_statistics(x, plan, mass, form)
+
+
+def e_step(samples, mixture, problem, warm=None):
+    """The transport plan at ``mixture``, read in one pass into its statistics.
+
+    Returns
+    -------
+    e_step : EStep
+    """
+    gaussian = mixture.gaussian(problem.form)
+    cost_of = partial(_costs, cost_of=gaussian.cost_of, classes=problem.component_class)
+    transport = solve_transport(
+        samples, cost_of, mixture.weights, problem.transport, warm
+    )
+    read = partial(
+        _plan_statistics,
+        block=transport.block,
+        gaussian=gaussian,
+        classes=problem.component_class,
+    )
+    terms, moment_sums, marginals = samples.sum(read, LABELS, *transport.state)
+    statistics = gaussian.statistics(moment_sums)
+    if not kept_their_digits(statistics, problem.reg_covar, problem.form):
+        # A component shrank far from its centre: its moments once more,
+        # each about its own mean in each block (the two-pass scheme).
+        exact = partial(
+            _exact_statistics,
+            block=transport.block,
+            gaussian=gaussian,
+            classes=problem.component_class,
+            form=problem.form,
+        )
+        statistics = samples.sum(exact, LABELS, *transport.state)
+    value = float(terms) / samples.total + column_term(
+        statistics.mass / samples.total,
+        problem.transport.target_weights,
+        problem.transport.reg_m,
+    )
+    residual, converged = certificate(
+        transport, marginals, samples.total, problem.transport.tol
+    )
+    return EStep(statistics, value, residual, converged, transport.potentials)
+
+
+def mle(statistics, problem, previous=None):
+    """Weighted maximum likelihood, in the problem's covariance model
+    (``previous``: the covariances that start an iterative model's updates)."""
+    mass, means, covariances = gaussian_mle(statistics, problem.reg_covar, problem.form)
+    if problem.model is not None:
+        xp, device = get_namespace(covariances)
+        host_covariances = covariances_in_model(
+            to_numpy(mass).astype(np.float64),
+            to_numpy(covariances).astype(np.float64),
+            problem.model,
+            problem.reg_covar,
+            None if previous is None else to_numpy(previous).astype(np.float64),
+        )
+        covariances = asarray(host_covariances, xp, device, dtype=covariances.dtype)
+    return mass, means, covariances
+
+
+def m_step(statistics, problem, previous=None):
+    """Weighted Gaussian maximum likelihood; ``pi = P^T 1`` (``t`` if fixed);
+    ``previous``: the covariances that start an iterative model's updates."""
+    weights = problem.transport.target_weights
+    # In the data's dtype, whatever the E-step computed in (see GaussianCost).
+    mass, means, covariances = (
+        astype(array, weights.dtype) for array in mle(statistics, problem, previous)
+    )
+    if problem.transport.reg_m != math.inf:
+        weights = mass / namespace_of(mass).sum(mass)
+    return Mixture(
+        weights,
+        means,
+        covariances,
+        precision_cholesky(covariances, problem.form),
+    )
