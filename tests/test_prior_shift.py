@@ -9,12 +9,16 @@ from conftest import COVARIANCE_TYPES
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.datasets import load_digits, load_iris, load_wine, make_blobs
 from sklearn.decomposition import PCA
+from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.linear_model import LogisticRegression
+from sklearn.mixture import GaussianMixture
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_otmix import (
     OTGaussianMixture,
     OTGaussianMixtureClassifier,
+    OTGaussianMixtureSearch,
     PriorShiftAdapter,
 )
 
@@ -211,3 +215,64 @@ def test_mclust_models(model):
     theirs = PriorShiftAdapter(as_full).fit(X[:80])
     np.testing.assert_allclose(ours.weights_, theirs.weights_, rtol=1e-12)
     assert not np.allclose(ours.weights_, mixture.weights_)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("reg_m", [0.0, 2.0, np.inf])
+def test_gaussian_mixture_is_adapted_as_the_same_mixture(covariance_type, reg_m):
+    # scikit-learn's GaussianMixture, and the same mixture (its weights,
+    # means and precisions) in an OTGaussianMixture that does not iterate.
+    X, y = make_blobs(600, centers=3, n_features=3, random_state=1)
+    gm = GaussianMixture(3, covariance_type=covariance_type, random_state=0).fit(X)
+    before = copy.deepcopy(gm.__dict__)
+    same = OTGaussianMixture(
+        3,
+        covariance_type=covariance_type,
+        weights_init=gm.weights_,
+        means_init=gm.means_,
+        precisions_init=gm.precisions_,
+        max_iter=0,
+    ).fit(X)
+    # A batch of the same clusters, in other proportions.
+    rng = np.random.RandomState(2)
+    rows = [rng.choice(np.flatnonzero(y == k), n) for k, n in enumerate([150, 40, 10])]
+    batch = X[np.concatenate(rows)]
+    target = [0.5, 0.3, 0.2]
+    adapted = PriorShiftAdapter(gm, reg_m=reg_m, target_weights=target).fit(batch)
+    expected = PriorShiftAdapter(same, reg_m=reg_m, target_weights=target).fit(batch)
+    assert_allclose(adapted.weights_, expected.weights_, rtol=1e-10, atol=1e-12)
+    assert adapted.n_iter_ == expected.n_iter_
+    assert_allclose(adapted.lower_bound_, expected.lower_bound_, rtol=1e-10)
+    # The copy is a GaussianMixture with the batch's weights: its own
+    # posteriors are the adapted ones.
+    assert type(adapted.estimator_) is GaussianMixture
+    assert_allclose(
+        adapted.predict_proba(batch), expected.predict_proba(batch), atol=1e-10
+    )
+    assert_array_equal(adapted.fit_predict(batch), expected.fit_predict(batch))
+    # The adapted GaussianMixture itself is left as it was.
+    for name, value in before.items():
+        assert_array_equal(getattr(gm, name), value)
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [KMeans(2, n_init=1, random_state=0), LogisticRegression(), "search"],
+    ids=["KMeans", "LogisticRegression", "search"],
+)
+def test_other_estimators_are_a_type_error(estimator):
+    X, y = make_blobs(60, centers=2, n_features=2, random_state=0)
+    if estimator == "search":
+        estimator = OTGaussianMixtureSearch(
+            n_components=[1, 2], covariance_types=["VVV"]
+        ).fit(X)
+    else:
+        estimator = estimator.fit(X, y)
+    with pytest.raises(TypeError, match="OTGaussianMixtureClassifier or sklearn"):
+        PriorShiftAdapter(estimator).fit(X)
+
+
+def test_unfitted_gaussian_mixture_is_not_fitted():
+    X, _ = make_blobs(60, centers=2, n_features=2, random_state=0)
+    with pytest.raises(NotFittedError):
+        PriorShiftAdapter(GaussianMixture(2)).fit(X)
