@@ -41,3 +41,34 @@ def test_the_data_layer_chooses_its_implementation():
     graph = _imports()
     assert {"_memory", "_dask"} <= graph["_data"]
     assert "_data" not in graph["_dask"] and "_data" not in graph["_memory"]
+
+
+#: What the search and the adapter may use of another estimator: the protected
+#: methods that the base class declares and documents for them.
+CONTRACT = {
+    "_fitted_samples",
+    "_mixture",
+    "_set_mixture",
+    "_form",
+    "_criteria",
+    "_n_parameters",
+}
+
+
+def test_estimators_meet_through_the_base_class_contract():
+    """The search and the adapter reach no private attribute of the
+    estimators they hold but the base class's contract."""
+    from sklearn_otmix._base import BaseOTMixture
+
+    assert all(hasattr(BaseOTMixture, name) for name in CONTRACT)
+    for module in ("_selection", "_adapt"):
+        tree = ast.parse((PACKAGE / f"{module}.py").read_text())
+        reached = {
+            node.attr
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Attribute)
+            and node.attr.startswith("_")
+            and not node.attr.startswith("__")
+            and not (isinstance(node.value, ast.Name) and node.value.id == "self")
+        }
+        assert reached <= CONTRACT, (module, reached - CONTRACT)

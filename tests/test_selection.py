@@ -55,6 +55,20 @@ def test_criteria_recomputed_from_the_fitted_estimator(blobs, blobs_search):
     assert blobs_search.cv_results_["n_parameters"][blobs_search.best_index_] == (
         best._n_parameters()
     )
+    # The public criterion is the search's.
+    assert best.icl(blobs) == pytest.approx(icl, rel=1e-12)
+
+
+@pytest.mark.parametrize("covariance_type", ["spherical", "VEV"])
+def test_icl_is_bic_plus_twice_the_posteriors_entropy(covariance_type):
+    X, _ = make_blobs(300, centers=3, cluster_std=2.5, random_state=3)
+    mixture = OTGaussianMixture(3, covariance_type=covariance_type, random_state=0).fit(
+        X
+    )
+    proba = mixture.predict_proba(X)
+    entropy = -np.sum(proba * np.log(np.where(proba > 0, proba, 1.0)))
+    assert entropy > 1.0  # overlapping clusters: the penalty is not nothing
+    assert mixture.icl(X) == pytest.approx(mixture.bic(X) + 2 * entropy, rel=1e-12)
 
 
 def test_table_reads_as_a_data_frame(blobs_search):
@@ -254,6 +268,28 @@ def test_hierarchical_subset(monkeypatch):
     labels = _hierarchy.hierarchical_labels(X, 3, np.random.RandomState(0))
     assert (labels >= 0).sum() == 60
     assert set(labels[labels >= 0]) == {0, 1, 2}
+
+
+def test_tree_cache_under_threads(monkeypatch):
+    """Threads asking for the trees of several data sets at once, more than
+    the cache keeps: each gets its own data's partition."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sklearn_otmix import _hierarchy
+
+    monkeypatch.setattr(_hierarchy, "TREES", _hierarchy.TreeCache(size=2))
+    data = [make_blobs(80, centers=3, random_state=seed)[0] for seed in range(5)]
+    expected = [cut(merge_tree(whiten(X)), 3) for X in data]
+
+    def labels(index):
+        rng = np.random.RandomState(0)
+        return index, _hierarchy.hierarchical_labels(data[index], 3, rng)
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(labels, [i % len(data) for i in range(60)]))
+    for index, found in results:
+        np.testing.assert_array_equal(found, expected[index])
+    assert len(_hierarchy.TREES._trees) <= 2
 
 
 def test_merge_tree_separates_far_groups():
