@@ -106,7 +106,7 @@ def _fit_one(samples, problem, loop, mixture, lower_bound, progress):
         # The models with iterative M-steps continue from the current
         # covariances (as mclust's EM does from its second M-step): their
         # updates never increase F from there.
-        mixture = m_step(step.statistics, problem, mixture.covariances)
+        mixture = m_step(step.statistics, problem, mixture.covariances, step.estimate)
         warm = step.potentials
         unsolved += not step.converged
         residuals.append(step.residual)

@@ -789,29 +789,34 @@ def gaussian_mle(statistics, reg_covar, form):
     return mass, means, covariances
 
 
-def kept_their_digits(statistics, reg_covar, form):
-    """Whether the M-step of ``statistics`` loses no more than about
-    ``eps * CENTRE_RADIUS**2`` to cancellation.
+def digit_checked_mle(statistics, reg_covar, form):
+    """The M-step of ``statistics`` (mass, means, covariances and the
+    precisions' Cholesky factors, see :func:`gaussian_mle`) where it loses no
+    more than about ``eps * CENTRE_RADIUS**2`` to cancellation; None where
+    it may lose more.
 
     The statistics are about centres chosen near the components before the
     M-step; a component that shrinks (collapsing onto a few rows) can find its
     new mean many of its *new* standard deviations from its centre, where
     ``sum P (x - c)^2 / m - (mu - c)^2`` keeps few digits, and the order of the
-    rows then decides them. False where some new mean lies further than
+    rows then decides them. None where some new mean lies further than
     :data:`CENTRE_RADIUS` from its centre in its new metric, or where the
     covariances are not positive definite (which cancellation can cause): the
     E-step then sums the statistics again, each component's about its own
-    mean (see :func:`sklearn_otmix._step.e_step`).
+    mean (see :func:`sklearn_otmix._step.e_step`). The estimate returned
+    serves the M-step, which would otherwise form it again.
     """
-    _, means, covariances = gaussian_mle(statistics, reg_covar, form)
+    mass, means, covariances = gaussian_mle(statistics, reg_covar, form)
     try:
         precisions_chol = precision_cholesky(covariances, form)
     except ValueError:
-        return False
+        return None
     offsets = means - statistics.centres
     distances = _whitened_norms(offsets[:, None, :], precisions_chol, form)
     xp = namespace_of(distances)
-    return bool(xp.all(distances <= CENTRE_RADIUS**2))
+    if not bool(xp.all(distances <= CENTRE_RADIUS**2)):
+        return None
+    return mass, means, covariances, precisions_chol
 
 
 # --------------------------------------------------------------------------------

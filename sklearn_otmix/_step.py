@@ -22,7 +22,7 @@ from ._gaussian import (
     Statistics,
     gaussian_cost_of,
     gaussian_mle,
-    kept_their_digits,
+    digit_checked_mle,
     precision_cholesky,
     sufficient_statistics,
 )
@@ -144,6 +144,7 @@ class EStep(NamedTuple):
     residual: float
     converged: bool
     potentials: np.ndarray | None
+    estimate: tuple | None = None
 
 
 def forbid_other_classes(costs, labels, classes):
@@ -214,7 +215,8 @@ def e_step(samples, mixture, problem, warm=None):
     )
     terms, moment_sums, marginals = samples.sum(read, LABELS, *transport.state)
     statistics = gaussian.statistics(moment_sums)
-    if not kept_their_digits(statistics, problem.reg_covar, problem.form):
+    estimate = digit_checked_mle(statistics, problem.reg_covar, problem.form)
+    if estimate is None:
         # A component shrank far from its centre: its moments once more,
         # each about its own mean in each block (the two-pass scheme).
         exact = partial(
@@ -233,13 +235,17 @@ def e_step(samples, mixture, problem, warm=None):
     residual, converged = certificate(
         transport, marginals, samples.total, problem.transport.tol
     )
-    return EStep(statistics, value, residual, converged, transport.potentials)
+    return EStep(statistics, value, residual, converged, transport.potentials, estimate)
 
 
-def mle(statistics, problem, previous=None):
+def mle(statistics, problem, previous=None, estimate=None):
     """Weighted maximum likelihood, in the problem's covariance model
-    (``previous``: the covariances that start an iterative model's updates)."""
-    mass, means, covariances = gaussian_mle(statistics, problem.reg_covar, problem.form)
+    (``previous``: the covariances that start an iterative model's updates;
+    ``estimate``: the E-step's :func:`~sklearn_otmix._gaussian.gaussian_mle`
+    of the same ``statistics``, where it formed one)."""
+    if estimate is None:
+        estimate = gaussian_mle(statistics, problem.reg_covar, problem.form)
+    mass, means, covariances = estimate[:3]
     if problem.model is not None:
         xp, device = get_namespace(covariances)
         host_covariances = covariances_in_model(
@@ -253,19 +259,27 @@ def mle(statistics, problem, previous=None):
     return mass, means, covariances
 
 
-def m_step(statistics, problem, previous=None):
+def m_step(statistics, problem, previous=None, estimate=None):
     """Weighted Gaussian maximum likelihood; ``pi = P^T 1`` (``t`` if fixed);
-    ``previous``: the covariances that start an iterative model's updates."""
+    ``previous``: the covariances that start an iterative model's updates;
+    ``estimate``: the E-step's M-step of the same ``statistics`` with its
+    Cholesky factors (:attr:`EStep.estimate`), taken as it is where nothing
+    changes it (no covariance model, the data's dtype)."""
     weights = problem.transport.target_weights
-    # In the data's dtype, whatever the E-step computed in (see GaussianCost).
-    mass, means, covariances = (
-        astype(array, weights.dtype) for array in mle(statistics, problem, previous)
-    )
+    if (
+        estimate is not None
+        and problem.model is None
+        and estimate[2].dtype == weights.dtype
+    ):
+        mass, means, covariances, precisions_chol = estimate
+    else:
+        # In the data's dtype, whatever the E-step computed in (see
+        # GaussianCost).
+        mass, means, covariances = (
+            astype(array, weights.dtype)
+            for array in mle(statistics, problem, previous, estimate)
+        )
+        precisions_chol = precision_cholesky(covariances, problem.form)
     if problem.transport.reg_m != math.inf:
         weights = mass / namespace_of(mass).sum(mass)
-    return Mixture(
-        weights,
-        means,
-        covariances,
-        precision_cholesky(covariances, problem.form),
-    )
+    return Mixture(weights, means, covariances, precisions_chol)

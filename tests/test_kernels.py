@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from conftest import COVARIANCE_TYPES, assert_close_to_scale
 from scipy.stats import multivariate_normal
+from sklearn.datasets import make_blobs
 from sklearn.mixture import GaussianMixture
 
 from sklearn_otmix import OTGaussianMixture
@@ -137,3 +138,27 @@ def test_components_far_apart_are_costed_about_their_own_centres(
     own = np.abs(expected).min(axis=1, keepdims=True)  # each row's own component
     np.testing.assert_allclose(actual, expected, rtol=1e-12, atol=1e-12 * own.max())
     _assert_statistics_of_the_plan(cost, X, covariance_type, 1e-9)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES + ["VEV"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_the_m_step_from_the_e_steps_estimate_is_the_m_step(covariance_type, dtype):
+    """The E-step's checked MLE, handed to the M-step, gives the mixture that
+    the M-step forms from the statistics alone, to the last bit."""
+    from sklearn_otmix._data import samples_of
+    from sklearn_otmix._step import e_step, m_step
+
+    X, _ = make_blobs(300, centers=3, n_features=4, random_state=0)
+    X = X.astype(dtype)
+    model = OTGaussianMixture(3, covariance_type=covariance_type, max_iter=2)
+    model.fit(X)
+    samples = samples_of(model, X, reset=False, n_components=3)
+    problem, _ = model._problem(samples.like)
+    mixture = model._mixture()
+    step = e_step(samples, mixture, problem)
+    assert step.estimate is not None
+    handed = m_step(step.statistics, problem, mixture.covariances, step.estimate)
+    formed = m_step(step.statistics, problem, mixture.covariances)
+    for a, b in zip(handed, formed, strict=True):
+        assert a.dtype == b.dtype == dtype
+        np.testing.assert_array_equal(a, b)
