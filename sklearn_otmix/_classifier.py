@@ -12,7 +12,7 @@ from ._backend import asarray, get_namespace, host, is_host_array, to_numpy
 from ._base import BaseOTMixture, keeps_state_on_error
 from ._data import check_labels
 from ._density import class_log_posterior, class_of, class_posterior, class_sums
-from ._init import checked_initial_parameters, checked_weight_bounds
+from ._init import checked_initial_parameters
 from ._step import free_order_groups
 
 
@@ -289,9 +289,6 @@ class OTGaussianMixtureClassifier(ClassifierMixin, BaseOTMixture):
         )
         xp, device = get_namespace(samples.like)
         component_class = np.repeat(np.arange(classes.shape[0]), per_class)
-        bounds = checked_weight_bounds(self.weight_bounds, n_components, self.reg_m)
-        if bounds is not None:
-            _check_bounds_hold_labels(classes, sums, samples.total, bounds, per_class)
         problem = self._mixture_problem(
             n_components,
             init["target"],
@@ -303,6 +300,9 @@ class OTGaussianMixtureClassifier(ClassifierMixin, BaseOTMixture):
                 [np.flatnonzero(component_class == c) for c in range(len(classes))],
             ),
         )
+        bounds = problem.transport.bounds
+        if bounds is not None:
+            _check_bounds_hold_labels(classes, sums, samples.total, bounds, per_class)
         return problem, init
 
     def _per_class(self, n_classes):

@@ -12,7 +12,7 @@ import numpy as np
 from sklearn_otmix._backend import namespace_of, xlogy
 from sklearn_otmix._gaussian import gaussian_cost_of
 from sklearn_otmix._memory import LABELS, InMemory, add
-from sklearn_otmix._step import forbid_other_classes
+from sklearn_otmix._step import _costs
 from sklearn_otmix._transport import (
     TransportProblem,
     certificate,
@@ -46,12 +46,7 @@ def plan_of(samples, mixture, problem):
     """The E-step's plan at ``mixture`` as one array, in the unit of the sample
     masses, for in-memory ``samples``."""
     gaussian = mixture.gaussian(problem.form)
-
-    def cost_of(x, labels):
-        return forbid_other_classes(
-            gaussian.cost_of(x), labels, problem.component_class
-        )
-
+    cost_of = partial(_costs, cost_of=gaussian.cost_of, classes=problem.component_class)
     transport = solve_transport(samples, cost_of, mixture.weights, problem.transport)
 
     def block(x, mass, labels, *state):
