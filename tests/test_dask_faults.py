@@ -9,10 +9,10 @@ carries the injected fault:
 
 - recoverable (``"block"``): the call that comes after the first ``after``
   calls writes its worker's pid and waits; a thread of the test kills that
-  worker process (``SIGKILL``) as soon as the pid appears. The nanny starts a
-  new worker, the scheduler runs the lost tasks again (a task may outlive one
-  worker: ``allowed-failures`` is 1), and the fit must end where the fit
-  without a fault ends.
+  worker process (``SIGKILL``) as soon as the pid appears. The scheduler runs
+  the lost tasks again on the other worker (a task may outlive one worker:
+  ``allowed-failures`` is 1), and the fit must end where the fit without a
+  fault ends.
 - unrecoverable: one poisoned chunk, at its first call after the first
   ``after`` calls, raises ``OSError`` (``"raise"``, at every call from then
   on), or kills its own worker (``"kill"``, once), which the scheduler gives
@@ -24,6 +24,8 @@ import copy
 import itertools
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -43,14 +45,14 @@ distributed = pytest.importorskip("distributed")
 N_CHUNKS, CHUNK_ROWS, N_FEATURES = 8, 2000, 3
 CENTRES = np.array([[0.0, 0.0, 0.0], [5.0, 0.0, 0.0], [0.0, 5.0, 0.0]])
 SCALES = np.array([1.0, 0.5, 2.0])
-# Longest wait for any event of a test (a blocked task, a restarted worker).
+# Longest wait for any event of a test (a blocked task, a worker started).
 TIMEOUT = 60.0
 
 
 def _chunk_function():
     """The generator, a local function: the workers get it by value (pickle
     cannot name it), without importing this module and the test suite's
-    conftest, which a restarted worker would do again."""
+    conftest, which every new worker process would do again."""
 
     def generated_chunk(block_info=None, *, seed, directory):
         """Rows of chunk ``i``: a function of ``(seed, i)`` only. Counts the
@@ -134,53 +136,136 @@ def _n_calls(directory):
     return len(os.listdir(directory / "calls"))
 
 
-def _cluster(allowed_failures):
-    """Two worker processes, each behind a nanny that restarts it if it dies;
-    the scheduler gives a task up once ``allowed_failures + 1`` workers died
-    while running it."""
-    with (
-        dask.config.set({"distributed.scheduler.allowed-failures": allowed_failures}),
-        distributed.LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=":0",
-        ) as cluster,
-        distributed.Client(cluster) as client,
-    ):
-        assert cluster.scheduler.allowed_failures == allowed_failures
-        yield client
+class _Cluster:
+    """A scheduler and its worker processes, each a process of its own that
+    the tests start, kill and reap themselves.
+
+    No nanny: a killed worker stays dead (the scheduler goes on with the other
+    one) until :meth:`healthy` starts another for the next test, so that no
+    test waits on a restart that a nanny may or may not make in time. The
+    scheduler gives a task up once ``allowed_failures + 1`` workers died while
+    running it."""
+
+    def __init__(self, allowed_failures, directory):
+        self.directory = directory
+        self.workers = []
+        env = {
+            **os.environ,
+            "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": str(allowed_failures),
+        }
+        address_file = directory / "scheduler.json"
+        self.scheduler = self._start(
+            "scheduler",
+            ["distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0"],
+            ["--scheduler-file", str(address_file)],
+            env=env,
+        )
+        deadline = time.monotonic() + TIMEOUT
+        while not address_file.exists():
+            if self.scheduler.poll() is not None or time.monotonic() > deadline:
+                self.close()
+                raise RuntimeError(f"no scheduler:\n{self._logs()}")
+            time.sleep(0.01)
+        self.client = distributed.Client(
+            scheduler_file=str(address_file), timeout=TIMEOUT
+        )
+
+    def _start(self, name, command, options, env=None):
+        log = open(self.directory / f"{name}-{time.monotonic_ns()}.log", "w")
+        with log:
+            return subprocess.Popen(
+                [sys.executable, "-m", *command, "--no-dashboard", *options],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
+
+    def _logs(self):
+        return "\n".join(
+            f"--- {path.name}\n{path.read_text()[-2000:]}"
+            for path in sorted(self.directory.glob("*.log"))
+        )
+
+    def _scheduler_workers(self):
+        return self.client.run_on_scheduler(
+            lambda dask_scheduler: sorted(dask_scheduler.workers)
+        )
+
+    def healthy(self, n_workers=2):
+        """Reap the dead workers, start new ones up to ``n_workers``, and wait
+        until the scheduler has exactly the live ones."""
+        self.workers = [w for w in self.workers if w.poll() is None]
+        while len(self.workers) < n_workers:
+            self.workers.append(
+                self._start(
+                    "worker",
+                    ["distributed.cli.dask_worker", self.client.scheduler.address],
+                    ["--no-nanny", "--nthreads", "1", "--death-timeout", "60"],
+                )
+            )
+        live = {worker.pid for worker in self.workers}
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            if len(self._scheduler_workers()) == n_workers:
+                try:
+                    if set(_worker_pids(self.client).values()) == live:
+                        return self.client
+                except OSError:  # one was removed meanwhile
+                    pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"the scheduler has not the workers {live}:\n{self._logs()}"
+                )
+            time.sleep(0.05)
+
+    def close(self):
+        if getattr(self, "client", None) is not None:
+            self.client.close()
+        for process in [*self.workers, self.scheduler]:
+            process.terminate()
+        for process in [*self.workers, self.scheduler]:
+            try:
+                process.wait(TIMEOUT)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
-def _healthy(client):
-    """The cluster with both workers up, before and after a test."""
-    client.wait_for_workers(2, timeout=TIMEOUT)
-    yield client
-    client.wait_for_workers(2, timeout=TIMEOUT)
+def _cluster(allowed_failures, directory):
+    cluster = _Cluster(allowed_failures, directory)
+    try:
+        assert (
+            cluster.client.run_on_scheduler(
+                lambda dask_scheduler: dask_scheduler.allowed_failures
+            )
+            == allowed_failures
+        )
+        yield cluster
+    finally:
+        cluster.close()
 
 
 # One cluster at a time: each class of tests has its own.
 @pytest.fixture(scope="class")
-def tolerant_cluster():
+def tolerant_cluster(tmp_path_factory):
     """A task survives the death of one worker."""
-    yield from _cluster(allowed_failures=1)
+    yield from _cluster(1, tmp_path_factory.mktemp("tolerant"))
 
 
 @pytest.fixture
 def tolerant(tolerant_cluster):
-    yield from _healthy(tolerant_cluster)
+    return tolerant_cluster.healthy()
 
 
 @pytest.fixture(scope="class")
-def fragile_cluster():
+def fragile_cluster(tmp_path_factory):
     """A task fails at the death of its worker."""
-    yield from _cluster(allowed_failures=0)
+    yield from _cluster(0, tmp_path_factory.mktemp("fragile"))
 
 
 @pytest.fixture
 def fragile(fragile_cluster):
-    yield from _healthy(fragile_cluster)
+    return fragile_cluster.healthy()
 
 
 def _worker_pids(client):
@@ -275,7 +360,6 @@ class TestWorkerKilledMidFit:
         assert killer.killed is not None, "no worker was killed: no fault"
         # The fit went on after the kill.
         assert _n_calls(tmp_path) > after + N_CHUNKS
-        client.wait_for_workers(2, timeout=TIMEOUT)
         assert killer.killed not in _worker_pids(client).values()
 
         for name in ("weights_", "means_", "covariances_", "precisions_cholesky_"):
@@ -312,9 +396,9 @@ def _assert_same_attributes(after, before, path="estimator"):
         np.testing.assert_array_equal(after, before, err_msg=path, strict=True)
     elif isinstance(before, (list, tuple)):
         assert type(after) is type(before), path
-        assert len(after) == len(before), (
-            f"{path}: length {len(after)} instead of {len(before)}"
-        )
+        assert len(after) == len(
+            before
+        ), f"{path}: length {len(after)} instead of {len(before)}"
         for i, (a, b) in enumerate(zip(after, before)):
             _assert_same_attributes(a, b, f"{path}[{i}]")
     elif hasattr(before, "__dict__") and not isinstance(before, type):
@@ -323,9 +407,9 @@ def _assert_same_attributes(after, before, path="estimator"):
     elif isinstance(before, float) and np.isnan(before):
         assert isinstance(after, float) and np.isnan(after), path
     else:
-        assert type(after) is type(before) and after == before, (
-            f"{path}: {after!r} instead of {before!r}"
-        )
+        assert (
+            type(after) is type(before) and after == before
+        ), f"{path}: {after!r} instead of {before!r}"
 
 
 # How the failing call is made on the fitted estimator, and after how many
