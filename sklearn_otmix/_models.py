@@ -54,6 +54,35 @@ def _unit_determinant(matrix_or_diagonal):
     return values / root, root
 
 
+def _unit_determinants(values, matrices):
+    """:func:`_unit_determinant` of each of ``values``: diagonals of shape
+    ``(K, d)``, or matrices of shape ``(K, d, d)`` where ``matrices``."""
+    d = values.shape[-1]
+    if matrices:
+        log_det = np.linalg.slogdet(values)[1]
+        roots = np.exp(log_det / d)
+        return values / roots[:, None, None], roots
+    roots = np.exp(np.sum(np.log(values), axis=1) / d)
+    return values / roots[:, None], roots
+
+
+def _diagonal_matrices(diagonals):
+    """Diagonal matrices ``(K, d, d)`` of the rows of ``diagonals``."""
+    K, d = diagonals.shape
+    matrices = np.zeros((K, d, d))
+    matrices[:, np.arange(d), np.arange(d)] = diagonals
+    return matrices
+
+
+def _oriented(volumes, shapes, orientations):
+    """``lambda_k D_k A_k D_k^T`` from the volumes ``(K,)``, the shapes'
+    diagonals ``(K, d)`` and the orientations ``(K, d, d)``, their columns
+    the axes (or one ``(d, d)`` shared by all)."""
+    orientations = np.broadcast_to(orientations, shapes.shape + shapes.shape[-1:])
+    scaled = orientations * (volumes[:, None] * shapes)[:, None, :]
+    return scaled @ np.swapaxes(orientations, -1, -2)
+
+
 def model_covariances(
     mass,
     scatter,
@@ -102,24 +131,21 @@ def model_covariances(
     if model == "EEI":
         return np.broadcast_to(np.diag(total.diagonal() / n), (K, d, d)).copy()
     if model == "VVI":
-        return np.stack([np.diag(v) for v in diagonals / mass[:, None]])
+        return _diagonal_matrices(diagonals / mass[:, None])
     if model == "EVI":
-        shapes, roots = zip(*(_unit_determinant(v) for v in diagonals), strict=True)
-        volume = np.sum(roots) / n
-        return np.stack([np.diag(volume * shape) for shape in shapes])
+        shapes, roots = _unit_determinants(diagonals, matrices=False)
+        return _diagonal_matrices(np.sum(roots) / n * shapes)
     if model == "EEE":
         return np.broadcast_to(total / n, (K, d, d)).copy()
     if model == "VVV":
         return scatter / mass[:, None, None]
     if model == "EVV":
-        shapes, roots = zip(*(_unit_determinant(w) for w in scatter), strict=True)
-        volume = np.sum(roots) / n
-        return volume * np.stack(shapes)
+        shapes, roots = _unit_determinants(scatter, matrices=True)
+        return np.sum(roots) / n * shapes
     if model == "EEV":
         values, vectors = np.linalg.eigh(scatter)  # ascending, per component
         shape, root = _unit_determinant(values.sum(axis=0))
-        volume = root / n
-        return np.stack([volume * (vec * shape) @ vec.T for vec in vectors])
+        return _oriented(np.full(K, root / n), np.broadcast_to(shape, (K, d)), vectors)
     if model == "VEI":
         shape = np.ones(d)
         volumes = np.ones(K)
@@ -129,7 +155,7 @@ def model_covariances(
             shape, _ = _unit_determinant((diagonals / volumes[:, None]).sum(axis=0))
             if np.max(np.abs(volumes - previous) / volumes) < tol:
                 break
-        return np.stack([np.diag(v * shape) for v in volumes])
+        return _diagonal_matrices(volumes[:, None] * shape)
     if model == "VEE":
         common = np.eye(d)
         volumes = np.ones(K)
@@ -153,9 +179,7 @@ def model_covariances(
             shape, _ = _unit_determinant((values / volumes[:, None]).sum(axis=0))
             if np.max(np.abs(volumes - previous) / volumes) < tol:
                 break
-        return np.stack(
-            [v * (vec * shape) @ vec.T for v, vec in zip(volumes, vectors, strict=True)]
-        )
+        return _oriented(volumes, np.broadcast_to(shape, (K, d)), vectors)
     if model in ("EVE", "VVE"):
         return _common_orientation(mass, scatter, model == "VVE", tol, max_iter, start)
     raise ValueError(f"Unknown covariance model {model!r}.")
@@ -214,11 +238,9 @@ def _common_orientation(mass, scatter, variable_volume, tol, max_iter, start=Non
     if start is not None:
         # The common axes of the start, and each component's shape on them.
         orientation = np.linalg.eigh(start[0])[1].T
-        spread = _spread(orientation, start)
-        shapes, roots = zip(*(_unit_determinant(s) for s in spread), strict=True)
-        shapes = np.array(shapes)
+        shapes, roots = _unit_determinants(_spread(orientation, start), matrices=False)
         if variable_volume:
-            volumes = np.array(roots)
+            volumes = roots
     previous = np.inf
     for _ in range(max_iter):
         # (lambda_k A_k)^-1: with variable volumes each component's part of the
@@ -226,24 +248,25 @@ def _common_orientation(mass, scatter, variable_volume, tol, max_iter, start=Non
         inverse = 1.0 / (volumes[:, None] * shapes)
         # Majoriser in O's rows: W_k's largest eigenvalue bounds its quadratic.
         weighted = orientation[None] * inverse[:, :, None]
-        step = np.einsum("kij,kjl->il", weighted, scatter)
-        step -= np.einsum("k,kij->ij", largest, weighted)
+        # sum_k (weighted_k W_k - largest_k weighted_k), as one product.
+        step = np.swapaxes(weighted, 0, 1).reshape(d, K * d) @ (
+            scatter - largest[:, None, None] * np.eye(d)
+        ).reshape(K * d, d)
         orientation = _nearest_rotation(step)
         # And in its columns, through W_k O: the largest entry of the inverse
         # bounds it.
         rotated = scatter @ orientation  # W_k O
-        step = (rotated * inverse[:, None, :]).sum(axis=0)
-        step -= np.einsum("k,kij->ij", inverse.max(axis=1), rotated)
+        step = np.tensordot(inverse.max(axis=1), rotated, axes=1)
+        step = (rotated * inverse[:, None, :]).sum(axis=0) - step
         orientation = _nearest_rotation(step)
         # Shapes (and volumes) in closed form for this orientation.
         spread = _spread(orientation, scatter)
         if variable_volume:
             spread = spread / mass[:, None]
-        shapes, roots = zip(*(_unit_determinant(s) for s in spread), strict=True)
-        shapes = np.array(shapes)
+        shapes, roots = _unit_determinants(spread, matrices=False)
         if variable_volume:
             # -2 log L, up to constants: sum_k n_k d log(lambda_k).
-            volumes = np.array(roots)
+            volumes = roots
             criterion = d * np.sum(mass * np.log(volumes))
         else:
             criterion = np.sum(spread / shapes)
@@ -252,12 +275,7 @@ def _common_orientation(mass, scatter, variable_volume, tol, max_iter, start=Non
         previous = criterion
     if not variable_volume:
         volumes = np.full(K, criterion / (mass.sum() * d))
-    return np.stack(
-        [
-            v * (orientation.T * shape) @ orientation
-            for v, shape in zip(volumes, shapes, strict=True)
-        ]
-    )
+    return _oriented(volumes, shapes, orientation.T)
 
 
 #: The models that scikit-learn's four covariance types are, by their names.
