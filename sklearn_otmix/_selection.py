@@ -10,6 +10,7 @@ import numpy as np
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, DensityMixin, _fit_context, clone
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
@@ -123,6 +124,13 @@ class OTGaussianMixtureSearch(DensityMixin, BaseEstimator):
         favours well separated clusters.
     n_jobs : int, default=None
         Number of fits run in parallel by joblib; None is 1, -1 all CPUs.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the fits of a template whose ``random_state`` is None, with
+        one seed drawn from it for all cells: they start from the same draws,
+        so that with more rows than mclust's subset (2000) every cell's
+        hierarchical tree is built on the same rows, and built once per
+        process. A template's own ``random_state`` is kept. Pass an int for
+        reproducible output across multiple function calls.
 
     Attributes
     ----------
@@ -184,6 +192,7 @@ class OTGaussianMixtureSearch(DensityMixin, BaseEstimator):
         "covariance_types": ["array-like", None],
         "criterion": [StrOptions({"bic", "icl"})],
         "n_jobs": [Integral, None],
+        "random_state": ["random_state"],
     }
 
     def __init__(
@@ -194,12 +203,14 @@ class OTGaussianMixtureSearch(DensityMixin, BaseEstimator):
         covariance_types=None,
         criterion="bic",
         n_jobs=None,
+        random_state=None,
     ):
         self.estimator = estimator
         self.n_components = n_components
         self.covariance_types = covariance_types
         self.criterion = criterion
         self.n_jobs = n_jobs
+        self.random_state = random_state
 
     def _grid(self):
         """The checked numbers of components and models of the grid."""
@@ -256,6 +267,12 @@ class OTGaussianMixtureSearch(DensityMixin, BaseEstimator):
         n_samples, n_features = samples.n_samples, samples.like.shape[1]
         counts, models = self._grid()
         template = mclust_template() if self.estimator is None else self.estimator
+        if template.random_state is None:
+            # One seed for every cell: the same initial draws (the same subset
+            # of rows for the hierarchical tree, which the cells then share
+            # through the tree cache).
+            seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+            template = clone(template).set_params(random_state=seed)
         grid = [(k, m) for m in models for k in counts]
         skipped = {
             cell: support_error(cell[1], n_samples, n_features, cell[0])

@@ -299,3 +299,32 @@ def test_merge_tree_separates_far_groups():
     labels = cut(merge_tree(whiten(X)), 2)
     assert set(labels[:40]) == {0} and set(labels[40:]) == {1}
     assert merge_tree(whiten(X)).shape == (69, 2)
+
+
+def test_search_builds_the_tree_once(monkeypatch):
+    """Beyond HIERARCHY_SUBSET rows every cell draws its subset with the
+    search's seed: one tree for the whole grid, and the same seed gives the
+    same table; another seed another subset."""
+    from sklearn_otmix import _hierarchy
+
+    monkeypatch.setattr(_hierarchy, "HIERARCHY_SUBSET", 60)
+    monkeypatch.setattr(_hierarchy, "TREES", _hierarchy.TreeCache(size=4))
+    built = []
+    merge_tree_ = _hierarchy.merge_tree
+    monkeypatch.setattr(
+        _hierarchy, "merge_tree", lambda Z: built.append(Z) or merge_tree_(Z)
+    )
+    X, _ = make_blobs(400, centers=3, random_state=2)
+    grid = dict(n_components=[2, 3, 4], covariance_types=["EII", "VVV"])
+    first = OTGaussianMixtureSearch(**grid, random_state=0).fit(X)
+    assert len(built) == 1
+    again = OTGaussianMixtureSearch(**grid, random_state=0).fit(X)
+    assert len(built) == 1  # the cached tree
+    np.testing.assert_array_equal(first.cv_results_["bic"], again.cv_results_["bic"])
+    OTGaussianMixtureSearch(**grid, random_state=1).fit(X)
+    assert len(built) == 2
+    # A template's own random_state is kept: its subset, not the search's.
+    template = OTGaussianMixture(init_params="hierarchical", random_state=5)
+    OTGaussianMixtureSearch(template, **grid, random_state=0).fit(X)
+    assert len(built) == 3
+    assert not np.array_equal(built[0], built[2])
