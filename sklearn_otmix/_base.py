@@ -91,6 +91,7 @@ class BaseOTMixture(BaseEstimator):
     _parameter_constraints: dict = {
         "covariance_type": [StrOptions(set(COVARIANCE_TYPES) | set(MODELS))],
         "tol": [Interval(Real, 0.0, None, closed="left")],
+        "convergence": [StrOptions({"absolute", "relative"})],
         "reg_covar": [Interval(Real, 0.0, None, closed="left")],
         "max_iter": [Interval(Integral, 0, None, closed="left")],
         "n_init": [Interval(Integral, 1, None, closed="left")],
@@ -117,6 +118,7 @@ class BaseOTMixture(BaseEstimator):
         *,
         covariance_type,
         tol,
+        convergence,
         reg_covar,
         max_iter,
         n_init,
@@ -135,6 +137,7 @@ class BaseOTMixture(BaseEstimator):
     ):
         self.covariance_type = covariance_type
         self.tol = tol
+        self.convergence = convergence
         self.reg_covar = reg_covar
         self.max_iter = max_iter
         self.n_init = n_init
@@ -200,6 +203,7 @@ class BaseOTMixture(BaseEstimator):
             start = (self._mixture(), self.lower_bound_)
         loop = FitLoop(
             self.tol,
+            self.convergence,
             self.max_iter,
             self.n_init,
             self.init_params,

@@ -53,7 +53,17 @@ class OTGaussianMixtureClassifier(ClassifierMixin, BaseOTMixture):
         models, as in :class:`OTGaussianMixture`.
     tol : float, default=1e-3
         The fit stops when the lower bound (``-F``) changes by less than ``tol``
-        between two iterations.
+        between two iterations (see ``convergence``).
+    convergence : {'absolute', 'relative'}, default='absolute'
+        How ``tol`` is read. ``'absolute'``, scikit-learn's rule: the change of
+        the lower bound (per unit of sample weight) is below ``tol``.
+        ``'relative'``, mclust's rule (``emControl(tol)``): the change of the
+        total lower bound (``n`` times it, ``n`` the total sample weight) is
+        below ``tol`` times one plus its magnitude, that is the change is below
+        ``tol * (1 / n + |lower bound|)``; and, as mclust's EM, the fit ends at
+        the parameters that its last E-step evaluated, so that
+        ``lower_bound_`` is the objective there (``'absolute'`` ends with one
+        more M-step, as :class:`~sklearn.mixture.GaussianMixture`).
     reg_covar : float, default=1e-6
         Non-negative value added to the diagonal of every covariance.
     max_iter : int, default=100
@@ -197,6 +207,7 @@ class OTGaussianMixtureClassifier(ClassifierMixin, BaseOTMixture):
         *,
         covariance_type="full",
         tol=1e-3,
+        convergence="absolute",
         reg_covar=1e-6,
         max_iter=100,
         n_init=1,
@@ -216,6 +227,7 @@ class OTGaussianMixtureClassifier(ClassifierMixin, BaseOTMixture):
         super().__init__(
             covariance_type=covariance_type,
             tol=tol,
+            convergence=convergence,
             reg_covar=reg_covar,
             max_iter=max_iter,
             n_init=n_init,

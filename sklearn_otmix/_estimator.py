@@ -7,7 +7,7 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.base import DensityMixin, _fit_context
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._backend import asarray, get_namespace, to_numpy
@@ -18,7 +18,8 @@ from ._fit import warn_unsolved
 from ._gaussian import draw_samples
 from ._init import checked_initial_parameters, initialize
 from ._online import Stream, stream_step
-from ._step import free_order_groups
+from ._prior import PRIOR_MODELS, UNSUPPORTED_MODELS
+from ._step import data_prior, free_order_groups
 
 
 class OTGaussianMixture(DensityMixin, BaseOTMixture):
@@ -62,7 +63,17 @@ class OTGaussianMixture(DensityMixin, BaseOTMixture):
         free parameters than the data have values (a ``ValueError`` says so).
     tol : float, default=1e-3
         The fit stops when the lower bound (``-F``) changes by less than ``tol``
-        between two iterations.
+        between two iterations (see ``convergence``).
+    convergence : {'absolute', 'relative'}, default='absolute'
+        How ``tol`` is read. ``'absolute'``, scikit-learn's rule: the change of
+        the lower bound (per unit of sample weight) is below ``tol``.
+        ``'relative'``, mclust's rule (``emControl(tol)``): the change of the
+        total lower bound (``n`` times it, ``n`` the total sample weight) is
+        below ``tol`` times one plus its magnitude, that is the change is below
+        ``tol * (1 / n + |lower bound|)``; and, as mclust's EM, the fit ends at
+        the parameters that its last E-step evaluated, so that
+        ``lower_bound_`` is the objective there (``'absolute'`` ends with one
+        more M-step, as :class:`~sklearn.mixture.GaussianMixture`).
     reg_covar : float, default=1e-6
         Non-negative value added to the diagonal of every covariance, so that
         they stay positive definite.
@@ -140,6 +151,24 @@ class OTGaussianMixture(DensityMixin, BaseOTMixture):
         (the first replaces them). In ``(0.5, 1]``; ``1`` averages all chunks
         alike, smaller values forget the early ones, computed from earlier
         parameters, faster.
+    prior : None, 'mclust' or dict, default=None
+        mclust's conjugate prior (``priorControl()``; Fraley & Raftery, 2007):
+        the M-step takes the posterior mode of the means and covariances
+        under a normal-inverse-Wishart prior (inverse gamma for the spherical
+        and diagonal models) instead of their maximum likelihood, as
+        ``Mclust(X, prior = priorControl())`` does. ``'mclust'``: mclust's
+        default hyperparameters, from the data: shrinkage ``0.01`` towards
+        the data's mean, ``n_features + 2`` degrees of freedom, and scale the
+        data's covariance divided by ``n_components ** (2 / n_features)``
+        (the mean of its variances so divided for the spherical and diagonal
+        models). A dict overrides them with mclust's keywords
+        ``'shrinkage'``, ``'mean'``, ``'scale'`` (and ``'dof'``, which mclust
+        itself ignores). mclust has such a prior for ten of the 14 models:
+        not for VEE, EVE, VVE and EVV (a ``ValueError``). The weights keep
+        their maximum likelihood, the lower bound and :meth:`bic` stay those
+        of the likelihood (mclust's BIC with a prior), and ``fit`` computes
+        the prior from the data it is given (:meth:`partial_fit` refuses a
+        prior). See :ref:`mclust_prior`.
 
     Attributes
     ----------
@@ -212,6 +241,7 @@ class OTGaussianMixture(DensityMixin, BaseOTMixture):
         "means_init": ["array-like", None],
         "precisions_init": ["array-like", None],
         "learning_decay": [Interval(Real, 0.5, 1.0, closed="right")],
+        "prior": [None, StrOptions({"mclust"}), dict],
         **BaseOTMixture._parameter_constraints,
     }
 
@@ -221,6 +251,7 @@ class OTGaussianMixture(DensityMixin, BaseOTMixture):
         *,
         covariance_type="full",
         tol=1e-3,
+        convergence="absolute",
         reg_covar=1e-6,
         max_iter=100,
         n_init=1,
@@ -240,10 +271,12 @@ class OTGaussianMixture(DensityMixin, BaseOTMixture):
         sinkhorn_max_iter=1000,
         sinkhorn_tol=1e-9,
         learning_decay=0.7,
+        prior=None,
     ):
         super().__init__(
             covariance_type=covariance_type,
             tol=tol,
+            convergence=convergence,
             reg_covar=reg_covar,
             max_iter=max_iter,
             n_init=n_init,
@@ -265,6 +298,7 @@ class OTGaussianMixture(DensityMixin, BaseOTMixture):
         self.means_init = means_init
         self.precisions_init = precisions_init
         self.learning_decay = learning_decay
+        self.prior = prior
 
     # ----------------------------------------------------------------------------
     # Fitting
@@ -316,7 +350,11 @@ class OTGaussianMixture(DensityMixin, BaseOTMixture):
             Component labels; a lazy Dask array for a Dask ``X``.
         """
         samples = self._fit_samples(X, sample_weight, self.n_components)
-        self._fit_problem(samples, *self._problem(samples.like))
+        problem, init = self._problem(samples.like)
+        if self.prior is not None:
+            overrides = self._prior_overrides(problem)
+            problem = problem._replace(prior=data_prior(samples, problem, overrides))
+        self._fit_problem(samples, problem, init)
         # A fit starts partial_fit's stream afresh.
         for name in ("n_steps_", "_stream"):
             self.__dict__.pop(name, None)
@@ -365,6 +403,12 @@ class OTGaussianMixture(DensityMixin, BaseOTMixture):
            for latent data models. JRSS B 71(3), 2009.
         .. [2] P. Liang, D. Klein. Online EM for unsupervised models. NAACL, 2009.
         """
+        if self.prior is not None:
+            raise ValueError(
+                f"partial_fit does not take a prior (got prior={self.prior!r}): "
+                "mclust's prior is computed from the whole data, and partial_fit "
+                "sees one chunk. Use fit, or prior=None."
+            )
         fitted = hasattr(self, "weights_")
         samples = self._samples(
             X, sample_weight, reset=not fitted, n_components=self.n_components
@@ -410,6 +454,27 @@ class OTGaussianMixture(DensityMixin, BaseOTMixture):
             not step.converged, [step.residual], problem.transport, stacklevel=4
         )
         return self
+
+    def _prior_overrides(self, problem):
+        """mclust's overrides of its default prior in ``prior`` (checked),
+        once the covariance model is checked to have a prior."""
+        model = problem.mclust_model
+        if model in UNSUPPORTED_MODELS:
+            raise ValueError(
+                f"prior={self.prior!r} with covariance_type={self.covariance_type!r}: "
+                f"mclust has no conjugate prior for {model}; it fits "
+                f"{', '.join(PRIOR_MODELS)} with one. Choose one of those models, "
+                "or prior=None."
+            )
+        if self.prior == "mclust":
+            return {}
+        unknown = sorted(set(self.prior) - {"shrinkage", "mean", "dof", "scale"})
+        if unknown:
+            raise ValueError(
+                f"prior has unknown keys {unknown}: mclust's priorControl() takes "
+                "'shrinkage', 'mean', 'scale' (and 'dof'); or pass prior='mclust'."
+            )
+        return dict(self.prior)
 
     def _problem(self, like):
         """The numerics' view of the parameters, and the validated ``*_init``, in

@@ -22,6 +22,7 @@ class FitLoop(NamedTuple):
     """The loop's settings, as the estimator's parameters of the same names."""
 
     tol: float
+    convergence: str
     max_iter: int
     n_init: int
     init_params: str
@@ -103,25 +104,37 @@ def _fit_one(samples, problem, loop, mixture, lower_bound, progress):
         step = e_step(samples, mixture, problem, warm)
         if problem.target_groups is not None:
             problem, step = _better_order(samples, mixture, problem, step)
-        # The models with iterative M-steps continue from the current
-        # covariances (as mclust's EM does from its second M-step): their
-        # updates never increase F from there.
-        mixture = m_step(step.statistics, problem, mixture.covariances, step.estimate)
-        warm = step.potentials
         unsolved += not step.converged
         residuals.append(step.residual)
         lower_bound = -step.value
         lower_bounds.append(lower_bound)
         change = lower_bound - previous
         progress.iteration(n_iter, change, step.residual)
-        if abs(change) < loop.tol:
-            converged = True
+        converged = abs(change) < _threshold(loop, lower_bound, samples.total)
+        if converged and loop.convergence == "relative":
+            # mclust's EM ends at the parameters its last E-step evaluated.
+            break
+        # The models with iterative M-steps continue from the current
+        # covariances (as mclust's EM does from its second M-step): their
+        # updates never increase F from there.
+        mixture = m_step(step.statistics, problem, mixture.covariances, step.estimate)
+        warm = step.potentials
+        if converged:
             break
     if loop.max_iter > 0:
         progress.init_end(lower_bound, converged)
     return FitResult(
         mixture, lower_bound, lower_bounds, n_iter, converged, residuals, unsolved
     )
+
+
+def _threshold(loop, lower_bound, total):
+    """The change of the lower bound below which the fit has converged:
+    ``tol``, or, relative (mclust's rule on the total log-likelihood ``L``,
+    ``|L - L_previous| <= tol (1 + |L|)``), ``tol (1 / total + |lower_bound|)``."""
+    if loop.convergence == "absolute":
+        return loop.tol
+    return loop.tol * (1.0 / float(total) + abs(lower_bound))
 
 
 def _better_order(samples, mixture, problem, step):

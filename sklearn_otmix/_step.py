@@ -20,6 +20,7 @@ from ._backend import (
 )
 from ._gaussian import (
     Statistics,
+    _not_positive_definite,
     gaussian_cost_of,
     gaussian_mle,
     digit_checked_mle,
@@ -28,6 +29,7 @@ from ._gaussian import (
 )
 from ._memory import LABELS
 from ._models import covariance_form, covariances_in_model
+from ._prior import map_m_step, prior_from_moments
 from ._transport import (
     TransportProblem,
     certificate,
@@ -62,8 +64,10 @@ class MixtureProblem(NamedTuple):
     E-step's transport problem; for a classifier, the class index of each
     component (a labelled row sends its mass only to its class's components);
     with known weights without an order, the groups of components whose target
-    weights the fit may exchange. (The estimators' ``covariance_type`` names
-    either; :func:`mixture_problem` splits it.)"""
+    weights the fit may exchange; mclust's conjugate prior, whose posterior
+    mode replaces the M-step's maximum likelihood (a
+    :class:`~sklearn_otmix._prior.Prior`, or None). (The estimators'
+    ``covariance_type`` names either; :func:`mixture_problem` splits it.)"""
 
     n_components: int
     form: str
@@ -72,6 +76,16 @@ class MixtureProblem(NamedTuple):
     component_class: np.ndarray | None = None
     target_groups: tuple | None = None
     model: str | None = None
+    prior: object | None = None
+
+    @property
+    def mclust_model(self):
+        """The mclust name of the covariance model, the four forms' included."""
+        return self.model or FORM_MODELS[self.form]
+
+
+#: mclust's names of scikit-learn's four forms.
+FORM_MODELS = {"full": "VVV", "tied": "EEE", "diag": "VVI", "spherical": "VII"}
 
 
 def mixture_problem(
@@ -87,6 +101,7 @@ def mixture_problem(
     bounds=None,
     component_class=None,
     target_groups=None,
+    prior=None,
 ):
     """The :class:`MixtureProblem` of an estimator's parameters: its
     ``covariance_type`` split into form and model, and the transport problem
@@ -102,6 +117,31 @@ def mixture_problem(
         component_class=component_class,
         target_groups=target_groups,
         model=model,
+        prior=prior,
+    )
+
+
+def _data_moments(x, mass):
+    return sufficient_statistics(x, mass[:, None], mass, "full")
+
+
+def data_prior(samples, problem, overrides):
+    """mclust's conjugate prior for ``problem``'s model and number of
+    components, from the data's weighted mean and sample covariance (one pass
+    over ``samples``) and mclust's ``overrides`` (``priorControl``'s
+    shrinkage, mean, dof, scale)."""
+    statistics = samples.sum(_data_moments)
+    mass, mean, covariance = (
+        to_numpy(array).astype(np.float64)
+        for array in gaussian_mle(statistics, 0.0, "full")
+    )
+    n = float(mass[0])
+    if n > 1:
+        covariance = covariance[0] * n / (n - 1)
+    else:
+        covariance = np.zeros_like(covariance[0])
+    return prior_from_moments(
+        n, mean[0], covariance, problem.n_components, problem.mclust_model, **overrides
     )
 
 
@@ -242,10 +282,13 @@ def mle(statistics, problem, previous=None, estimate=None):
     """Weighted maximum likelihood, in the problem's covariance model
     (``previous``: the covariances that start an iterative model's updates;
     ``estimate``: the E-step's :func:`~sklearn_otmix._gaussian.gaussian_mle`
-    of the same ``statistics``, where it formed one)."""
+    of the same ``statistics``, where it formed one); the posterior mode under
+    the problem's prior where it has one."""
     if estimate is None:
         estimate = gaussian_mle(statistics, problem.reg_covar, problem.form)
     mass, means, covariances = estimate[:3]
+    if problem.prior is not None:
+        return _posterior_mode(mass, means, covariances, problem, previous)
     if problem.model is not None:
         xp, device = get_namespace(covariances)
         host_covariances = covariances_in_model(
@@ -259,6 +302,61 @@ def mle(statistics, problem, previous=None, estimate=None):
     return mass, means, covariances
 
 
+def _posterior_mode(mass, means, covariances, problem, previous):
+    """mclust's MAP M-step (:func:`~sklearn_otmix._prior.map_m_step`: that of
+    its EM, ``mvn()``'s for one component) from the maximum-likelihood
+    ``covariances`` of the problem's form, ``reg_covar`` kept on their
+    diagonals."""
+    xp, device = get_namespace(covariances)
+    host = [to_numpy(a).astype(np.float64) for a in (mass, means, covariances)]
+    mass_h, means_h, covariances_h = host
+    K, d = means_h.shape
+    ridge = problem.reg_covar
+    form = problem.form
+    # Each component's scatter about its mean, W_k, as far as the form keeps
+    # it: the pooled scatter shared out (EEE reads only its sum), diagonals
+    # (VVI), or their mean (VII reads only the traces).
+    if form == "full":
+        scatter = (covariances_h - ridge * np.eye(d)) * mass_h[:, None, None]
+    elif form == "tied":
+        pooled = (covariances_h - ridge * np.eye(d)) * mass_h.sum()
+        scatter = np.broadcast_to(pooled / K, (K, d, d))
+    else:
+        variances = covariances_h - ridge
+        if form == "spherical":
+            variances = np.repeat(variances[:, None], d, axis=1)
+        scatter = np.zeros((K, d, d))
+        scatter[:, np.arange(d), np.arange(d)] = variances * mass_h[:, None]
+    start = None
+    if previous is not None and form == "full":
+        start = to_numpy(previous).astype(np.float64) - ridge * np.eye(d)
+    estimate = map_m_step(
+        mass_h,
+        means_h,
+        scatter,
+        problem.prior,
+        problem.mclust_model,
+        routine="mvn" if K == 1 else "me",
+        start=start,
+    )
+    fitted = estimate.covariances
+    if form == "tied":
+        fitted = fitted[0]
+    elif form == "diag":
+        fitted = np.einsum("kii->ki", fitted)
+    elif form == "spherical":
+        fitted = fitted[:, 0, 0]
+    if not np.all(np.isfinite(fitted)):
+        raise _not_positive_definite(np.float64)
+    fitted = fitted + (ridge if form in ("diag", "spherical") else ridge * np.eye(d))
+    dtype = covariances.dtype
+    return (
+        mass,
+        asarray(estimate.means, xp, device, dtype=dtype),
+        asarray(fitted, xp, device, dtype=dtype),
+    )
+
+
 def m_step(statistics, problem, previous=None, estimate=None):
     """Weighted Gaussian maximum likelihood; ``pi = P^T 1`` (``t`` if fixed);
     ``previous``: the covariances that start an iterative model's updates;
@@ -269,6 +367,7 @@ def m_step(statistics, problem, previous=None, estimate=None):
     if (
         estimate is not None
         and problem.model is None
+        and problem.prior is None
         and estimate[2].dtype == weights.dtype
     ):
         mass, means, covariances, precisions_chol = estimate
