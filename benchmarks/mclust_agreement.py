@@ -28,6 +28,7 @@ import numpy as np
 from sklearn.datasets import load_breast_cancer, load_iris, load_wine
 
 from sklearn_otmix import OTGaussianMixture, OTGaussianMixtureSearch
+from sklearn_otmix._selection import mclust_template
 from sklearn_otmix._hierarchy import cut, merge_tree, whiten
 from sklearn_otmix._models import MODELS, model_covariances, support_error
 
@@ -52,7 +53,10 @@ MCLUST_SCRIPT = r"""
 suppressMessages(library(mclust))
 args <- commandArgs(trailingOnly = TRUE)
 X <- as.matrix(read.csv(args[1], header = FALSE))
-seconds <- system.time(fit <- Mclust(X, G = 1:9, verbose = FALSE))[["elapsed"]]
+prior <- if (length(args) > 3 && args[4] == "prior") priorControl() else NULL
+set.seed(0)  # the subset of rows for the tree, beyond 2000
+seconds <- system.time(
+  fit <- Mclust(X, G = 1:9, prior = prior, verbose = FALSE))[["elapsed"]]
 bic <- unclass(fit$BIC)
 attributes(bic) <- attributes(bic)[c("dim", "dimnames")]
 write.csv(bic, args[2])
@@ -217,13 +221,14 @@ def differences(ours, theirs):
     return loglik, parameters
 
 
-def mclust_search(X):
-    """``Mclust(X, G=1:9)``: (model, G, BIC in mclust's sign, seconds, the BIC
-    table as a dict (G, model) -> BIC, NaN where mclust has none)."""
+def mclust_search(X, prior=False):
+    """``Mclust(X, G=1:9)`` (``prior``: with ``prior = priorControl()``):
+    (model, G, BIC in mclust's sign, seconds, the BIC table as a dict
+    (G, model) -> BIC, NaN where mclust has none)."""
     with tempfile.TemporaryDirectory() as folder:
         data = _write(folder, "X", X)
         table, summary = Path(folder) / "bic.csv", Path(folder) / "best.txt"
-        _rscript(MCLUST_SCRIPT, data, table, summary)
+        _rscript(MCLUST_SCRIPT, data, table, summary, "prior" if prior else "none")
         model, G, bic, seconds = summary.read_text().split()
         lines = table.read_text().splitlines()
     columns = [c.strip('"') for c in lines[0].split(",")[1:]]
@@ -237,11 +242,12 @@ def mclust_search(X):
     return model, int(G), float(bic), float(seconds), bics
 
 
-def our_search(X, n_jobs=None):
-    """The search with its defaults: (model, G, BIC in mclust's sign,
-    seconds, the fitted search)."""
+def our_search(X, n_jobs=None, prior=None):
+    """The search with its defaults (``prior``: the template's): (model, G,
+    BIC in mclust's sign, seconds, the fitted search)."""
+    template = mclust_template().set_params(prior=prior)
     begin = time.perf_counter()
-    search = OTGaussianMixtureSearch(n_jobs=n_jobs).fit(X)
+    search = OTGaussianMixtureSearch(template, n_jobs=n_jobs, random_state=0).fit(X)
     seconds = time.perf_counter() - begin
     best = search.best_params_
     return (

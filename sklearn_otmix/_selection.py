@@ -18,7 +18,9 @@ from ._backend import check_same_namespace, to_numpy
 from ._data import samples_of
 from ._estimator import OTGaussianMixture, keeps_state_on_error
 from ._gaussian import COVARIANCE_TYPES
-from ._models import MODELS, support_error
+from ._models import MODELS, covariance_form, support_error
+from ._prior import UNSUPPORTED_MODELS
+from ._step import FORM_MODELS
 
 #: A covariance whose smallest eigenvalue is below this fraction of the
 #: largest of the mixture's is singular: the component has collapsed.
@@ -27,19 +29,36 @@ SINGULAR = math.sqrt(np.finfo(np.float64).eps)
 
 def mclust_template():
     """The estimator that the search clones by default: mclust's EM (the
-    hierarchical initialisation, no regularisation), to a tolerance near its
-    own (``1e-5`` relative to the log-likelihood)."""
+    hierarchical initialisation, no regularisation) with mclust's stopping
+    rule (``emControl()``: the log-likelihood's change relative to it below
+    ``1e-5``)."""
     return OTGaussianMixture(
-        init_params="hierarchical", reg_covar=0.0, tol=1e-6, max_iter=1000
+        init_params="hierarchical",
+        reg_covar=0.0,
+        tol=1e-5,
+        convergence="relative",
+        max_iter=1000,
     )
 
 
-def _collapsed(model):
+def _collapsed(model, total):
     """Why the fitted ``model`` is degenerate, or None: an empty component, or
-    a covariance singular next to the others (``reg_covar`` taken off)."""
+    a covariance singular next to the others (``reg_covar`` taken off).
+
+    A component is empty below the weight ``sqrt(eps)``. With a prior, whose
+    scale keeps the covariances regular however little mass they have, below
+    the mass ``sqrt(eps)`` (weight times the ``total`` sample weight), mclust's
+    rule, and no covariance counts as singular.
+    """
     weights = to_numpy(model.weights_).astype(np.float64)
+    with_prior = getattr(model, "prior", None) is not None
+    if with_prior:
+        weights = weights * total
     if weights.min() < SINGULAR:
         return f"component {int(np.argmin(weights))} is empty"
+    if with_prior:
+        # The prior's scale keeps every covariance positive definite.
+        return None
     covariances = to_numpy(model.covariances_).astype(np.float64)
     d = model.n_features_in_
     eigenvalues = {
@@ -57,9 +76,25 @@ def _collapsed(model):
     return None
 
 
-def _fit_cell(template, X, sample_weight, n_components, covariance_type):
-    """Fit one cell of the grid; its row of the table (and the model, or None
-    where it could not be fitted)."""
+def _prior_error(template, covariance_type):
+    """Why ``template``'s prior cannot fit ``covariance_type``, or None: mclust
+    has no conjugate prior for four of its models, and its ``Mclust()`` leaves
+    them out when given one."""
+    if getattr(template, "prior", None) is None:
+        return None
+    form, model = covariance_form(covariance_type)
+    model = model or FORM_MODELS[form]
+    if model in UNSUPPORTED_MODELS:
+        return (
+            f"mclust has no conjugate prior for {model} (prior={template.prior!r}); "
+            "Mclust() leaves it out too"
+        )
+    return None
+
+
+def _fit_cell(template, X, sample_weight, total, n_components, covariance_type):
+    """Fit one cell of the grid (``total``: the sample weight of ``X``); its
+    row of the table (and the model, or None where it could not be fitted)."""
     model = clone(template).set_params(
         n_components=n_components, covariance_type=covariance_type
     )
@@ -75,7 +110,7 @@ def _fit_cell(template, X, sample_weight, n_components, covariance_type):
     row["fit_time"] = time.perf_counter() - start
     row["warnings"] = "; ".join(sorted({str(w.message) for w in caught}))
     row.update(n_iter=model.n_iter_, converged=model.converged_)
-    reason = _collapsed(model)
+    reason = _collapsed(model, total)
     if reason is not None:
         row["status"] = f"degenerate: {reason}"
         return None, row
@@ -109,8 +144,8 @@ class OTGaussianMixtureSearch(DensityMixin, BaseEstimator):
         The template of every fit; its ``n_components`` and
         ``covariance_type`` are set by the grid. None is
         ``OTGaussianMixture(init_params="hierarchical", reg_covar=0.0,
-        tol=1e-6, max_iter=1000)``: mclust's initialisation, without
-        regularisation, to a tolerance at least as tight as mclust's.
+        tol=1e-5, convergence="relative", max_iter=1000)``: mclust's
+        initialisation and stopping rule, without regularisation.
     n_components : int or iterable of int, default=None
         The numbers of components tried; None tries 1 to 9, as mclust.
     covariance_types : iterable of str, default=None
@@ -171,6 +206,9 @@ class OTGaussianMixtureSearch(DensityMixin, BaseEstimator):
     model that the data cannot support is skipped without a fit: one with
     orientations and no more samples than features, or one with more free
     parameters than the data have values (``n_samples * n_features``).
+    With a template's ``prior`` (mclust's conjugate prior), VEE, EVE, VVE
+    and EVV are skipped, as ``Mclust(X, prior = priorControl())`` skips them:
+    mclust has no prior for them.
 
     Examples
     --------
@@ -265,6 +303,7 @@ class OTGaussianMixtureSearch(DensityMixin, BaseEstimator):
             self, X, sample_weight, reset=True, n_components=1, fit=True
         )
         n_samples, n_features = samples.n_samples, samples.like.shape[1]
+        total = float(samples.total)
         counts, models = self._grid()
         template = mclust_template() if self.estimator is None else self.estimator
         if template.random_state is None:
@@ -275,11 +314,12 @@ class OTGaussianMixtureSearch(DensityMixin, BaseEstimator):
             template = clone(template).set_params(random_state=seed)
         grid = [(k, m) for m in models for k in counts]
         skipped = {
-            cell: support_error(cell[1], n_samples, n_features, cell[0])
+            cell: _prior_error(template, cell[1])
+            or support_error(cell[1], n_samples, n_features, cell[0])
             for cell in grid
         }
         fitted = Parallel(n_jobs=self.n_jobs)(
-            delayed(_fit_cell)(template, X, sample_weight, k, m)
+            delayed(_fit_cell)(template, X, sample_weight, total, k, m)
             for k, m in grid
             if skipped[(k, m)] is None
         )

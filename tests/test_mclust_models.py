@@ -197,12 +197,35 @@ def test_hierarchical_partitions_equal_mclust(name):
         )
 
 
+def _cells(search, theirs):
+    """The cells of the grid where both have a BIC: (ours, mclust's), mclust's
+    sign; and the cells where one of the two has none."""
+    table = search.cv_results_
+    both, one = {}, []
+    for k, m, ours in zip(
+        table["param_n_components"],
+        table["param_covariance_type"],
+        table["bic"],
+        strict=True,
+    ):
+        if (k, m) not in theirs:
+            continue  # skipped by mclust too (its prior's four)
+        finite = np.isfinite(ours), np.isfinite(theirs[(k, m)])
+        if all(finite):
+            both[(k, m)] = (-ours, theirs[(k, m)])
+        elif any(finite):
+            one.append((k, m))
+    return both, one
+
+
 @pytest.mark.parametrize("name", DATA)
 def test_search_reproduces_mclust(name):
-    """With its defaults, the search picks the model and the number of
-    components of ``Mclust(X, G=1:9)``, with the same BIC (rel 1e-3); the
-    cells where mclust has a BIC agree too, mostly (our fits converge at
-    least as far, so our BIC is rarely below mclust's)."""
+    """With its defaults (mclust's initialisation and stopping rule), the
+    search picks the model and the number of components of
+    ``Mclust(X, G=1:9)`` with its BIC (rel 1e-6); most cells where both have
+    a BIC agree to 1e-6 (all on iris and faithful: on raw wine, whose
+    features' scales span 1e5, EVE and EEV reach other optima, and VVE is
+    not mclust's, see above)."""
     X = agreement.datasets((name,))[name]
     model_r, G_r, bic_r, _, bics_r = agreement.mclust_search(X)
     model, G, bic, _, search = agreement.our_search(X)
@@ -212,16 +235,37 @@ def test_search_reproduces_mclust(name):
         # ours is higher, in mclust's sign.
         assert bic > bic_r
     else:
-        assert abs(bic - bic_r) <= 1e-3 * abs(bic_r)
-    table = search.cv_results_
+        assert abs(bic - bic_r) <= 1e-6 * abs(bic_r)
+    both, _ = _cells(search, bics_r)
     close = [
-        abs(-ours - bics_r[(k, m)]) <= 1e-3 * abs(bics_r[(k, m)])
-        for k, m, ours in zip(
-            table["param_n_components"],
-            table["param_covariance_type"],
-            table["bic"],
-            strict=True,
-        )
-        if m != "VVE" and np.isfinite(ours) and np.isfinite(bics_r.get((k, m), np.nan))
+        abs(ours - theirs) <= 1e-6 * abs(theirs)
+        for (k, m), (ours, theirs) in both.items()
+        if m != "VVE"
     ]
-    assert np.mean(close) > 0.9
+    assert np.mean(close) > (0.9 if name == "wine" else 0.99)
+
+
+@pytest.mark.parametrize("name", DATA)
+def test_search_with_prior_reproduces_mclust(name):
+    """``prior='mclust'``: the search picks the model and the number of
+    components of ``Mclust(X, G=1:9, prior=priorControl())`` with its BIC,
+    and every cell agrees with mclust's (rel 1e-6), NaN where mclust has
+    none (the ten models of mclust's prior: VEE, EVE, VVE, EVV skipped)."""
+    X = agreement.datasets((name,))[name]
+    model_r, G_r, bic_r, _, bics_r = agreement.mclust_search(X, prior=True)
+    model, G, bic, _, search = agreement.our_search(X, prior="mclust")
+    assert (model, G) == (model_r, G_r)
+    assert abs(bic - bic_r) <= 1e-6 * abs(bic_r)
+    both, one = _cells(search, bics_r)
+    assert one == []
+    for cell, (ours, theirs) in both.items():
+        assert abs(ours - theirs) <= 1e-6 * abs(theirs), cell
+    skipped = search.cv_results_["status"][
+        np.isin(
+            search.cv_results_["param_covariance_type"], ["VEE", "EVE", "VVE", "EVV"]
+        )
+    ]
+    assert all(
+        status.startswith("skipped: mclust has no conjugate prior")
+        for status in skipped
+    )

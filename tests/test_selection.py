@@ -106,7 +106,15 @@ def test_sample_weight_counts_as_repeated_rows():
     being the total weight."""
     X = load_iris().data
     weights = np.random.RandomState(0).randint(1, 4, len(X))
-    kwargs = dict(n_components=[1, 2, 3], covariance_types=["VVI", "EEE"])
+    # To convergence: the weighted rows and the repeated ones start from
+    # different trees (the tree is unweighted), and mclust's stopping rule
+    # (the default template's) leaves each a few 1e-6 from the optimum.
+    template = OTGaussianMixture(
+        init_params="hierarchical", reg_covar=0.0, tol=1e-10, max_iter=1000
+    )
+    kwargs = dict(
+        estimator=template, n_components=[1, 2, 3], covariance_types=["VVI", "EEE"]
+    )
     weighted = OTGaussianMixtureSearch(**kwargs).fit(X, sample_weight=weights)
     repeated = OTGaussianMixtureSearch(**kwargs).fit(np.repeat(X, weights, axis=0))
     assert weighted.best_params_ == repeated.best_params_
