@@ -1,6 +1,7 @@
 """A small run of the benchmark, so that it cannot rot (timings are not checked)."""
 
 import importlib.util
+import re
 from pathlib import Path
 
 import numpy as np
@@ -95,3 +96,110 @@ def test_weight_bounds_benchmark_runs(capsys):
     _, excess, row_error, _ = rows["dual (package)"]
     assert excess < 1e-9 and row_error < 1e-12
     assert "POT partial" in capsys.readouterr().out
+
+
+def _mclust_side(seconds, model, G, bic):
+    return {"seconds": seconds, "choice": (model, G), "bic": bic, "error": None}
+
+
+def _rst_cells(table):
+    """The cells of an RST simple table, read off the spans of its borders."""
+    lines = table.splitlines()
+    border = lines[0]
+    assert lines[2] == border and lines[-1] == border
+    assert set(border) == {"=", " "}
+    spans = [(m.start(), m.end()) for m in re.finditer("=+", border)]
+    rows = []
+    for line in [lines[1], *lines[3:-1]]:
+        line = line.ljust(len(border))
+        # Between the columns: blanks only, so no cell spills into the next.
+        gaps = zip([end for _, end in spans[:-1]], [start for start, _ in spans[1:]])
+        assert all(not line[a:b].strip() for a, b in gaps), line
+        rows.append([line[a:b].strip() for a, b in spans])
+    return rows
+
+
+def test_mclust_benchmark_data_and_table():
+    bench = _benchmark_module("bench_mclust")
+    # The generated mixture: fixed seed, four components of the stated
+    # weights, means SEPARATION apart, full covariances.
+    X, labels = bench.mixture(20_000)
+    assert X.shape == (20_000, 5)
+    np.testing.assert_array_equal(bench.mixture(20_000)[0], X)
+    assert not np.allclose(bench.mixture(20_000, seed=1)[0], X)
+    np.testing.assert_allclose(np.bincount(labels) / len(X), bench.WEIGHTS, atol=0.01)
+    means = np.array([X[labels == k].mean(axis=0) for k in range(4)])
+    gaps = np.linalg.norm(means[:, None] - means[None], axis=-1)[np.triu_indices(4, 1)]
+    np.testing.assert_allclose(gaps, bench.SEPARATION, rtol=0.05)
+    for k in range(4):
+        correlations = np.corrcoef(X[labels == k].T)[np.triu_indices(5, 1)]
+        assert np.abs(correlations).max() > 0.1  # not diagonal
+        spread = np.linalg.eigvalsh(np.cov(X[labels == k].T))
+        assert 0.2 < spread.min() and spread.max() < 2.2
+
+    # Ours on a small grid, without R: its choice, R's columns "n/a".
+    X, _ = bench.mixture(400)
+    result = bench.measure(
+        X,
+        with_r=False,
+        with_parallel=False,
+        n_components=[3, 4, 5],
+        covariance_types=["VVV"],
+    )
+    assert result["mclust"] is None and result["ours2"] is None
+    assert result["ours"]["choice"] == ("VVV", 4) and result["ours"]["error"] is None
+    row = bench.table_row("gen400", result)
+    assert row[:4] == ["gen400", "400", "5", "n/a"]
+    assert row[5:8] == ["n/a", "n/a", "n/a (ours: VVV,4)"]
+    assert float(row[4]) > 0 and float(row[9]) == pytest.approx(result["ours"]["bic"])
+
+    # Rows from known results: the ratio, the choices, the BICs.
+    differ = {
+        "n": 150,
+        "d": 4,
+        "mclust": _mclust_side(2.0, "VEV", 3, -580.0),
+        "ours": _mclust_side(5.0, "VVV", 4, -590.12345),
+        "ours2": _mclust_side(3.0, "VVV", 4, -590.12345),
+    }
+    same = dict(differ, ours=_mclust_side(1.0, "VEV", 3, -580.0004))
+    rows = [bench.table_row("differ", differ), bench.table_row("same", same)]
+    assert rows[0] == [
+        "differ",
+        "150",
+        "4",
+        "2.00",
+        "5.00",
+        "2.50",
+        "3.00",
+        "no: VEV,3 vs VVV,4",
+        "-580.000",
+        "-590.123",
+    ]
+    assert rows[1][5] == "0.50" and rows[1][7] == "yes: VEV,3"
+
+    plain = bench.format_table(rows).splitlines()
+    assert re.split(r"\s{2,}", plain[0]) == bench.HEADER
+    assert set(plain[1]) == {"-"}
+    for line, cells in zip(plain[2:], rows, strict=True):
+        assert re.split(r"\s{2,}", line.strip()) == cells
+    assert _rst_cells(bench.format_table(rows, rst=True)) == [bench.HEADER, *rows]
+
+
+def test_mclust_benchmark_against_r():
+    bench = _benchmark_module("bench_mclust")
+    if not bench.agreement.has_mclust():
+        pytest.skip("Rscript with R's mclust is missing")
+    X, _ = bench.mixture(300, n_features=3)
+    result = bench.measure(X, with_parallel=False, n_components=[1])
+    theirs = result["mclust"]
+    assert theirs["error"] is None and theirs["seconds"] > 0
+    model, G = theirs["choice"]
+    assert G == 4  # the generated mixture has four components
+    # Ours, on Mclust's model alone: the same choice, the same BIC.
+    search = dict(n_components=[3, 4, 5], covariance_types=[model])
+    result["ours"] = bench.measure(X, with_r=False, with_parallel=False, **search)[
+        "ours"
+    ]
+    row = bench.table_row("gen300", result)
+    assert row[7] == f"yes: {model},4"
+    assert float(row[8]) == pytest.approx(float(row[9]), rel=1e-3)
