@@ -106,9 +106,9 @@ def model_covariances(
         The alternating updates of the models without a closed form stop when
         the volumes change by less than ``tol`` (relative).
     start : ndarray of shape (n_components, n_features, n_features), default=None
-        EVE and VVE: covariances of the model whose orientation and shapes
-        start the updates (the previous M-step's, as mclust's EM does); the
-        identity when None.
+        VEI, VEE, VEV, EVE and VVE: covariances of the model whose volumes,
+        shapes and orientations start the updates (the previous M-step's, as
+        mclust's EM does); unit volumes and the identity when None.
 
     Returns
     -------
@@ -146,9 +146,17 @@ def model_covariances(
         values, vectors = np.linalg.eigh(scatter)  # ascending, per component
         shape, root = _unit_determinant(values.sum(axis=0))
         return _oriented(np.full(K, root / n), np.broadcast_to(shape, (K, d)), vectors)
-    if model == "VEI":
-        shape = np.ones(d)
+    # VEI, VEE and VEV alternate their volumes and their common shape (or
+    # matrix): from the previous M-step's, where given, as mclust's EM does,
+    # their updates need a step or two where EM is near its end.
+    warm = start is not None and model in ("VEI", "VEE", "VEV")
+    if warm:
+        volumes = np.exp(np.linalg.slogdet(start)[1] / d)
+        warm = bool(np.all(np.isfinite(volumes)) and np.all(volumes > 0))
+    if not warm:
         volumes = np.ones(K)
+    if model == "VEI":
+        shape = np.diagonal(start[0]) / volumes[0] if warm else np.ones(d)
         for _ in range(max_iter):
             previous = volumes
             volumes = (diagonals / shape).sum(axis=1) / (d * mass)
@@ -157,8 +165,7 @@ def model_covariances(
                 break
         return _diagonal_matrices(volumes[:, None] * shape)
     if model == "VEE":
-        common = np.eye(d)
-        volumes = np.ones(K)
+        common = start[0] / volumes[0] if warm else np.eye(d)
         for _ in range(max_iter):
             previous = volumes
             inverse = np.linalg.inv(common)
@@ -171,8 +178,8 @@ def model_covariances(
         return volumes[:, None, None] * common
     if model == "VEV":
         values, vectors = np.linalg.eigh(scatter)
-        shape = np.ones(d)
-        volumes = np.ones(K)
+        # The shape pairs with each component's eigenvalues in ascending order.
+        shape = np.linalg.eigvalsh(start[0]) / volumes[0] if warm else np.ones(d)
         for _ in range(max_iter):
             previous = volumes
             volumes = (values / shape).sum(axis=1) / (d * mass)
