@@ -299,6 +299,16 @@ def covariance_form(covariance_type):
     return covariance_type, None
 
 
+def mclust_name(covariance_type):
+    """mclust's name of a ``covariance_type``, scikit-learn's four included."""
+    form, model = covariance_form(covariance_type)
+    return model or _FORM_MODELS[form]
+
+
+#: mclust's names of scikit-learn's four forms.
+_FORM_MODELS = {form: model for model, form in ALIASES.items()}
+
+
 def covariances_in_model(mass, covariances, model, reg_covar, start=None):
     """Full covariances (``reg_covar`` on their diagonals) replaced by the
     M-step of ``model`` from the same weighted scatter matrices (``start``:

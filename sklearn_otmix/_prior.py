@@ -41,25 +41,15 @@ import numpy as np
 
 from ._models import MODELS, n_model_parameters
 
-#: The models that mclust fits with a prior. Its ``Mclust()`` and
-#: ``mclustBIC()`` drop the other four from the search when a prior is given.
-PRIOR_MODELS = (
-    "EII",
-    "VII",
-    "EEI",
-    "VEI",
-    "EVI",
-    "VVI",
-    "EEE",
-    "EEV",
-    "VEV",
-    "VVV",
-)
-
 #: The models that mclust does not fit with a prior (mclust 6: their
 #: ``mstep()`` returns zero or missing covariances, with no error and, for
 #: EVV, a return code of 0; their ``me()`` a missing log-likelihood).
 UNSUPPORTED_MODELS = ("VEE", "EVE", "VVE", "EVV")
+
+#: The models that mclust fits with a prior, in its order. Its ``Mclust()``
+#: and ``mclustBIC()`` drop the other four from the search when a prior is
+#: given.
+PRIOR_MODELS = tuple(model for model in MODELS if model not in UNSUPPORTED_MODELS)
 
 #: mclust's routines whose MAP M-steps :func:`map_m_step` reproduces.
 ROUTINES = ("me", "mstep", "mvn")

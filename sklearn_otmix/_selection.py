@@ -18,9 +18,8 @@ from ._backend import check_same_namespace, to_numpy
 from ._data import samples_of
 from ._estimator import OTGaussianMixture, keeps_state_on_error
 from ._gaussian import COVARIANCE_TYPES
-from ._models import MODELS, covariance_form, support_error
+from ._models import MODELS, mclust_name, support_error
 from ._prior import UNSUPPORTED_MODELS
-from ._step import FORM_MODELS
 
 #: A covariance whose smallest eigenvalue is below this fraction of the
 #: largest of the mixture's is singular: the component has collapsed.
@@ -82,8 +81,7 @@ def _prior_error(template, covariance_type):
     them out when given one."""
     if getattr(template, "prior", None) is None:
         return None
-    form, model = covariance_form(covariance_type)
-    model = model or FORM_MODELS[form]
+    model = mclust_name(covariance_type)
     if model in UNSUPPORTED_MODELS:
         return (
             f"mclust has no conjugate prior for {model} (prior={template.prior!r}); "

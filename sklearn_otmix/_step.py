@@ -28,7 +28,7 @@ from ._gaussian import (
     sufficient_statistics,
 )
 from ._memory import LABELS
-from ._models import covariance_form, covariances_in_model
+from ._models import covariance_form, covariances_in_model, mclust_name
 from ._prior import map_m_step, prior_from_moments
 from ._transport import (
     TransportProblem,
@@ -81,11 +81,7 @@ class MixtureProblem(NamedTuple):
     @property
     def mclust_model(self):
         """The mclust name of the covariance model, the four forms' included."""
-        return self.model or FORM_MODELS[self.form]
-
-
-#: mclust's names of scikit-learn's four forms.
-FORM_MODELS = {"full": "VVV", "tied": "EEE", "diag": "VVI", "spherical": "VII"}
+        return mclust_name(self.model or self.form)
 
 
 def mixture_problem(
