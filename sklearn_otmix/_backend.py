@@ -15,6 +15,7 @@ input, the namespace is numpy's. The namespaces come from ``array_api_compat``,
 as vendored by scikit-learn.
 """
 
+import functools
 import math
 
 import numpy as np
@@ -276,6 +277,27 @@ def cholesky(matrices):
     ):
         return None
     return lower
+
+
+def inverse_transposed(lower):
+    """``C^{-T}`` of lower-triangular matrices ``C``: upper triangular, the
+    round-off below the diagonal cleared (one batched inverse; elsewhere a
+    solve against an identity per matrix, as not every library broadcasts
+    one)."""
+    if array_api_compat.is_numpy_array(lower):
+        inverse = np.swapaxes(np.linalg.inv(lower), -1, -2)
+        inverse *= _upper_mask(lower.shape[-1])
+        return inverse
+    xp = namespace_of(lower)
+    identity = xp.zeros_like(lower) + xp.eye(
+        lower.shape[-1], dtype=lower.dtype, **on_device_of(lower)
+    )
+    return xp.triu(xp.matrix_transpose(xp.linalg.solve(lower, identity)))
+
+
+@functools.lru_cache(maxsize=8)
+def _upper_mask(n_features):
+    return np.triu(np.ones((n_features, n_features)))
 
 
 def pot_takes(*arrays):

@@ -101,6 +101,7 @@ class DaskSamples:
     """
 
     holds_plan = False
+    one_block = False
 
     def __init__(self, X, sample_weight, summary, total, row_width, labels=None):
         self.X = X

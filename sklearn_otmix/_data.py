@@ -14,6 +14,8 @@ The fit sees the samples only through a small interface, which in-memory arrays
 - ``initialization_sample(random_state)``: rows in memory to initialise on.
 - ``holds_plan``: whether the whole plan may be formed in memory and handed to
   POT (then ``concat`` and ``split`` move between blocks and whole arrays).
+- ``one_block``: whether the rows are one block in memory, ``X`` and their
+  masses ``sample_mass`` (then an E-step may form all its temporaries at once).
 - ``like``: an array of ``n_features`` columns in whose namespace, on whose
   device and of whose dtype the mixture's parameters live; ``total``, the sum of
   the masses; ``n_samples``.

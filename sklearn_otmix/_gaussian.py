@@ -34,6 +34,7 @@ from ._backend import (
     asarray,
     astype,
     cholesky,
+    inverse_transposed,
     finfo,
     moment_rows,
     namespace_of,
@@ -533,6 +534,63 @@ def _group_cost(means, precisions_chol, form, centre, whiten):
     return GaussianCost(coefficients, centre, form, tied_factor)
 
 
+def centred_on_means(X, means):
+    """The rows about each component's mean, ``x_i - mu_k``: shape
+    (n_components, n_samples, n_features)."""
+    return X[None, :, :] - means[:, None, :]
+
+
+def own_mean_cost(centred, precisions_chol, form):
+    """The costs ``C_ik = |(x_i - mu_k) L_k|^2 / 2 + d/2 log(2 pi) - log det L_k``
+    of rows about each component's own mean (:func:`centred_on_means`): no
+    digits lost however far the components lie from each other, in the
+    ``K n d`` temporaries that a small problem affords.
+
+    Returns
+    -------
+    cost : ndarray of shape (n_samples, n_components)
+    """
+    xp = namespace_of(centred)
+    n_features = centred.shape[-1]
+    if form in ("full", "tied"):
+        whitened = centred @ precisions_chol
+    elif form == "diag":
+        whitened = centred * precisions_chol[:, None, :]
+    else:
+        whitened = centred * precisions_chol[:, None, None]
+    whitened *= whitened
+    half = xp.full(n_features, 0.5, dtype=centred.dtype, **on_device_of(centred))
+    cost = xp.matrix_transpose(whitened @ half)
+    return cost + _normalising_constant(precisions_chol, form, n_features)
+
+
+def statistics_of_plan(X, plan, form):
+    """The :class:`Statistics` of ``plan`` about each component's weighted
+    mean, all components at once (:func:`sufficient_statistics` one at a
+    time, for blocks of rows): exact, in ``K n d`` temporaries.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    plan : ndarray of shape (n_samples, n_components)
+    form : {'full', 'tied', 'diag', 'spherical'}
+    """
+    xp = namespace_of(plan)
+    mass = xp.sum(plan, axis=0)
+    transposed = xp.matrix_transpose(plan)
+    means = (transposed @ X) / _floored(mass)[:, None]
+    centred = centred_on_means(X, means)
+    weighted = centred * transposed[:, :, None]
+    first = xp.sum(weighted, axis=1)
+    if form in ("full", "tied"):
+        second = xp.matrix_transpose(weighted) @ centred
+        if form == "tied":
+            second = xp.sum(second, axis=0)
+    else:
+        second = xp.sum(weighted * centred, axis=1)
+    return Statistics(mass, first, second, means, form)
+
+
 # --------------------------------------------------------------------------------
 # M-step: weighted maximum likelihood from sufficient statistics
 
@@ -861,13 +919,8 @@ def precision_cholesky(covariances, form):
     lower = cholesky(covariances)
     if lower is None:
         raise _not_positive_definite(covariances.dtype)
-    # Sigma = C C^T gives Sigma^{-1} = C^{-T} C^{-1}: the factor is C^{-T}, upper
-    # triangular (one batched solve, an identity per component as not every
-    # library broadcasts it; triu clears the round-off below the diagonal).
-    identity = xp.zeros_like(lower) + xp.eye(
-        lower.shape[-1], dtype=lower.dtype, **on_device_of(lower)
-    )
-    return xp.triu(xp.matrix_transpose(xp.linalg.solve(lower, identity)))
+    # Sigma = C C^T gives Sigma^{-1} = C^{-T} C^{-1}: the factor is C^{-T}.
+    return inverse_transposed(lower)
 
 
 def precision_cholesky_from_precisions(precisions, form):

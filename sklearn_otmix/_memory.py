@@ -115,6 +115,7 @@ class InMemory:
         budget = min(block_bytes(X), max(2 * data_bytes, 2**20))
         self._size = max(1, budget // (item_bytes * width))
         self._blocks = self._slices(X.shape[0])
+        self.one_block = len(self._blocks) == 1
 
     def _slices(self, n_rows):
         # One block at least, empty for no rows: every sum has a term.

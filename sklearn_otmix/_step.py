@@ -21,6 +21,9 @@ from ._backend import (
 from ._gaussian import (
     Statistics,
     _not_positive_definite,
+    centred_on_means,
+    own_mean_cost,
+    statistics_of_plan,
     gaussian_cost_of,
     gaussian_mle,
     digit_checked_mle,
@@ -231,6 +234,46 @@ def _exact_statistics(x, mass, labels, *state, block, gaussian, classes, form):
     return sufficient_statistics(x, plan, mass, form)
 
 
+#: The most entries ``K n d`` of the rows about each component's mean that an
+#: E-step forms at once (:func:`_whole_e_step`): 16 MiB in float64.
+WHOLE_ENTRIES = 2**21
+
+
+def _whole(samples, problem):
+    """Whether the E-step is one closed form over all rows at once: rows in
+    one block in float64, ``reg_m = 0`` without bounds or labels, and the
+    rows about every mean within :data:`WHOLE_ENTRIES`."""
+    transport = problem.transport
+    if not samples.one_block or samples.labels is not None:
+        return False
+    X = samples.X
+    return (
+        transport.reg_m == 0.0
+        and transport.bounds is None
+        and problem.component_class is None
+        and X.dtype == namespace_of(X).float64
+        and problem.n_components * X.shape[0] * X.shape[1] <= WHOLE_ENTRIES
+    )
+
+
+def _whole_e_step(samples, mixture, problem):
+    """:func:`e_step` of small problems: the costs of the rows about each
+    component's own mean and the plan's statistics about its new means, each
+    in a few operations on all rows (the per-block machinery of the moments
+    costs more than the arithmetic there)."""
+    X, mass = samples.X, samples.sample_mass
+    centred = centred_on_means(X, mixture.means)
+    costs = own_mean_cost(centred, mixture.precisions_chol, problem.form)
+    transport = solve_transport(samples, None, mixture.weights, problem.transport)
+    plan, terms, marginals = transport.block(lambda: costs, mass)
+    statistics = statistics_of_plan(X, plan, problem.form)
+    residual, converged = certificate(
+        transport, marginals, samples.total, problem.transport.tol
+    )
+    value = float(terms) / samples.total
+    return EStep(statistics, value, residual, converged, None)
+
+
 def e_step(samples, mixture, problem, warm=None):
     """The transport plan at ``mixture``, read in one pass into its statistics.
 
@@ -238,6 +281,8 @@ def e_step(samples, mixture, problem, warm=None):
     -------
     e_step : EStep
     """
+    if _whole(samples, problem):
+        return _whole_e_step(samples, mixture, problem)
     gaussian = mixture.gaussian(problem.form)
     cost_of = partial(_costs, cost_of=gaussian.cost_of, classes=problem.component_class)
     transport = solve_transport(

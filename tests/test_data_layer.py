@@ -1,12 +1,19 @@
 """The data layer: how the rows are cut into blocks does not change the fit."""
 
+import warnings
+
 import numpy as np
 import pytest
 from conftest import COVARIANCE_TYPES, DATASETS, assert_close_to_scale
+from sklearn.exceptions import ConvergenceWarning
 
-from sklearn_otmix import OTGaussianMixture, _backend
+from sklearn_otmix import OTGaussianMixture, _backend, _step
 from sklearn_otmix._memory import in_memory
-from sklearn_otmix._gaussian import gaussian_mle, sufficient_statistics
+from sklearn_otmix._gaussian import (
+    gaussian_mle,
+    statistics_of_plan,
+    sufficient_statistics,
+)
 
 X_BLOBS, K_BLOBS = DATASETS["blobs"]
 
@@ -94,3 +101,52 @@ def test_zero_weights_leave_their_rows_out_but_not_the_predictions():
     assert samples.total == weights.sum()
     # Every row gets an output, zero weights too.
     assert samples.rows(lambda x: x[:, 0]).shape == (len(X_BLOBS),)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_statistics_of_a_whole_plan_are_those_of_its_blocks(covariance_type):
+    X, plan = _plan(X_BLOBS + 1e4, K_BLOBS)
+    mass = np.ones(len(X))
+    blocks = sufficient_statistics(X, plan, mass, covariance_type)
+    whole = statistics_of_plan(X, plan, covariance_type)
+    for expected, actual in zip(
+        gaussian_mle(blocks, 1e-6, covariance_type),
+        gaussian_mle(whole, 1e-6, covariance_type),
+        strict=True,
+    ):
+        assert_close_to_scale(actual, expected, 1e-12)
+
+
+@pytest.mark.parametrize("covariance_type", [*COVARIANCE_TYPES, "VEV", "EVI"])
+def test_the_whole_e_step_is_the_blocks_e_step(monkeypatch, covariance_type):
+    # Components far apart next to their spread (the blocks' costs then take
+    # groups of them about different centres), sample weights, an offset.
+    rng = np.random.default_rng(3)
+    X = np.concatenate([X_BLOBS, 1e3 * X_BLOBS[:50]]) + 1e4
+    weights = rng.uniform(0.5, 2.0, len(X))
+    params = dict(
+        n_components=K_BLOBS + 1,
+        covariance_type=covariance_type,
+        random_state=0,
+        max_iter=30,
+        tol=0.0,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        whole = OTGaussianMixture(**params).fit(X, sample_weight=weights)
+        monkeypatch.setattr(_step, "WHOLE_ENTRIES", 0)
+        blocks = OTGaussianMixture(**params).fit(X, sample_weight=weights)
+    assert whole.n_iter_ == blocks.n_iter_ == 30
+    assert whole.lower_bound_ == pytest.approx(blocks.lower_bound_, rel=1e-12)
+    for name in ("weights_", "means_", "covariances_"):
+        assert_close_to_scale(getattr(whole, name), getattr(blocks, name), 1e-9, name)
+
+
+def test_the_whole_e_step_is_taken_only_where_it_applies():
+    problem = OTGaussianMixture(3)._problem(X_BLOBS)[0]
+    assert _step._whole(in_memory(X_BLOBS), problem)
+    assert not _step._whole(in_memory(X_BLOBS.astype(np.float32)), problem)
+    labels = np.zeros(len(X_BLOBS), dtype=int)
+    assert not _step._whole(in_memory(X_BLOBS, labels=labels), problem)
+    penalised = problem._replace(transport=problem.transport._replace(reg_m=1.0))
+    assert not _step._whole(in_memory(X_BLOBS), penalised)
