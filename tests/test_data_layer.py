@@ -131,10 +131,16 @@ def test_the_whole_e_step_is_the_blocks_e_step(monkeypatch, covariance_type):
         max_iter=30,
         tol=0.0,
     )
+    taken = []
+    whole_e_step = _step._whole_e_step
+    monkeypatch.setattr(
+        _step, "_whole_e_step", lambda *args: taken.append(1) or whole_e_step(*args)
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         whole = OTGaussianMixture(**params).fit(X, sample_weight=weights)
-        monkeypatch.setattr(_step, "WHOLE_ENTRIES", 0)
+        assert len(taken) == 30  # one per iteration
+        monkeypatch.setattr(_step, "WHOLE_PLAN", 0)
         blocks = OTGaussianMixture(**params).fit(X, sample_weight=weights)
     assert whole.n_iter_ == blocks.n_iter_ == 30
     assert whole.lower_bound_ == pytest.approx(blocks.lower_bound_, rel=1e-12)
