@@ -10,6 +10,7 @@ Variable, or the Identity (I: spherical shape, or axis-aligned orientation).
 import math
 
 import numpy as np
+from scipy.linalg import lapack
 
 from ._gaussian import _not_positive_definite
 
@@ -40,6 +41,8 @@ MODELS = {
 #: a component singular along an axis is left with a few units of either sign
 #: there.
 ROUND_OFFS = 2**8
+
+_EPS = np.finfo(np.float64).eps
 
 
 def _unit_determinant(matrix_or_diagonal):
@@ -193,31 +196,55 @@ def model_covariances(
 
 
 def _nearest_rotation(matrix):
-    """The orthogonal matrix nearest ``matrix`` (polar factor), transposed."""
-    left, _, right = np.linalg.svd(matrix)
+    """The orthogonal matrix nearest ``matrix`` (polar factor), transposed.
+
+    LAPACK's SVD (``gesdd``, as :func:`numpy.linalg.svd`) called directly:
+    on the small matrices of the M-step numpy's wrapper costs several times
+    the decomposition, and EVE and VVE take two per iteration.
+    """
+    left, _, right, info = lapack.dgesdd(matrix)
+    if info != 0:
+        raise np.linalg.LinAlgError("SVD did not converge")
     return (left @ right).T
 
 
-def _spread(orientation, matrices):
+def _round_off_bound(matrices):
+    """``2 ROUND_OFFS eps d max_kjl |S_kjl|``: :data:`ROUND_OFFS` times twice
+    a bound of the round-off of any spread of the ``S_k`` (see
+    :func:`_spread`)."""
+    d = matrices.shape[-1]
+    return 2 * ROUND_OFFS * _EPS * d * np.max(np.abs(matrices))
+
+
+def _spread(orientation, matrices, round_off_bound=None):
     """``diag(O S_k O^T)`` for each ``S_k``: zero where it is within
     :data:`ROUND_OFFS` round-offs of the products it sums (an axis along
     which ``S_k`` is singular: the sign of what is left is the rounding's).
+
+    The round-off of the ``i``-th is ``eps sum_jl |O_ij| |S_kjl| |O_il|``,
+    at most ``eps d max_jl |S_kjl|`` (``O``'s rows are unit vectors): it is
+    computed only when a spread is below :func:`_round_off_bound`, which
+    only a component singular next to the others' scale comes near.
 
     Parameters
     ----------
     orientation : ndarray of shape (n_features, n_features)
         ``O``, its rows the axes.
     matrices : ndarray of shape (n_components, n_features, n_features)
+    round_off_bound : float, default=None
+        :func:`_round_off_bound` of ``matrices``, computed when None.
 
     Returns
     -------
     spread : ndarray of shape (n_components, n_features)
     """
-    spread = np.einsum("ij,kjl,il->ki", orientation, matrices, orientation)
+    spread = np.add.reduce((orientation @ matrices) * orientation, axis=2)
+    if round_off_bound is None:
+        round_off_bound = _round_off_bound(matrices)
+    if np.minimum.reduce(spread, axis=None) > round_off_bound:
+        return spread
     magnitude = np.abs(orientation)
-    rounding = np.finfo(float).eps * np.einsum(
-        "ij,kjl,il->ki", magnitude, np.abs(matrices), magnitude
-    )
+    rounding = _EPS * np.einsum("ij,kjl,il->ki", magnitude, np.abs(matrices), magnitude)
     return np.where(spread <= ROUND_OFFS * rounding, 0.0, spread)
 
 
@@ -236,9 +263,17 @@ def _common_orientation(mass, scatter, variable_volume, tol, max_iter, start=Non
     mclust 6's VVE leaves the volumes out of the orientation steps: its
     M-step then need not maximise the likelihood (EM can go down), and ours
     differs from it for VVE alone.
+
+    The iterations are a few dozen operations on ``d x d`` matrices, where
+    numpy's call overhead is most of the time: what they share is computed
+    once, and sums are ufunc reductions (no Python wrapper).
     """
     K, d, _ = scatter.shape
     largest = np.linalg.eigvalsh(scatter)[:, -1]
+    # W_k - largest_k I, stacked for the row step's one product.
+    shifted = (scatter - largest[:, None, None] * np.eye(d)).reshape(K * d, d)
+    round_off_bound = _round_off_bound(scatter)
+    masses = mass[:, None]
     orientation = np.eye(d)
     shapes = np.ones((K, d))
     volumes = np.ones(K)
@@ -248,40 +283,42 @@ def _common_orientation(mass, scatter, variable_volume, tol, max_iter, start=Non
         shapes, roots = _unit_determinants(_spread(orientation, start), matrices=False)
         if variable_volume:
             volumes = roots
+    # (lambda_k A_k)^-1: with variable volumes each component's part of the
+    # criterion is divided by its volume (mclust's VVE leaves it out).
+    inverse = 1.0 / (volumes[:, None] * shapes)
     previous = np.inf
     for _ in range(max_iter):
-        # (lambda_k A_k)^-1: with variable volumes each component's part of the
-        # criterion is divided by its volume (mclust's VVE leaves it out).
-        inverse = 1.0 / (volumes[:, None] * shapes)
         # Majoriser in O's rows: W_k's largest eigenvalue bounds its quadratic.
-        weighted = orientation[None] * inverse[:, :, None]
-        # sum_k (weighted_k W_k - largest_k weighted_k), as one product.
-        step = np.swapaxes(weighted, 0, 1).reshape(d, K * d) @ (
-            scatter - largest[:, None, None] * np.eye(d)
-        ).reshape(K * d, d)
-        orientation = _nearest_rotation(step)
+        # sum_k (lambda_k A_k)^-1 O (W_k - largest_k I), as one product.
+        weighted = inverse.T[:, :, None] * orientation[:, None, :]
+        orientation = _nearest_rotation(weighted.reshape(d, K * d) @ shifted)
         # And in its columns, through W_k O: the largest entry of the inverse
-        # bounds it.
+        # bounds it. The two sums are subtracted as sums: from unit shapes
+        # (the first iteration without a start) the majoriser is zero and its
+        # polar factor that of their round-off.
         rotated = scatter @ orientation  # W_k O
-        step = np.tensordot(inverse.max(axis=1), rotated, axes=1)
-        step = (rotated * inverse[:, None, :]).sum(axis=0) - step
-        orientation = _nearest_rotation(step)
-        # Shapes (and volumes) in closed form for this orientation.
-        spread = _spread(orientation, scatter)
+        bound = np.maximum.reduce(inverse, axis=1) @ rotated.reshape(K, d * d)
+        step = np.add.reduce(rotated * inverse[:, None, :], axis=0)
+        orientation = _nearest_rotation(step - bound.reshape(d, d))
+        # Shapes (and volumes) in closed form for this orientation:
+        # A_k = spread_k / root_k, and lambda_k = root_k (VVE) or 1 (EVE).
+        spread = _spread(orientation, scatter, round_off_bound)
         if variable_volume:
-            spread = spread / mass[:, None]
-        shapes, roots = _unit_determinants(spread, matrices=False)
+            spread = spread / masses
+        log_roots = np.add.reduce(np.log(spread), axis=1) / d
         if variable_volume:
+            inverse = 1.0 / spread
             # -2 log L, up to constants: sum_k n_k d log(lambda_k).
-            volumes = roots
-            criterion = d * np.sum(mass * np.log(volumes))
+            criterion = d * np.add.reduce(mass * log_roots)
         else:
-            criterion = np.sum(spread / shapes)
+            inverse = np.exp(log_roots)[:, None] / spread
+            criterion = np.add.reduce(spread * inverse, axis=None)
         if abs(criterion - previous) / (1.0 + abs(criterion)) <= tol:
             break
         previous = criterion
-    if not variable_volume:
-        volumes = np.full(K, criterion / (mass.sum() * d))
+    roots = np.exp(log_roots)
+    shapes = spread / roots[:, None]
+    volumes = roots if variable_volume else np.full(K, criterion / (mass.sum() * d))
     return _oriented(volumes, shapes, orientation.T)
 
 
