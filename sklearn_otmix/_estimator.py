@@ -1,7 +1,6 @@
 """The mixture estimator: scikit-learn's API over the fit loop
 (:mod:`sklearn_otmix._fit`), with stepwise EM for streams."""
 
-import math
 from functools import partial
 from numbers import Integral, Real
 
@@ -9,6 +8,7 @@ import numpy as np
 from sklearn.base import DensityMixin, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from ._backend import asarray, get_namespace, host, to_numpy
@@ -22,11 +22,23 @@ from ._noise import (
     check_noise_start,
     checked_noise_rows,
     clutter,
-    log_hypervolume,
+    hypervolume,
+    noise_on,
 )
 from ._online import Stream, stream_step
 from ._prior import PRIOR_MODELS, UNSUPPORTED_MODELS
 from ._step import data_prior, free_order_groups
+
+
+def _streams(estimator):
+    """Whether ``partial_fit`` is available: not with a noise component."""
+    if noise_on(estimator.noise) or estimator.noise_init is not None:
+        raise AttributeError(
+            "partial_fit does not fit a noise component (got noise="
+            f"{estimator.noise!r}): its hypervolume and its start come from the "
+            "whole data, and partial_fit sees one chunk. Use fit, or noise=False."
+        )
+    return True
 
 
 class OTGaussianMixture(DensityMixin, BaseOTMixture):
@@ -196,12 +208,12 @@ class OTGaussianMixture(DensityMixin, BaseOTMixture):
         With ``noise``, the rows that start in the noise component
         (mclust's ``initialization = list(noise = ...)``): the noise's
         initial weight is their share, and the Gaussians start from
-        ``init_params`` on the other rows. None: the nearest-neighbour
-        clutter of Byers & Raftery (1998; ``prabclus::NNclean`` with
-        ``k = 5``, as mclust's documentation suggests): the rows whose
-        distance to their 5th nearest neighbour is more probably that of a
-        sparse Poisson process than of the dense one, in a mixture of the
-        two fitted by EM.
+        ``init_params`` on the other rows. None: the rows whose
+        neighbourhood is no denser than the noise, those where the data's
+        density estimated from the distance to the 5th nearest neighbour
+        (the statistic of Byers & Raftery's clutter removal, as
+        ``prabclus::NNclean``'s, which mclust's documentation suggests) is
+        below :math:`1 / V`; at least one row, at most half of them.
 
     Attributes
     ----------
@@ -410,6 +422,7 @@ class OTGaussianMixture(DensityMixin, BaseOTMixture):
         # Labels from the final parameters, so fit_predict(X) == fit(X).predict(X).
         return self._rows(samples, component_of, dtype="int64")
 
+    @available_if(_streams)
     @_fit_context(prefer_skip_nested_validation=True)
     @keeps_state_on_error
     def partial_fit(self, X, y=None, sample_weight=None):
@@ -452,13 +465,6 @@ class OTGaussianMixture(DensityMixin, BaseOTMixture):
            for latent data models. JRSS B 71(3), 2009.
         .. [2] P. Liang, D. Klein. Online EM for unsupervised models. NAACL, 2009.
         """
-        if self._has_noise() or self.noise_init is not None:
-            raise ValueError(
-                "partial_fit does not fit a noise component (got noise="
-                f"{self.noise!r}): its hypervolume and its start come from the "
-                "whole data, and partial_fit sees one chunk. Use fit, or "
-                "noise=False."
-            )
         if self.prior is not None:
             raise ValueError(
                 f"partial_fit does not take a prior (got prior={self.prior!r}): "
@@ -532,14 +538,9 @@ class OTGaussianMixture(DensityMixin, BaseOTMixture):
             )
         return dict(self.prior)
 
-    def _has_noise(self):
-        """Whether the mixture has a noise component (``noise`` True or a
-        hypervolume)."""
-        return not (isinstance(self.noise, (bool, np.bool_)) and not self.noise)
-
     def _check_noise(self, X):
         """The settings that a noise component cannot go with, refused."""
-        if not self._has_noise():
+        if not noise_on(self.noise):
             if self.noise_init is not None:
                 raise ValueError(
                     "noise_init gives the rows that start in the noise "
@@ -563,25 +564,22 @@ class OTGaussianMixture(DensityMixin, BaseOTMixture):
     def _noise_start(self, samples, sample_weight):
         """The noise component's hypervolume and the rows (of positive
         weight) that start in it (host booleans); (None, None) without one."""
-        if not self._has_noise():
+        if not noise_on(self.noise):
             return None, None
         X = to_numpy(samples.X)
-        if isinstance(self.noise, (bool, np.bool_)):
-            hypervolume = math.exp(log_hypervolume(X))
-        else:
-            hypervolume = float(self.noise)
+        volume, log_volume = hypervolume(self.noise, X)
         if self.noise_init is None:
             weight = samples.sample_weight
-            rows = clutter(X, None if weight is None else to_numpy(weight))
+            rows = clutter(X, log_volume, None if weight is None else to_numpy(weight))
             check_noise_start(rows, self.n_components)
         else:
             rows = checked_noise_rows(
                 host(self.noise_init),
                 samples.all_rows.shape[0],
-                None if sample_weight is None else to_numpy(host(sample_weight)),
+                None if sample_weight is None else np.asarray(host(sample_weight)),
                 self.n_components,
             )
-        return hypervolume, rows
+        return volume, rows
 
     def _problem(self, like, hypervolume=None):
         """The numerics' view of the parameters, and the validated ``*_init``, in

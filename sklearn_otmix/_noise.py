@@ -47,6 +47,21 @@ class Noise(NamedTuple):
     volume: float
 
 
+def noise_on(noise):
+    """Whether an estimator's ``noise`` asks for a noise component (True,
+    or a hypervolume)."""
+    return not (isinstance(noise, (bool, np.bool_)) and not noise)
+
+
+def hypervolume(noise, X):
+    """``V`` and ``log V`` of an estimator's ``noise`` (on): mclust's
+    ``hypvol`` of the rows ``X`` for True, or the hypervolume given."""
+    if isinstance(noise, (bool, np.bool_)):
+        log_volume = log_hypervolume(X)
+        return math.exp(log_volume), log_volume
+    return float(noise), math.log(noise)
+
+
 def log_hypervolume(X):
     """``log V`` of mclust's ``hypvol(X)``: the smaller of the volumes of the
     data's bounding box and of its box along the principal axes (the scores
@@ -88,26 +103,31 @@ def _log_box(Y):
         return float(np.sum(np.log(np.ptp(Y, axis=0))))
 
 
-def clutter(X, sample_weight=None, n_neighbors=CLUTTER_NEIGHBOURS, max_iter=500):
-    """The rows that start in the noise component when none are given:
-    Byers & Raftery's nearest-neighbour clutter (``prabclus::NNclean``).
+def clutter(X, log_volume, sample_weight=None, n_neighbors=CLUTTER_NEIGHBOURS):
+    """The rows that start in the noise component when none are given: those
+    whose neighbourhood is no denser than the noise.
 
-    Seen from a row, the distance ``D`` to its ``k``-th nearest neighbour in
-    a Poisson process of intensity ``lambda`` in ``d`` dimensions makes
-    ``Y = D^d`` Gamma distributed, of shape ``k`` and rate ``lambda`` times
-    the volume of the unit ball. Clusters in a uniform background are two
-    such processes, a dense one and a sparse one: EM fits that mixture of two
-    Gamma laws (the same shape, two rates) to the rows' ``Y``, from the split
-    at their median, and the rows more probably of the sparse process are
-    the clutter. At least one row is (the most isolated one); a row's
-    ``sample_weight`` counts it that many times in the EM.
+    A row's density is estimated from the distance ``D`` to its ``k``-th
+    nearest neighbour (Byers & Raftery's statistic of clutter, as
+    ``prabclus::NNclean``'s): ``k`` rows in a ball of radius ``D``, a share
+    ``k / n`` of the data in the ball's volume. Where that is below the
+    uniform density ``1 / V``, the row is clutter: at least one row (the most
+    isolated), at most half of them (the most isolated half), the background
+    being the minority. (Byers & Raftery fit a mixture of two Poisson
+    processes to the distances instead; with clusters of different
+    densities, its dense process takes the densest cluster alone.)
+
+    A row of ``sample_weight`` ``w`` counts as ``w`` rows at the same place
+    (``w - 1`` of its neighbours at distance zero), so that integer weights
+    give the clutter of the repeated rows.
 
     Parameters
     ----------
     X : ndarray of shape (n_samples, n_features)
+    log_volume : float
+        ``log V``.
     sample_weight : ndarray of shape (n_samples,) or None
     n_neighbors : int
-    max_iter : int
 
     Returns
     -------
@@ -115,40 +135,56 @@ def clutter(X, sample_weight=None, n_neighbors=CLUTTER_NEIGHBOURS, max_iter=500)
     """
     X = np.asarray(X, dtype=np.float64)
     n_samples, n_features = X.shape
-    k = min(n_neighbors, n_samples - 1)
-    distances = NearestNeighbors(n_neighbors=k + 1).fit(X).kneighbors(X)[0][:, -1]
-    # Y = D^d, in logs and scaled by its median: d in the hundreds stays finite.
-    log_y = n_features * np.log(np.maximum(distances, np.finfo(np.float64).tiny))
-    log_y -= np.median(log_y)
-    y = np.exp(np.minimum(log_y, 700.0))
-    weight = np.ones(n_samples) if sample_weight is None else sample_weight
-    sparse = (y > np.median(y)).astype(np.float64)
-    previous = -math.inf
-    for _ in range(max_iter):
-        # M-step: each process's share and rate (rate = k / mean of Y).
-        share = np.clip(np.average(sparse, weights=weight), 1e-12, 1 - 1e-12)
-        rates = [
-            k * np.sum(weight * z) / max(np.sum(weight * z * y), 1e-300)
-            for z in (1.0 - sparse, sparse)
-        ]
-        # E-step: the Gamma(k, rate) log-densities, y^(k-1) / Gamma(k) left out.
-        log_dense, log_sparse = (
-            math.log(p) + k * math.log(rate) - rate * y
-            for p, rate in zip((1 - share, share), rates, strict=True)
-        )
-        top = np.maximum(log_dense, log_sparse)
-        log_norm = top + np.log(np.exp(log_dense - top) + np.exp(log_sparse - top))
-        sparse = np.exp(log_sparse - log_norm)
-        value = float(np.sum(weight * log_norm))
-        if value - previous <= 1e-10 * abs(value):
-            break
-        previous = value
-    if rates[1] > rates[0]:  # the labels crossed: the sparse one is the other
-        sparse = 1.0 - sparse
-    noise = sparse > 0.5
-    if not noise.any():
-        noise[np.argmax(log_y)] = True
+    weight = (
+        np.ones(n_samples)
+        if sample_weight is None
+        else np.asarray(sample_weight, dtype=np.float64)
+    )
+    distances = _neighbour_distances(X, weight, n_neighbors)
+    # log of the share of the data per unit volume of the ball, against 1 / V.
+    log_ball = 0.5 * n_features * math.log(math.pi) - math.lgamma(0.5 * n_features + 1)
+    with np.errstate(divide="ignore"):
+        log_radius = np.log(distances)
+    log_density = (
+        math.log(n_neighbors / weight.sum()) - log_ball - n_features * log_radius
+    )
+    # The most isolated first: at least one, at most half of the mass.
+    order = np.argsort(log_density, kind="stable")
+    before = np.cumsum(weight[order]) - weight[order]
+    kept = (log_density[order] < -log_volume) & (before < 0.5 * weight.sum())
+    kept[0] = True
+    noise = np.zeros(n_samples, dtype=bool)
+    noise[order[kept]] = True
     return noise
+
+
+def _neighbour_distances(X, weight, k):
+    """Each row's distance to its ``k``-th neighbour, counting a row of
+    weight ``w`` as ``w`` rows: the smallest radius within which the others'
+    weights, plus ``w_i - 1`` of its own, reach ``k`` (the largest distance
+    if they never do)."""
+    n_samples = X.shape[0]
+    if n_samples < 2:
+        return np.zeros(n_samples)
+    own = np.maximum(weight - 1.0, 0.0)
+    index = NearestNeighbors().fit(X)
+    n_neighbors = min(k, n_samples - 1)
+    while True:
+        distances, neighbours = index.kneighbors(n_neighbors=n_neighbors)
+        mass = own[:, None] + np.cumsum(weight[neighbours], axis=1)
+        reached = mass >= k - 1e-9
+        if reached[:, -1].all() or n_neighbors == n_samples - 1:
+            break
+        n_neighbors = min(2 * n_neighbors, n_samples - 1)
+    first = np.where(reached.any(axis=1), reached.argmax(axis=1), n_neighbors - 1)
+    return np.where(own >= k - 1e-9, 0.0, distances[np.arange(n_samples), first])
+
+
+def _weighted_median(values, weight):
+    """The smallest value below which lies at least half of the weight."""
+    order = np.argsort(values, kind="stable")
+    cumulative = np.cumsum(weight[order])
+    return values[order][np.searchsorted(cumulative, 0.5 * cumulative[-1])]
 
 
 def checked_noise_rows(noise_init, n_samples, sample_weight, n_components):
@@ -198,9 +234,11 @@ def check_noise_start(noise, n_components):
     n_left = int(np.sum(~noise))
     if n_left < n_components:
         raise ValueError(
-            f"noise_init leaves {n_left} row(s) (of positive sample_weight) out "
-            f"of the noise component, fewer than n_components = {n_components}: "
-            "the Gaussians start from the other rows. Mark fewer rows as noise."
+            f"The noise component's start (noise_init, or with None the "
+            f"clutter) leaves {n_left} row(s) (of positive sample_weight) out "
+            f"of it, fewer than n_components = {n_components}: the Gaussians "
+            "start from the other rows. Mark fewer rows as noise, or use fewer "
+            "components."
         )
 
 
