@@ -80,9 +80,11 @@ X <- as.matrix(read.csv(args[1], header = FALSE))
 noise <- as.logical(read.csv(args[2], header = FALSE)[[1]])
 G <- as.integer(strsplit(args[3], ",")[[1]])
 models <- strsplit(args[4], ",")[[1]]
+prior <- if (length(args) > 7 && args[8] == "prior") priorControl() else NULL
 set.seed(0)  # the subset of rows for the tree, beyond 2000
 seconds <- system.time(fit <- Mclust(X, G = G, modelNames = models,
-  initialization = list(noise = noise), verbose = FALSE))[["elapsed"]]
+  prior = prior, initialization = list(noise = noise),
+  verbose = FALSE))[["elapsed"]]
 bic <- unclass(fit$BIC)
 attributes(bic) <- attributes(bic)[c("dim", "dimnames")]
 n <- nrow(X)
@@ -315,11 +317,11 @@ def _table(path):
     return table
 
 
-def mclust_noise(X, noise, counts=range(1, 10), models=MODELS):
-    """``Mclust(X, G, modelNames, initialization = list(noise = noise))``:
-    (model, G, BIC in mclust's sign, hypvol(X), seconds, the BIC and the
-    log-likelihood tables as dicts (G, model) -> value, NaN where mclust has
-    none)."""
+def mclust_noise(X, noise, counts=range(1, 10), models=MODELS, prior=False):
+    """``Mclust(X, G, modelNames, initialization = list(noise = noise))``
+    (``prior``: with ``prior = priorControl()``): (model, G, BIC in mclust's
+    sign, hypvol(X), seconds, the BIC and the log-likelihood tables as dicts
+    (G, model) -> value, NaN where mclust has none)."""
     with tempfile.TemporaryDirectory() as folder:
         data = _write(folder, "X", X)
         rows = _write(folder, "noise", noise.astype(int))
@@ -334,6 +336,7 @@ def mclust_noise(X, noise, counts=range(1, 10), models=MODELS):
             bic,
             loglik,
             summary,
+            "prior" if prior else "none",
         )
         model, G, best, volume, seconds = summary.read_text().split()
         bics, logliks = _table(bic), _table(loglik)

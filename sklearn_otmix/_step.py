@@ -346,9 +346,9 @@ def mle(statistics, problem, previous=None, estimate=None):
 
 def _posterior_mode(mass, means, covariances, problem, previous):
     """mclust's MAP M-step (:func:`~sklearn_otmix._prior.map_m_step`: that of
-    its EM, ``mvn()``'s for one component) from the maximum-likelihood
-    ``covariances`` of the problem's form, ``reg_covar`` kept on their
-    diagonals."""
+    its EM, ``mvn()``'s for one component without a noise component) from
+    the maximum-likelihood ``covariances`` of the problem's form,
+    ``reg_covar`` kept on their diagonals."""
     xp, device = get_namespace(covariances)
     host = [to_numpy(a).astype(np.float64) for a in (mass, means, covariances)]
     mass_h, means_h, covariances_h = host
@@ -378,7 +378,7 @@ def _posterior_mode(mass, means, covariances, problem, previous):
         scatter,
         problem.prior,
         problem.mclust_model,
-        routine="mvn" if K == 1 else "me",
+        routine="mvn" if K == 1 and problem.hypervolume is None else "me",
         start=start,
     )
     fitted = estimate.covariances

@@ -451,3 +451,34 @@ def test_search_from_the_clutter_start_picks_mclusts_model():
     model_r, G_r, bic_r = agreement.mclust_noise(X, rows, range(1, 5))[:3]
     assert (model, G) == (model_r, G_r)
     assert bic == pytest.approx(bic_r, rel=1e-6)
+
+
+@needs_mclust
+def test_prior_with_noise_equals_mclust():
+    """mclust's conjugate prior beside a noise component (one Gaussian is
+    then fitted by mclust's me(), not mvn()): every cell of
+    ``Mclust(X, G = 1:3, prior = priorControl(), initialization = list(noise
+    = ...))``, to 1e-6."""
+    X, noise = agreement.noisy_datasets(("iris",))["iris"]
+    models = ["EII", "VEI", "EVI", "VVI", "EEE", "VEV", "VVV"]
+    bics = agreement.mclust_noise(X, noise, range(1, 4), models, prior=True)[5]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        search = agreement.our_search(
+            X,
+            prior="mclust",
+            n_components=range(1, 4),
+            covariance_types=models,
+            noise=True,
+            noise_init=noise,
+        )[4]
+    table = search.cv_results_
+    for k, model, bic in zip(
+        table["param_n_components"],
+        table["param_covariance_type"],
+        table["bic"],
+        strict=True,
+    ):
+        assert np.isfinite(bic) == np.isfinite(bics[(k, model)]), (k, model)
+        if np.isfinite(bic):
+            assert -bic == pytest.approx(bics[(k, model)], rel=1e-6), (k, model)
