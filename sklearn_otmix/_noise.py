@@ -115,7 +115,7 @@ def clutter(X, log_volume, sample_weight=None, n_neighbors=CLUTTER_NEIGHBOURS):
     isolated), at most half of them (the most isolated half), the background
     being the minority. (Byers & Raftery fit a mixture of two Poisson
     processes to the distances instead; with clusters of different
-    densities, its dense process takes the densest cluster alone.)
+    densities, its sparse process takes the sparser clusters' rows too.)
 
     A row of ``sample_weight`` ``w`` counts as ``w`` rows at the same place
     (``w - 1`` of its neighbours at distance zero), so that integer weights
