@@ -25,7 +25,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from sklearn.datasets import load_breast_cancer, load_iris, load_wine
+from sklearn.datasets import load_breast_cancer, load_iris, load_wine, make_blobs
 
 from sklearn_otmix import OTGaussianMixture, OTGaussianMixtureSearch
 from sklearn_otmix._selection import mclust_template
@@ -70,6 +70,41 @@ X <- as.matrix(read.csv(args[1], header = FALSE))
 tree <- hc(X, modelName = "VVV", use = "SVD")
 write.table(hclass(tree, 1:9), args[2], sep = ",", row.names = FALSE,
             col.names = FALSE)
+"""
+
+
+NOISE_SCRIPT = r"""
+suppressMessages(library(mclust))
+args <- commandArgs(trailingOnly = TRUE)
+X <- as.matrix(read.csv(args[1], header = FALSE))
+noise <- as.logical(read.csv(args[2], header = FALSE)[[1]])
+G <- as.integer(strsplit(args[3], ",")[[1]])
+models <- strsplit(args[4], ",")[[1]]
+prior <- if (length(args) > 7 && args[8] == "prior") priorControl() else NULL
+set.seed(0)  # the subset of rows for the tree, beyond 2000
+seconds <- system.time(fit <- Mclust(X, G = G, modelNames = models,
+  prior = prior, initialization = list(noise = noise),
+  verbose = FALSE))[["elapsed"]]
+bic <- unclass(fit$BIC)
+attributes(bic) <- attributes(bic)[c("dim", "dimnames")]
+n <- nrow(X)
+loglik <- bic
+for (g in rownames(bic)) for (m in colnames(bic))
+  loglik[g, m] <- (bic[g, m] + nMclustParams(m, ncol(X), as.integer(g),
+    noise = TRUE) * log(n)) / 2
+write.csv(bic, args[5])
+write.csv(loglik, args[6])
+writeLines(c(fit$modelName, fit$G, sprintf("%.17g", fit$bic),
+  sprintf("%.17g", hypvol(X)), seconds), args[7])
+"""
+
+
+HYPVOL_SCRIPT = r"""
+suppressMessages(library(mclust))
+args <- commandArgs(trailingOnly = TRUE)
+volumes <- sapply(args[-1], function(path)
+  hypvol(as.matrix(read.csv(path, header = FALSE))))
+writeLines(sprintf("%.17g", volumes), args[1])
 """
 
 
@@ -230,24 +265,102 @@ def mclust_search(X, prior=False):
         table, summary = Path(folder) / "bic.csv", Path(folder) / "best.txt"
         _rscript(MCLUST_SCRIPT, data, table, summary, "prior" if prior else "none")
         model, G, bic, seconds = summary.read_text().split()
-        lines = table.read_text().splitlines()
-    columns = [c.strip('"') for c in lines[0].split(",")[1:]]
-    bics = {}
-    for line in lines[1:]:
-        G_row, *values = line.split(",")
-        for column, value in zip(columns, values, strict=True):
-            bics[(int(G_row.strip('"')), column)] = (
-                np.nan if value == "NA" else float(value)
-            )
+        bics = _table(table)
     return model, int(G), float(bic), float(seconds), bics
 
 
-def our_search(X, n_jobs=None, prior=None):
-    """The search with its defaults (``prior``: the template's): (model, G,
-    BIC in mclust's sign, seconds, the fitted search)."""
+def with_background(X, fraction, seed=0):
+    """``X`` with uniform background noise, ``fraction`` of the rows, over
+    its bounding box widened by a tenth on each side; and the noise rows."""
+    rng = np.random.RandomState(seed)
+    n_noise = int(round(fraction * len(X) / (1 - fraction)))
+    low, high = X.min(axis=0), X.max(axis=0)
+    pad = 0.1 * (high - low)
+    background = rng.uniform(low - pad, high + pad, size=(n_noise, X.shape[1]))
+    noise = np.r_[np.zeros(len(X), dtype=bool), np.ones(n_noise, dtype=bool)]
+    return np.vstack([X, background]), noise
+
+
+def noisy_datasets(names=("blobs", "blobs3d", "faithful", "iris")):
+    """Data sets with 5-20% uniform background noise, by name: (X, the
+    noise rows). Generated clusters (fixed seeds) and R's faithful and iris."""
+    makers = {
+        "blobs": lambda: with_background(
+            make_blobs(300, centers=3, cluster_std=[1.0, 0.5, 1.5], random_state=0)[0],
+            0.1,
+        ),
+        "blobs3d": lambda: with_background(
+            make_blobs(250, n_features=3, centers=2, cluster_std=0.8, random_state=1)[
+                0
+            ],
+            0.2,
+            seed=1,
+        ),
+        "faithful": lambda: with_background(_faithful(), 0.15, seed=2),
+        "iris": lambda: with_background(load_iris().data, 0.05, seed=3),
+    }
+    return {name: makers[name]() for name in names}
+
+
+def _table(path):
+    """A table that R wrote, G by model, as a dict (G, model) -> value (NaN
+    for R's NA)."""
+    lines = path.read_text().splitlines()
+    columns = [c.strip('"') for c in lines[0].split(",")[1:]]
+    table = {}
+    for line in lines[1:]:
+        G_row, *values = line.split(",")
+        for column, value in zip(columns, values, strict=True):
+            table[(int(G_row.strip('"')), column)] = (
+                np.nan if value == "NA" else float(value)
+            )
+    return table
+
+
+def mclust_noise(X, noise, counts=range(1, 10), models=MODELS, prior=False):
+    """``Mclust(X, G, modelNames, initialization = list(noise = noise))``
+    (``prior``: with ``prior = priorControl()``): (model, G, BIC in mclust's
+    sign, hypvol(X), seconds, the BIC and the log-likelihood tables as dicts
+    (G, model) -> value, NaN where mclust has none)."""
+    with tempfile.TemporaryDirectory() as folder:
+        data = _write(folder, "X", X)
+        rows = _write(folder, "noise", noise.astype(int))
+        bic, loglik = Path(folder) / "bic.csv", Path(folder) / "loglik.csv"
+        summary = Path(folder) / "best.txt"
+        _rscript(
+            NOISE_SCRIPT,
+            data,
+            rows,
+            ",".join(map(str, counts)),
+            ",".join(models),
+            bic,
+            loglik,
+            summary,
+            "prior" if prior else "none",
+        )
+        model, G, best, volume, seconds = summary.read_text().split()
+        bics, logliks = _table(bic), _table(loglik)
+    return model, int(G), float(best), float(volume), float(seconds), bics, logliks
+
+
+def mclust_hypvol(*arrays):
+    """mclust's ``hypvol`` of each array, in one run of R."""
+    with tempfile.TemporaryDirectory() as folder:
+        paths = [_write(folder, f"X{i}", X) for i, X in enumerate(arrays)]
+        out = Path(folder) / "volumes.txt"
+        _rscript(HYPVOL_SCRIPT, out, *paths)
+        return [float(line) for line in out.read_text().split()]
+
+
+def our_search(X, n_jobs=None, prior=None, **search):
+    """The search with its defaults (``prior``: the template's; ``search``:
+    the search's other parameters): (model, G, BIC in mclust's sign,
+    seconds, the fitted search)."""
     template = mclust_template().set_params(prior=prior)
     begin = time.perf_counter()
-    search = OTGaussianMixtureSearch(template, n_jobs=n_jobs, random_state=0).fit(X)
+    search = OTGaussianMixtureSearch(
+        template, n_jobs=n_jobs, random_state=0, **search
+    ).fit(X)
     seconds = time.perf_counter() - begin
     best = search.best_params_
     return (

@@ -369,6 +369,13 @@ def fitted_mixture(estimator):
             f"{type(estimator).__name__}. For a search, pass its best_estimator_."
         )
     check_is_fitted(estimator)
+    if hasattr(estimator, "noise_weight_"):
+        raise ValueError(
+            "PriorShiftAdapter re-estimates the weights of Gaussian components; "
+            "this mixture has a noise component (noise="
+            f"{estimator.noise!r}), whose weight it does not adapt. Fit the "
+            "estimator with noise=False."
+        )
     if isinstance(estimator, BaseOTMixture):
         return estimator
     frozen = OTGaussianMixture(

@@ -13,12 +13,13 @@ from functools import partial
 from numbers import Integral, Real
 from typing import NamedTuple
 
+import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._backend import check_same_namespace, to_numpy
+from ._backend import asarray, check_same_namespace, get_namespace, to_numpy
 from ._data import samples_of
 from ._density import likelihood_and_entropy, log_density
 from ._fit import FitLoop, fit
@@ -30,6 +31,7 @@ from ._models import (
     covariance_form,
     n_covariance_parameters,
 )
+from ._noise import Noise
 from ._step import Mixture, mixture_problem
 
 
@@ -177,10 +179,18 @@ class BaseOTMixture(BaseEstimator):
         )
         return samples
 
-    def _mixture_problem(self, n_components, target, **constraints):
+    def _mixture_problem(self, n_components, target, hypervolume=None, **constraints):
         """The numerics' view of the parameters for ``n_components``, with the
-        validated ``target`` weights (see
+        validated ``target`` weights and the noise component's
+        ``hypervolume`` (None: no noise; see
         :func:`~sklearn_otmix._step.mixture_problem` for ``constraints``)."""
+        bounds = checked_weight_bounds(self.weight_bounds, n_components, self.reg_m)
+        if bounds is not None and hypervolume is not None:
+            # The bounds are the Gaussians'; the noise's weight is free.
+            bounds = tuple(
+                np.append(bound, value)
+                for bound, value in zip(bounds, (0.0, 1.0), strict=True)
+            )
         return mixture_problem(
             self.covariance_type,
             n_components,
@@ -190,7 +200,8 @@ class BaseOTMixture(BaseEstimator):
             target=target,
             max_iter=self.sinkhorn_max_iter,
             tol=self.sinkhorn_tol,
-            bounds=checked_weight_bounds(self.weight_bounds, n_components, self.reg_m),
+            bounds=bounds,
+            hypervolume=hypervolume,
             **constraints,
         )
 
@@ -200,7 +211,19 @@ class BaseOTMixture(BaseEstimator):
         the fitted attributes."""
         start = None
         if self.warm_start and hasattr(self, "lower_bound_"):
-            start = (self._mixture(), self.lower_bound_)
+            mixture = self._mixture()
+            if (mixture.noise is None) != (problem.hypervolume is None):
+                raise ValueError(
+                    "warm_start continues the fitted mixture, which has "
+                    f"{'no' if mixture.noise is None else 'a'} noise component, "
+                    f"with{'' if problem.hypervolume is not None else 'out'} one: "
+                    "set warm_start=False to fit afresh, or keep noise as it was."
+                )
+            if mixture.noise is not None:
+                # The hypervolume of the data given now.
+                noise = mixture.noise._replace(volume=problem.hypervolume)
+                mixture = mixture._replace(noise=noise)
+            start = (mixture, self.lower_bound_)
         loop = FitLoop(
             self.tol,
             self.convergence,
@@ -248,17 +271,35 @@ class BaseOTMixture(BaseEstimator):
 
     def _mixture(self):
         """The fitted parameters, as the fit loop carries them."""
+        noise = None
+        if hasattr(self, "noise_weight_"):
+            xp, device = get_namespace(self.weights_)
+            weight = asarray(
+                [self.noise_weight_], xp, device, dtype=self.weights_.dtype
+            )
+            noise = Noise(weight, self.hypervolume_)
         return Mixture(
-            self.weights_, self.means_, self.covariances_, self.precisions_cholesky_
+            self.weights_,
+            self.means_,
+            self.covariances_,
+            self.precisions_cholesky_,
+            noise,
         )
 
     def _set_mixture(self, mixture):
-        """The fitted attributes from a :class:`~sklearn_otmix._step.Mixture`."""
+        """The fitted attributes from a :class:`~sklearn_otmix._step.Mixture`
+        (``noise_weight_`` and ``hypervolume_`` only with a noise component)."""
         self.weights_ = mixture.weights
         self.means_ = mixture.means
         self.covariances_ = mixture.covariances
         self.precisions_cholesky_ = mixture.precisions_chol
         self.precisions_ = precisions_from_cholesky(mixture.precisions_chol, self._form)
+        if mixture.noise is None:
+            for name in ("noise_weight_", "hypervolume_"):
+                self.__dict__.pop(name, None)
+        else:
+            self.noise_weight_ = float(to_numpy(mixture.noise.weight)[0])
+            self.hypervolume_ = mixture.noise.volume
 
     def _fitted_samples(self, X, method, sample_weight=None):
         """``X`` validated against the fitted mixture, for ``method``'s errors."""
@@ -274,7 +315,9 @@ class BaseOTMixture(BaseEstimator):
 
     def _n_parameters(self):
         """The number of estimated parameters (the weights are not, with
-        ``reg_m=inf``)."""
+        ``reg_m=inf``); with a noise component two more, as mclust's
+        ``nMclustParams(..., noise = TRUE)`` counts: its weight and its
+        hypervolume."""
         n_components, n_features = self.means_.shape
         form, model = covariance_form(self.covariance_type)
         count = n_parameters(n_components, n_features, form)
@@ -283,6 +326,7 @@ class BaseOTMixture(BaseEstimator):
             count += n_covariance_parameters(
                 model, n_components, n_features
             ) - n_covariance_parameters("VVV", n_components, n_features)
+        count += 2 * hasattr(self, "noise_weight_")
         return count - (n_components - 1) * (self.reg_m == math.inf)
 
     def _criteria(self, X, sample_weight=None, method="bic"):

@@ -14,18 +14,26 @@ from ._transport import row_softmax
 
 
 def component_of(x, mixture, form):
-    """Most probable component of each row."""
+    """Most probable component of each row; ``-1`` where it is the noise
+    component (scikit-learn's mark of noise, as ``DBSCAN``'s)."""
     log_prob = mixture.weighted_log_prob(x, form)
-    return namespace_of(log_prob).argmax(log_prob, axis=1)
+    xp = namespace_of(log_prob)
+    component = xp.argmax(log_prob, axis=1)
+    if mixture.noise is None:
+        return component
+    noise = mixture.weights.shape[0]
+    return xp.where(component == noise, xp.full_like(component, -1), component)
 
 
 def posterior(x, mixture, form):
-    """Bayes posterior of each component given each row."""
+    """Bayes posterior of each component given each row (the noise
+    component's last, where there is one)."""
     return row_softmax(mixture.weighted_log_prob(x, form))[0]
 
 
 def log_density(x, mixture, form):
-    """``log sum_k pi_k N(x_i; mu_k, Sigma_k)`` of each row."""
+    """``log sum_k pi_k N(x_i; mu_k, Sigma_k)`` of each row (plus ``pi_0 / V``
+    inside the logarithm, with a noise component)."""
     return row_softmax(mixture.weighted_log_prob(x, form))[1]
 
 

@@ -8,18 +8,37 @@ import numpy as np
 from sklearn.base import DensityMixin, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
-from ._backend import asarray, get_namespace, to_numpy
+from ._backend import asarray, get_namespace, host, to_numpy
 from ._base import BaseOTMixture, keeps_state_on_error
-from ._data import check_n_samples
+from ._data import check_n_samples, is_dask_collection
 from ._density import component_of, posterior, weighted_log_likelihood
 from ._fit import warn_unsolved
 from ._gaussian import draw_samples
 from ._init import checked_initial_parameters, initialize
+from ._noise import (
+    check_noise_start,
+    checked_noise_rows,
+    clutter,
+    hypervolume,
+    noise_on,
+)
 from ._online import Stream, stream_step
 from ._prior import PRIOR_MODELS, UNSUPPORTED_MODELS
 from ._step import data_prior, free_order_groups
+
+
+def _streams(estimator):
+    """Whether ``partial_fit`` is available: not with a noise component."""
+    if noise_on(estimator.noise) or estimator.noise_init is not None:
+        raise AttributeError(
+            "partial_fit does not fit a noise component (got noise="
+            f"{estimator.noise!r}): its hypervolume and its start come from the "
+            "whole data, and partial_fit sees one chunk. Use fit, or noise=False."
+        )
+    return True
 
 
 class OTGaussianMixture(DensityMixin, BaseOTMixture):
@@ -169,11 +188,37 @@ class OTGaussianMixture(DensityMixin, BaseOTMixture):
         of the likelihood (mclust's BIC with a prior), and ``fit`` computes
         the prior from the data it is given (:meth:`partial_fit` refuses a
         prior). See :ref:`mclust_prior`.
+    noise : bool or float, default=False
+        mclust's noise component (``Mclust(X, initialization = list(noise =
+        ...))``): one more component, uniform over the data's hypervolume
+        :math:`V`, of density :math:`1 / V` everywhere, whose weight
+        ``noise_weight_`` is estimated with the Gaussians'. In the transport
+        view it is one more column of the plan, of constant cost
+        :math:`\log V`. True: :math:`V` is mclust's ``hypvol`` of the data
+        that ``fit`` is given (the smaller of the volumes of their bounding
+        box and of their box along the principal axes); a positive float:
+        :math:`V` itself (mclust's ``Vinv = 1 / V``). Then :meth:`predict`
+        marks the rows most probably noise with ``-1``,
+        :meth:`predict_proba` has one more column, the noise's last, and
+        the criteria count two more parameters, as mclust does (the noise's
+        weight and :math:`V`). With free weights only (``reg_m=0``); not
+        with :meth:`partial_fit`, Dask arrays or :meth:`sample`. See
+        :ref:`mclust_noise`.
+    noise_init : array-like of bool of shape (n_samples,), default=None
+        With ``noise``, the rows that start in the noise component
+        (mclust's ``initialization = list(noise = ...)``): the noise's
+        initial weight is their share, and the Gaussians start from
+        ``init_params`` on the other rows. None: the rows whose
+        neighbourhood is no denser than the noise, those where the data's
+        density estimated from the distance to the 5th nearest neighbour
+        (the statistic of Byers & Raftery's clutter removal, as
+        ``prabclus::NNclean``'s, which mclust's documentation suggests) is
+        below :math:`1 / V`; at least one row, at most half of them.
 
     Attributes
     ----------
     weights_ : ndarray of shape (n_components,)
-        Mixing weights :math:`\pi`.
+        Mixing weights :math:`\pi` of the Gaussian components.
     means_ : ndarray of shape (n_components, n_features)
         Component means.
     covariances_ : ndarray
@@ -204,6 +249,12 @@ class OTGaussianMixture(DensityMixin, BaseOTMixture):
         :class:`~sklearn.exceptions.ConvergenceWarning` says when one did not.
     n_steps_ : int
         Number of chunks seen by :meth:`partial_fit`.
+    noise_weight_ : float
+        The noise component's weight :math:`\pi_0` (``weights_`` then sum
+        to ``1 - noise_weight_``). Only with ``noise``.
+    hypervolume_ : float
+        The noise component's hypervolume :math:`V`, its density
+        :math:`1 / V`. Only with ``noise``.
     n_features_in_ : int
         Number of features seen during :meth:`fit`.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -242,6 +293,8 @@ class OTGaussianMixture(DensityMixin, BaseOTMixture):
         "precisions_init": ["array-like", None],
         "learning_decay": [Interval(Real, 0.5, 1.0, closed="right")],
         "prior": [None, StrOptions({"mclust"}), dict],
+        "noise": ["boolean", Interval(Real, 0.0, None, closed="neither")],
+        "noise_init": ["array-like", None],
         **BaseOTMixture._parameter_constraints,
     }
 
@@ -272,6 +325,8 @@ class OTGaussianMixture(DensityMixin, BaseOTMixture):
         sinkhorn_tol=1e-9,
         learning_decay=0.7,
         prior=None,
+        noise=False,
+        noise_init=None,
     ):
         super().__init__(
             covariance_type=covariance_type,
@@ -299,6 +354,8 @@ class OTGaussianMixture(DensityMixin, BaseOTMixture):
         self.precisions_init = precisions_init
         self.learning_decay = learning_decay
         self.prior = prior
+        self.noise = noise
+        self.noise_init = noise_init
 
     # ----------------------------------------------------------------------------
     # Fitting
@@ -349,8 +406,12 @@ class OTGaussianMixture(DensityMixin, BaseOTMixture):
         labels : ndarray of shape (n_samples,)
             Component labels; a lazy Dask array for a Dask ``X``.
         """
+        self._check_noise(X)
         samples = self._fit_samples(X, sample_weight, self.n_components)
-        problem, init = self._problem(samples.like)
+        hypervolume, noise_rows = self._noise_start(samples, sample_weight)
+        problem, init = self._problem(samples.like, hypervolume)
+        if noise_rows is not None:
+            init["noise"] = noise_rows
         if self.prior is not None:
             overrides = self._prior_overrides(problem)
             problem = problem._replace(prior=data_prior(samples, problem, overrides))
@@ -361,6 +422,7 @@ class OTGaussianMixture(DensityMixin, BaseOTMixture):
         # Labels from the final parameters, so fit_predict(X) == fit(X).predict(X).
         return self._rows(samples, component_of, dtype="int64")
 
+    @available_if(_streams)
     @_fit_context(prefer_skip_nested_validation=True)
     @keeps_state_on_error
     def partial_fit(self, X, y=None, sample_weight=None):
@@ -476,10 +538,54 @@ class OTGaussianMixture(DensityMixin, BaseOTMixture):
             )
         return dict(self.prior)
 
-    def _problem(self, like):
+    def _check_noise(self, X):
+        """The settings that a noise component cannot go with, refused."""
+        if not noise_on(self.noise):
+            if self.noise_init is not None:
+                raise ValueError(
+                    "noise_init gives the rows that start in the noise "
+                    "component, but noise=False: set noise=True, or drop "
+                    "noise_init."
+                )
+            return
+        if self.reg_m != 0.0:
+            raise ValueError(
+                f"noise={self.noise!r} with reg_m={self.reg_m}: the noise "
+                "component's weight is estimated with the Gaussians', with free "
+                "weights (reg_m=0) only. Set reg_m=0, or noise=False."
+            )
+        if is_dask_collection(X):
+            raise ValueError(
+                f"noise={self.noise!r} needs the data in memory (its hypervolume "
+                "and its start look at every row); got a Dask array. Fit on a "
+                "numpy array, or set noise=False."
+            )
+
+    def _noise_start(self, samples, sample_weight):
+        """The noise component's hypervolume and the rows (of positive
+        weight) that start in it (host booleans); (None, None) without one."""
+        if not noise_on(self.noise):
+            return None, None
+        X = to_numpy(samples.X)
+        volume, log_volume = hypervolume(self.noise, X)
+        if self.noise_init is None:
+            weight = samples.sample_weight
+            rows = clutter(X, log_volume, None if weight is None else to_numpy(weight))
+            check_noise_start(rows, self.n_components)
+        else:
+            rows = checked_noise_rows(
+                host(self.noise_init),
+                samples.all_rows.shape[0],
+                None if sample_weight is None else np.asarray(host(sample_weight)),
+                self.n_components,
+            )
+        return volume, rows
+
+    def _problem(self, like, hypervolume=None):
         """The numerics' view of the parameters, and the validated ``*_init``, in
         the namespace, on the device and of the dtype of ``like`` (an array of
-        ``n_features`` columns: see the data layer)."""
+        ``n_features`` columns: see the data layer); ``hypervolume``: the
+        noise component's, or None."""
         init = checked_initial_parameters(
             like,
             n_components=self.n_components,
@@ -493,6 +599,7 @@ class OTGaussianMixture(DensityMixin, BaseOTMixture):
         problem = self._mixture_problem(
             self.n_components,
             init["target"],
+            hypervolume,
             target_groups=free_order_groups(
                 self.target_order,
                 self.reg_m,
@@ -542,7 +649,8 @@ class OTGaussianMixture(DensityMixin, BaseOTMixture):
         Returns
         -------
         labels : ndarray of shape (n_samples,)
-            Component labels; a lazy Dask array for a Dask ``X``.
+            Component labels, ``-1`` where the noise component is the most
+            probable (with ``noise``); a lazy Dask array for a Dask ``X``.
         """
         return self._rows(
             self._fitted_samples(X, "predict"), component_of, dtype="int64"
@@ -559,13 +667,13 @@ class OTGaussianMixture(DensityMixin, BaseOTMixture):
         Returns
         -------
         proba : ndarray of shape (n_samples, n_components)
-            Bayes posterior of the fitted mixture; rows sum to one. A lazy Dask
-            array for a Dask ``X``.
+            Bayes posterior of the fitted mixture; rows sum to one. With
+            ``noise``, of shape (n_samples, n_components + 1): the last column
+            is the noise component's. A lazy Dask array for a Dask ``X``.
         """
         samples = self._fitted_samples(X, "predict_proba")
-        return self._rows(
-            samples, posterior, columns=self.n_components, dtype=samples.like.dtype
-        )
+        columns = self.weights_.shape[0] + hasattr(self, "noise_weight_")
+        return self._rows(samples, posterior, columns=columns, dtype=samples.like.dtype)
 
     def sample(self, n_samples=1):
         """Draw samples from the fitted mixture.
@@ -584,6 +692,12 @@ class OTGaussianMixture(DensityMixin, BaseOTMixture):
         """
         check_is_fitted(self)
         check_n_samples(n_samples)
+        if hasattr(self, "noise_weight_"):
+            raise ValueError(
+                "sample() draws from the Gaussian components; this mixture has a "
+                "noise component, uniform over a hypervolume whose region is not "
+                "kept. Fit with noise=False to sample."
+            )
         # Drawn on the host by numpy, from host copies of the parameters.
         X, y = draw_samples(
             to_numpy(self.weights_),
@@ -608,7 +722,9 @@ class OTGaussianMixture(DensityMixin, BaseOTMixture):
         -------
         bic : float
             ``-2 log L + p log n``, ``p`` the number of estimated parameters
-            (the weights are not, with ``reg_m=inf``); lower is better.
+            (the weights are not, with ``reg_m=inf``; with ``noise``, two
+            more, as mclust counts: the noise's weight and its hypervolume);
+            lower is better.
         """
         return self._criteria(X, method="bic").bic
 

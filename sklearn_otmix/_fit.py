@@ -53,7 +53,8 @@ def fit(samples, problem, init, loop, random_state, start=None):
     samples : data layer
     problem : MixtureProblem
     init : dict
-        From :func:`checked_initial_parameters`.
+        From :func:`checked_initial_parameters`, with ``noise`` (the rows
+        that start in the noise component) where there is one.
     loop : FitLoop
     random_state : RandomState
     start : tuple (Mixture, float) or None
@@ -66,8 +67,9 @@ def fit(samples, problem, init, loop, random_state, start=None):
     progress = _Progress(loop.verbose, loop.verbose_interval)
     n_init = loop.n_init if start is None else 1
     sample = None
-    if start is None and any(
-        init[key] is None for key in ("weights", "means", "precisions")
+    if start is None and (
+        any(init[key] is None for key in ("weights", "means", "precisions"))
+        or init.get("noise") is not None
     ):
         sample = samples.initialization_sample(random_state)
     best = None
@@ -117,7 +119,13 @@ def _fit_one(samples, problem, loop, mixture, lower_bound, progress):
         # The models with iterative M-steps continue from the current
         # covariances (as mclust's EM does from its second M-step): their
         # updates never increase F from there.
-        mixture = m_step(step.statistics, problem, mixture.covariances, step.estimate)
+        mixture = m_step(
+            step.statistics,
+            problem,
+            mixture.covariances,
+            step.estimate,
+            step.noise_mass,
+        )
         warm = step.potentials
         if converged:
             break

@@ -21,6 +21,7 @@ from ._gaussian import (
     sufficient_statistics,
 )
 from ._hierarchy import hierarchical_labels
+from ._noise import Noise
 from ._step import Mixture, matched_order, mle
 
 
@@ -93,11 +94,28 @@ def checked_initial_parameters(
     }
 
 
-def _initial_plan(sample, init_params, n_components, random_state):
-    """The plan of ``init_params``: responsibilities times the sample masses."""
-    responsibilities = _responsibilities(
-        sample, init_params, n_components, random_state
+def _initial_plan(sample, init_params, n_components, random_state, noise=None):
+    """The plan of ``init_params``: responsibilities times the sample masses;
+    with ``noise`` (a boolean host array, True for the rows that start in the
+    noise component), those of ``init_params`` on the other rows, and none on
+    the noise rows."""
+    if noise is None:
+        responsibilities = _responsibilities(
+            sample, init_params, n_components, random_state
+        )
+        return responsibilities * sample.sample_mass[:, None]
+    xp, device = get_namespace(sample.X)
+    kept = asarray(np.flatnonzero(~noise), xp, device)
+    weight = sample.sample_weight
+    rows = _Rows(
+        xp.take(sample.X, kept, axis=0),
+        None if weight is None else xp.take(weight, kept, axis=0),
     )
+    responsibilities = np.zeros((noise.shape[0], n_components))
+    responsibilities[~noise] = to_numpy(
+        _responsibilities(rows, init_params, n_components, random_state)
+    )
+    responsibilities = asarray(responsibilities, xp, device, dtype=sample.X.dtype)
     return responsibilities * sample.sample_mass[:, None]
 
 
@@ -298,14 +316,12 @@ def _at_labelled_centres(sample, plan, mass, means, covariances, form):
     return centres, covariances
 
 
-def _statistics_of(x, mass, plan, form, centre, rows_left_out):
+def _statistics_of(x, mass, plan, row_mass, form, centre):
     """Statistics of a block's rows of a given plan, about ``centre`` (see
-    :func:`~sklearn_otmix._gaussian.sufficient_statistics`); ``rows_left_out``:
-    whether the rows it leaves out count in a ``tied`` scatter, as in
-    scikit-learn's initialisations."""
-    if not rows_left_out:
-        mass = namespace_of(plan).sum(plan, axis=1)
-    return sufficient_statistics(x, plan, mass, form, centre)
+    :func:`~sklearn_otmix._gaussian.sufficient_statistics`); ``row_mass``:
+    the rows' masses, which count in a ``tied`` scatter where the plan
+    leaves a row out."""
+    return sufficient_statistics(x, plan, row_mass, form, centre)
 
 
 def initialize(sample, problem, init, init_params, random_state):
@@ -315,11 +331,21 @@ def initialize(sample, problem, init, init_params, random_state):
     gives: hard k-means labels, one point per component (k-means++ seeding or a
     uniform draw), uniform random responsibilities, or a partition of mclust's
     merge tree (``'hierarchical'``). It is skipped when all
-    three ``*_init`` are given (``sample`` may then be None).
+    three ``*_init`` are given (``sample`` may then be None, unless there is a
+    noise component).
+
+    With a noise component (``init["noise"]``: True for the sample's rows
+    that start in it), those rows make the noise's initial weight, as mclust
+    starts it, and the Gaussians start from ``init_params`` on the other rows
+    (``weights_init`` then shares out the rest of the weight).
     """
     weights, means, precisions = init["weights"], init["means"], init["precisions"]
+    noise_rows = init.get("noise")
     form = problem.form
     covariances = None
+    noise = noise_mass = None
+    if noise_rows is not None:
+        noise_mass = float(np.sum(to_numpy(sample.sample_mass)[noise_rows]))
     if weights is None or means is None or precisions is None:
         if sample.X.shape[0] < problem.n_components:
             raise ValueError(
@@ -329,21 +355,32 @@ def initialize(sample, problem, init, init_params, random_state):
             )
         if problem.component_class is None:
             plan = _initial_plan(
-                sample, init_params, problem.n_components, random_state
+                sample, init_params, problem.n_components, random_state, noise_rows
             )
         else:
             plan = _labelled_plan(
                 sample, init_params, problem.component_class, random_state
             )
+        # The rows that a tied scatter counts where the plan leaves them out,
+        # as scikit-learn's initialisations do; mclust's M-step on the tree's
+        # subset leaves them out, and no Gaussian counts the noise's rows.
+        if init_params == "hierarchical":
+            row_mass = namespace_of(plan).sum(plan, axis=1)
+        else:
+            row_mass = sample.sample_mass
+            if noise_rows is not None:
+                kept = (~noise_rows).astype(np.float64)
+                row_mass = row_mass * asarray(
+                    kept, *get_namespace(plan), dtype=plan.dtype
+                )
         statistics = sample.sum(
             partial(
                 _statistics_of,
                 form=form,
                 centre=initial_centre(sample.X, form),
-                # mclust's M-step on the tree's subset leaves the others out.
-                rows_left_out=init_params != "hierarchical",
             ),
             sample.split(plan),
+            sample.split(row_mass),
         )
         mass, fitted_means, covariances = mle(statistics, problem)
         if problem.component_class is not None:
@@ -358,11 +395,24 @@ def initialize(sample, problem, init, init_params, random_state):
             # The hierarchical plan may leave rows out: its mass is the total.
             hierarchical = init_params == "hierarchical"
             total = namespace_of(mass).sum(mass) if hierarchical else sample.total
+            if hierarchical and noise_mass is not None:
+                total = total + noise_mass
             weights = mass / total
+            if noise_mass is not None:
+                noise = noise_mass / float(total)
         means = fitted_means if means is None else means
+    if noise_mass is not None:
+        if noise is None:
+            # weights_init, or all three *_init: the noise rows' share.
+            noise = noise_mass / sample.total
+            weights = weights * (1.0 - noise)
+        xp, device = get_namespace(weights)
+        noise = Noise(
+            asarray([noise], xp, device, dtype=weights.dtype), problem.hypervolume
+        )
     if precisions is None:
         precisions_chol = precision_cholesky(covariances, form)
     else:
         precisions_chol = precision_cholesky_from_precisions(precisions, form)
         covariances = covariances_from_precisions(precisions, form)
-    return Mixture(weights, means, covariances, precisions_chol)
+    return Mixture(weights, means, covariances, precisions_chol, noise)

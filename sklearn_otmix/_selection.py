@@ -4,7 +4,7 @@
 import math
 import time
 import warnings
-from numbers import Integral
+from numbers import Integral, Real
 
 import numpy as np
 from joblib import Parallel, delayed
@@ -14,11 +14,12 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._backend import check_same_namespace, to_numpy
+from ._backend import check_same_namespace, host, to_numpy
 from ._data import samples_of
 from ._estimator import OTGaussianMixture, keeps_state_on_error
 from ._gaussian import COVARIANCE_TYPES
 from ._models import MODELS, mclust_name, support_error
+from ._noise import clutter, hypervolume, noise_on
 from ._prior import UNSUPPORTED_MODELS
 
 #: A covariance whose smallest eigenvalue is below this fraction of the
@@ -164,6 +165,16 @@ class OTGaussianMixtureSearch(DensityMixin, BaseEstimator):
         hierarchical tree is built on the same rows, and built once per
         process. A template's own ``random_state`` is kept. Pass an int for
         reproducible output across multiple function calls.
+    noise : bool or float, default=False
+        mclust's noise component in every cell (see
+        :class:`OTGaussianMixture`'s ``noise``): True for a uniform component
+        over the data's hypervolume (mclust's ``hypvol``), a positive float
+        for that hypervolume. Set on every cell in place of the template's.
+    noise_init : array-like of bool of shape (n_samples,), default=None
+        The rows that start in the noise component, in every cell; as
+        mclust, each cell's hierarchical tree is built on the other rows
+        (once for all cells). None: the nearest-neighbour clutter (see
+        :class:`OTGaussianMixture`'s ``noise_init``), computed once.
 
     Attributes
     ----------
@@ -206,7 +217,10 @@ class OTGaussianMixtureSearch(DensityMixin, BaseEstimator):
     parameters than the data have values (``n_samples * n_features``).
     With a template's ``prior`` (mclust's conjugate prior), VEE, EVE, VVE
     and EVV are skipped, as ``Mclust(X, prior = priorControl())`` skips them:
-    mclust has no prior for them.
+    mclust has no prior for them. With ``noise``, ``Mclust`` also tries
+    ``G = 0``, the noise alone; the search fits one component at least (its
+    BIC is ``2 n log V + log n``, in the search's sign, should it be
+    wanted).
 
     Examples
     --------
@@ -229,6 +243,8 @@ class OTGaussianMixtureSearch(DensityMixin, BaseEstimator):
         "criterion": [StrOptions({"bic", "icl"})],
         "n_jobs": [Integral, None],
         "random_state": ["random_state"],
+        "noise": ["boolean", Interval(Real, 0.0, None, closed="neither")],
+        "noise_init": ["array-like", None],
     }
 
     def __init__(
@@ -240,6 +256,8 @@ class OTGaussianMixtureSearch(DensityMixin, BaseEstimator):
         criterion="bic",
         n_jobs=None,
         random_state=None,
+        noise=False,
+        noise_init=None,
     ):
         self.estimator = estimator
         self.n_components = n_components
@@ -247,6 +265,8 @@ class OTGaussianMixtureSearch(DensityMixin, BaseEstimator):
         self.criterion = criterion
         self.n_jobs = n_jobs
         self.random_state = random_state
+        self.noise = noise
+        self.noise_init = noise_init
 
     def _grid(self):
         """The checked numbers of components and models of the grid."""
@@ -310,6 +330,7 @@ class OTGaussianMixtureSearch(DensityMixin, BaseEstimator):
             # through the tree cache).
             seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
             template = clone(template).set_params(random_state=seed)
+        template = self._with_noise(template, X, samples, sample_weight)
         grid = [(k, m) for m in models for k in counts]
         skipped = {
             cell: _prior_error(template, cell[1])
@@ -353,6 +374,35 @@ class OTGaussianMixtureSearch(DensityMixin, BaseEstimator):
             )
         return self
 
+    def _with_noise(self, template, X, samples, sample_weight):
+        """The template with the search's ``noise`` and ``noise_init``, the
+        start of the noise computed once for every cell."""
+        if noise_on(template.noise) and not noise_on(self.noise):
+            raise ValueError(
+                f"The template has noise={template.noise!r}, which the search "
+                "replaces by its own noise=False: set noise (and noise_init) "
+                "on the search."
+            )
+        template = clone(template).set_params(
+            noise=self.noise, noise_init=self.noise_init
+        )
+        template._check_noise(X)
+        if not noise_on(self.noise) or self.noise_init is not None:
+            return template
+        # The clutter of the rows of positive weight, as each cell sees them.
+        kept = np.ones(samples.all_rows.shape[0], dtype=bool)
+        if sample_weight is not None:
+            kept = np.asarray(host(sample_weight)) > 0
+        weight = samples.sample_weight
+        X_kept = to_numpy(samples.X)
+        rows = np.zeros_like(kept)
+        rows[kept] = clutter(
+            X_kept,
+            hypervolume(self.noise, X_kept)[1],
+            None if weight is None else to_numpy(weight),
+        )
+        return template.set_params(noise_init=rows)
+
     def _best(self, X, method):
         """``best_estimator_``, once ``X`` is checked to be in the namespace
         and on the device of the fit."""
@@ -373,7 +423,8 @@ class OTGaussianMixtureSearch(DensityMixin, BaseEstimator):
         Returns
         -------
         labels : ndarray of shape (n_samples,)
-            Component labels.
+            Component labels; ``-1`` for the noise component (with
+            ``noise``).
         """
         return self._best(X, "predict").predict(X)
 
@@ -388,7 +439,8 @@ class OTGaussianMixtureSearch(DensityMixin, BaseEstimator):
         Returns
         -------
         proba : ndarray of shape (n_samples, n_components)
-            Rows sum to one.
+            Rows sum to one; with ``noise``, one more column, the noise
+            component's last.
         """
         return self._best(X, "predict_proba").predict_proba(X)
 

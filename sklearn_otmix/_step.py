@@ -16,6 +16,7 @@ from ._backend import (
     fill_where,
     get_namespace,
     namespace_of,
+    row_sum,
     to_numpy,
 )
 from ._gaussian import (
@@ -32,6 +33,7 @@ from ._gaussian import (
 )
 from ._memory import LABELS
 from ._models import covariance_form, covariances_in_model, mclust_name
+from ._noise import Noise, NoiseCost
 from ._prior import map_m_step, prior_from_moments
 from ._transport import (
     TransportProblem,
@@ -42,22 +44,45 @@ from ._transport import (
 
 
 class Mixture(NamedTuple):
-    """The parameters ``(pi, phi)`` that the fit loop updates."""
+    """The parameters ``(pi, phi)`` that the fit loop updates: the Gaussians'
+    weights, means, covariances and precisions' Cholesky factors, and the
+    noise component (:class:`~sklearn_otmix._noise.Noise`, or None), whose
+    weight completes the Gaussians' to one."""
 
     weights: np.ndarray
     means: np.ndarray
     covariances: np.ndarray
     precisions_chol: np.ndarray
+    noise: Noise | None = None
 
     def gaussian(self, form):
         """The components' costs ``C_ik = -log N(x_i; mu_k, Sigma_k)``, about
         centres near them (:func:`~sklearn_otmix._gaussian.centre_groups`)."""
         return gaussian_cost_of(self.means, self.precisions_chol, form, self.weights)
 
+    def costs(self, form):
+        """The costs of the plan's columns: the Gaussians', then, with a noise
+        component, its constant ``log V``
+        (:class:`~sklearn_otmix._noise.NoiseCost`)."""
+        gaussian = self.gaussian(form)
+        if self.noise is None:
+            return gaussian
+        return NoiseCost(gaussian, math.log(self.noise.volume))
+
+    @property
+    def column_weights(self):
+        """The weights of the plan's columns: ``pi``, then the noise's."""
+        if self.noise is None:
+            return self.weights
+        xp = namespace_of(self.weights)
+        return xp.concat([self.weights, self.noise.weight])
+
     def weighted_log_prob(self, X, form):
-        """``log pi_k + log N(x_i; mu_k, Sigma_k)``: (n_samples, n_components)."""
-        cost = astype(self.gaussian(form).cost_of(X), X.dtype)
-        return namespace_of(self.weights).log(self.weights) - cost
+        """``log pi_k + log N(x_i; mu_k, Sigma_k)``, then ``log pi_0 - log V``
+        with a noise component: (n_samples, n_columns)."""
+        cost = astype(self.costs(form).cost_of(X), X.dtype)
+        weights = self.column_weights
+        return namespace_of(weights).log(weights) - cost
 
 
 class MixtureProblem(NamedTuple):
@@ -69,7 +94,8 @@ class MixtureProblem(NamedTuple):
     with known weights without an order, the groups of components whose target
     weights the fit may exchange; mclust's conjugate prior, whose posterior
     mode replaces the M-step's maximum likelihood (a
-    :class:`~sklearn_otmix._prior.Prior`, or None). (The estimators'
+    :class:`~sklearn_otmix._prior.Prior`, or None); the noise component's
+    hypervolume ``V`` (None without one). (The estimators'
     ``covariance_type`` names either; :func:`mixture_problem` splits it.)"""
 
     n_components: int
@@ -80,6 +106,7 @@ class MixtureProblem(NamedTuple):
     target_groups: tuple | None = None
     model: str | None = None
     prior: object | None = None
+    hypervolume: float | None = None
 
     @property
     def mclust_model(self):
@@ -101,12 +128,13 @@ def mixture_problem(
     component_class=None,
     target_groups=None,
     prior=None,
+    hypervolume=None,
 ):
     """The :class:`MixtureProblem` of an estimator's parameters: its
     ``covariance_type`` split into form and model, and the transport problem
     of ``reg``, ``reg_m``, the validated ``target`` weights and ``bounds``
     (``max_iter`` and ``tol``: the estimator's ``sinkhorn_max_iter`` and
-    ``sinkhorn_tol``)."""
+    ``sinkhorn_tol``); ``hypervolume``: the noise component's, or None."""
     form, model = covariance_form(covariance_type)
     return MixtureProblem(
         n_components,
@@ -117,6 +145,7 @@ def mixture_problem(
         target_groups=target_groups,
         model=model,
         prior=prior,
+        hypervolume=hypervolume,
     )
 
 
@@ -175,8 +204,9 @@ def with_target(problem, target):
 class EStep(NamedTuple):
     """An E-step read through: the plan's statistics, ``F`` there, the plan's
     optimality residual and whether it meets ``sinkhorn_tol`` (its
-    :class:`~sklearn_otmix._transport.Certificate`), and the potentials that
-    warm-start the next one."""
+    :class:`~sklearn_otmix._transport.Certificate`), the potentials that
+    warm-start the next one, the M-step that the statistics' digits allow,
+    and the plan's mass on the noise column (shape (1,); None without one)."""
 
     statistics: Statistics
     value: float
@@ -184,6 +214,7 @@ class EStep(NamedTuple):
     converged: bool
     potentials: np.ndarray | None
     estimate: tuple | None = None
+    noise_mass: np.ndarray | None = None
 
 
 def forbid_other_classes(costs, labels, classes):
@@ -231,6 +262,10 @@ def _exact_statistics(x, mass, labels, *state, block, gaussian, classes, form):
     costs = partial(_costs, x, labels, cost_of=gaussian.cost_of, classes=classes)
     plan, _, _ = block(costs, mass, *state)
     x, plan = gaussian.working(x), gaussian.working(plan)
+    if isinstance(gaussian, NoiseCost):
+        # The Gaussians' columns, and their rows' mass.
+        plan = gaussian.gaussian_plan(plan)
+        mass = row_sum(plan)
     return sufficient_statistics(x, plan, mass, form)
 
 
@@ -241,12 +276,14 @@ def _exact_statistics(x, mass, labels, *state, block, gaussian, classes, form):
 WHOLE_PLAN = 2**12
 
 
-def _whole(samples, problem):
+def _whole(samples, mixture, problem):
     """Whether the E-step is one closed form over all rows at once: rows in
-    one block in float64, ``reg_m = 0`` without bounds or labels, and a plan
-    within :data:`WHOLE_PLAN` entries."""
+    one block in float64, ``reg_m = 0`` without bounds, labels or noise, and
+    a plan within :data:`WHOLE_PLAN` entries."""
     transport = problem.transport
     if not samples.one_block or samples.labels is not None:
+        return False
+    if mixture.noise is not None:
         return False
     X = samples.X
     return (
@@ -283,12 +320,12 @@ def e_step(samples, mixture, problem, warm=None):
     -------
     e_step : EStep
     """
-    if _whole(samples, problem):
+    if _whole(samples, mixture, problem):
         return _whole_e_step(samples, mixture, problem)
-    gaussian = mixture.gaussian(problem.form)
+    gaussian = mixture.costs(problem.form)
     cost_of = partial(_costs, cost_of=gaussian.cost_of, classes=problem.component_class)
     transport = solve_transport(
-        samples, cost_of, mixture.weights, problem.transport, warm
+        samples, cost_of, mixture.column_weights, problem.transport, warm
     )
     read = partial(
         _plan_statistics,
@@ -298,6 +335,9 @@ def e_step(samples, mixture, problem, warm=None):
     )
     terms, moment_sums, marginals = samples.sum(read, LABELS, *transport.state)
     statistics = gaussian.statistics(moment_sums)
+    noise_mass = None
+    if mixture.noise is not None:
+        noise_mass = gaussian.noise_mass(moment_sums)
     estimate = digit_checked_mle(statistics, problem.reg_covar, problem.form)
     if estimate is None:
         # A component shrank far from its centre: its moments once more,
@@ -318,7 +358,15 @@ def e_step(samples, mixture, problem, warm=None):
     residual, converged = certificate(
         transport, marginals, samples.total, problem.transport.tol
     )
-    return EStep(statistics, value, residual, converged, transport.potentials, estimate)
+    return EStep(
+        statistics,
+        value,
+        residual,
+        converged,
+        transport.potentials,
+        estimate,
+        noise_mass,
+    )
 
 
 def mle(statistics, problem, previous=None, estimate=None):
@@ -347,9 +395,9 @@ def mle(statistics, problem, previous=None, estimate=None):
 
 def _posterior_mode(mass, means, covariances, problem, previous):
     """mclust's MAP M-step (:func:`~sklearn_otmix._prior.map_m_step`: that of
-    its EM, ``mvn()``'s for one component) from the maximum-likelihood
-    ``covariances`` of the problem's form, ``reg_covar`` kept on their
-    diagonals."""
+    its EM, ``mvn()``'s for one component without a noise component) from
+    the maximum-likelihood ``covariances`` of the problem's form,
+    ``reg_covar`` kept on their diagonals."""
     xp, device = get_namespace(covariances)
     host = [to_numpy(a).astype(np.float64) for a in (mass, means, covariances)]
     mass_h, means_h, covariances_h = host
@@ -379,7 +427,7 @@ def _posterior_mode(mass, means, covariances, problem, previous):
         scatter,
         problem.prior,
         problem.mclust_model,
-        routine="mvn" if K == 1 else "me",
+        routine="mvn" if K == 1 and problem.hypervolume is None else "me",
         start=start,
     )
     fitted = estimate.covariances
@@ -400,12 +448,13 @@ def _posterior_mode(mass, means, covariances, problem, previous):
     )
 
 
-def m_step(statistics, problem, previous=None, estimate=None):
+def m_step(statistics, problem, previous=None, estimate=None, noise_mass=None):
     """Weighted Gaussian maximum likelihood; ``pi = P^T 1`` (``t`` if fixed);
     ``previous``: the covariances that start an iterative model's updates;
     ``estimate``: the E-step's M-step of the same ``statistics`` with its
     Cholesky factors (:attr:`EStep.estimate`), taken as it is where nothing
-    changes it (no covariance model, the data's dtype)."""
+    changes it (no covariance model, the data's dtype); ``noise_mass``: the
+    plan's mass on the noise column, whose share is the noise's weight."""
     weights = problem.transport.target_weights
     if (
         estimate is not None
@@ -422,6 +471,12 @@ def m_step(statistics, problem, previous=None, estimate=None):
             for array in mle(statistics, problem, previous, estimate)
         )
         precisions_chol = precision_cholesky(covariances, problem.form)
+    noise = None
     if problem.transport.reg_m != math.inf:
-        weights = mass / namespace_of(mass).sum(mass)
-    return Mixture(weights, means, covariances, precisions_chol)
+        total = namespace_of(mass).sum(mass)
+        if noise_mass is not None:
+            noise_mass = astype(noise_mass, mass.dtype)
+            total = total + noise_mass[0]
+            noise = Noise(noise_mass / total, problem.hypervolume)
+        weights = mass / total
+    return Mixture(weights, means, covariances, precisions_chol, noise)

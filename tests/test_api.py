@@ -56,6 +56,10 @@ def _expected_failures(estimator):
         OTGaussianMixture(reg_m=1.0),
         OTGaussianMixture(reg=0.5),
         OTGaussianMixture(init_params="hierarchical"),
+        # mclust's noise component: the hypervolume of the data, or given.
+        OTGaussianMixture(noise=True),
+        OTGaussianMixture(noise=True, init_params="hierarchical"),
+        OTGaussianMixture(noise=10.0, covariance_type="diag"),
         # mclust's ten models beyond scikit-learn's four.
         *(
             OTGaussianMixture(covariance_type=model)

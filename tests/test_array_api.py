@@ -231,6 +231,37 @@ def test_partial_fit_streams_in_the_namespace(namespace, reg_m):
         assert_close_to_scale(actual, getattr(reference, name), 1e-10, name)
 
 
+@pytest.mark.parametrize("init_params", ["kmeans", "hierarchical"])
+def test_noise_component_in_the_namespace(namespace, init_params):
+    """mclust's noise component: the same fit, predictions (``-1`` for the
+    noise), posteriors (its column last) and criteria as numpy's."""
+    xp, _, to_xp = namespace
+    X, n_components = DATASETS["blobs"]
+    X = np.vstack([X, np.random.RandomState(0).uniform(-15, 15, size=(60, 5))])
+    reference, ours = _fit_both(
+        X,
+        to_xp,
+        n_components=n_components,
+        noise=True,
+        init_params=init_params,
+        random_state=0,
+    )
+    X_xp = to_xp(X)
+    _assert_lives_in(ours, X_xp, xp.float64)
+    _assert_same_fit(ours, reference, rtol=1e-10)
+    assert ours.noise_weight_ == pytest.approx(reference.noise_weight_, rel=1e-10)
+    assert ours.hypervolume_ == reference.hypervolume_
+    with sklearn.config_context(array_api_dispatch=True):
+        labels = ours.predict(X_xp)
+        proba = ours.predict_proba(X_xp)
+        bic = ours.bic(X_xp)
+    assert array_api_compat.array_namespace(proba) is xp
+    assert_array_equal(_to_numpy(labels), reference.predict(X))
+    assert -1 in reference.predict(X)
+    assert_close_to_scale(_to_numpy(proba), reference.predict_proba(X), 1e-10)
+    assert bic == pytest.approx(reference.bic(X), rel=1e-10)
+
+
 def test_predict_in_another_namespace_raises(namespace):
     _, _, to_xp = namespace
     X, n_components = DATASETS["blobs"]

@@ -150,9 +150,15 @@ def test_the_whole_e_step_is_the_blocks_e_step(monkeypatch, covariance_type):
 
 def test_the_whole_e_step_is_taken_only_where_it_applies():
     problem = OTGaussianMixture(3)._problem(X_BLOBS)[0]
-    assert _step._whole(in_memory(X_BLOBS), problem)
-    assert not _step._whole(in_memory(X_BLOBS.astype(np.float32)), problem)
-    labels = np.zeros(len(X_BLOBS), dtype=int)
-    assert not _step._whole(in_memory(X_BLOBS, labels=labels), problem)
+    mixture = OTGaussianMixture(3, max_iter=1).fit(X_BLOBS[:100])._mixture()
+    assert _step._whole(in_memory(X_BLOBS[:100]), mixture, problem)
+    larger = in_memory(np.tile(X_BLOBS, (3, 1)))  # a plan of 1800 x 3 > 4096
+    assert larger.one_block and not _step._whole(larger, mixture, problem)
+    float32 = in_memory(X_BLOBS[:100].astype(np.float32))
+    assert not _step._whole(float32, mixture, problem)
+    labels = np.zeros(100, dtype=int)
+    assert not _step._whole(in_memory(X_BLOBS[:100], labels=labels), mixture, problem)
     penalised = problem._replace(transport=problem.transport._replace(reg_m=1.0))
-    assert not _step._whole(in_memory(X_BLOBS), penalised)
+    assert not _step._whole(in_memory(X_BLOBS[:100]), mixture, penalised)
+    noisy = OTGaussianMixture(3, max_iter=1, noise=True).fit(X_BLOBS[:100])
+    assert not _step._whole(in_memory(X_BLOBS[:100]), noisy._mixture(), problem)

@@ -91,6 +91,10 @@ CASES = {
         lambda: _fit(_mixture(reg_m=2.0, target_weights=[0.2, 0.3, 0.5]), X),
         {MIXTURE},
     ),
+    "mixture-noise": (
+        lambda: _fit(_mixture("VEV", noise=True, init_params="hierarchical"), X),
+        {MIXTURE},
+    ),
     "mixture-partial_fit": (
         lambda: _partial(_mixture(), CHUNKS[:3]),
         {MIXTURE, STREAM, STATISTICS},
@@ -124,6 +128,15 @@ CASES = {
             ),
             X,
             sample_weight=WEIGHTS,
+        ),
+        {SEARCH, MIXTURE},
+    ),
+    "search-noise": (
+        lambda: _fit(
+            OTGaussianMixtureSearch(
+                n_components=[1, 2], covariance_types=["EII", "VVV"], noise=True
+            ),
+            X,
         ),
         {SEARCH, MIXTURE},
     ),
@@ -180,9 +193,10 @@ def outputs(estimator):
 
 
 def _seeded(estimator):
-    """Whether ``sample`` draws from a fixed seed (not ``random_state=None``)."""
+    """Whether ``sample`` draws from a fixed seed (not ``random_state=None``)
+    and can (a mixture with a noise component does not sample)."""
     drawing = getattr(estimator, "best_estimator_", estimator)
-    return drawing.random_state is not None
+    return drawing.random_state is not None and not hasattr(drawing, "noise_weight_")
 
 
 def assert_same_state(a, b, where="estimator"):
