@@ -65,7 +65,7 @@ def _unit_determinants(values, matrices):
         log_det = np.linalg.slogdet(values)[1]
         roots = np.exp(log_det / d)
         return values / roots[:, None, None], roots
-    roots = np.exp(np.sum(np.log(values), axis=1) / d)
+    roots = np.exp(np.add.reduce(np.log(values), axis=1) / d)
     return values / roots[:, None], roots
 
 
@@ -81,9 +81,8 @@ def _oriented(volumes, shapes, orientations):
     """``lambda_k D_k A_k D_k^T`` from the volumes ``(K,)``, the shapes'
     diagonals ``(K, d)`` and the orientations ``(K, d, d)``, their columns
     the axes (or one ``(d, d)`` shared by all)."""
-    orientations = np.broadcast_to(orientations, shapes.shape + shapes.shape[-1:])
     scaled = orientations * (volumes[:, None] * shapes)[:, None, :]
-    return scaled @ np.swapaxes(orientations, -1, -2)
+    return scaled @ orientations.swapaxes(-1, -2)
 
 
 def model_covariances(
@@ -195,16 +194,20 @@ def model_covariances(
     raise ValueError(f"Unknown covariance model {model!r}.")
 
 
-def _nearest_rotation(matrix):
-    """The orthogonal matrix nearest ``matrix`` (polar factor), transposed.
+def _lapack_error(routine, info):
+    """The ``LinAlgError`` that numpy raises where LAPACK's ``routine`` returns
+    ``info != 0``: :func:`_nearest_rotation` and the EVE and VVE start call
+    LAPACK (:mod:`scipy.linalg.lapack`) directly, the routines of
+    :func:`numpy.linalg.svd` and :func:`numpy.linalg.eigh`, whose wrappers
+    cost several times the decomposition of a small matrix."""
+    return np.linalg.LinAlgError(f"LAPACK's {routine} failed (info={info}).")
 
-    LAPACK's SVD (``gesdd``, as :func:`numpy.linalg.svd`) called directly:
-    on the small matrices of the M-step numpy's wrapper costs several times
-    the decomposition, and EVE and VVE take two per iteration.
-    """
+
+def _nearest_rotation(matrix):
+    """The orthogonal matrix nearest ``matrix`` (polar factor), transposed."""
     left, _, right, info = lapack.dgesdd(matrix)
-    if info != 0:
-        raise np.linalg.LinAlgError("SVD did not converge")
+    if info:
+        raise _lapack_error("gesdd", info)
     return (left @ right).T
 
 
@@ -213,7 +216,7 @@ def _round_off_bound(matrices):
     a bound of the round-off of any spread of the ``S_k`` (see
     :func:`_spread`)."""
     d = matrices.shape[-1]
-    return 2 * ROUND_OFFS * _EPS * d * np.max(np.abs(matrices))
+    return 2 * ROUND_OFFS * _EPS * d * np.maximum.reduce(np.abs(matrices), axis=None)
 
 
 def _spread(orientation, matrices, round_off_bound=None):
@@ -232,7 +235,8 @@ def _spread(orientation, matrices, round_off_bound=None):
         ``O``, its rows the axes.
     matrices : ndarray of shape (n_components, n_features, n_features)
     round_off_bound : float, default=None
-        :func:`_round_off_bound` of ``matrices``, computed when None.
+        :func:`_round_off_bound` of ``matrices``, computed when None; 0
+        where no spread can come near it (no test).
 
     Returns
     -------
@@ -241,7 +245,7 @@ def _spread(orientation, matrices, round_off_bound=None):
     spread = np.add.reduce((orientation @ matrices) * orientation, axis=2)
     if round_off_bound is None:
         round_off_bound = _round_off_bound(matrices)
-    if np.minimum.reduce(spread, axis=None) > round_off_bound:
+    if not round_off_bound or np.minimum.reduce(spread, axis=None) > round_off_bound:
         return spread
     magnitude = np.abs(orientation)
     rounding = _EPS * np.einsum("ij,kjl,il->ki", magnitude, np.abs(matrices), magnitude)
@@ -269,23 +273,29 @@ def _common_orientation(mass, scatter, variable_volume, tol, max_iter, start=Non
     once, and sums are ufunc reductions (no Python wrapper).
     """
     K, d, _ = scatter.shape
-    largest = np.linalg.eigvalsh(scatter)[:, -1]
-    # W_k - largest_k I, stacked for the row step's one product.
-    shifted = (scatter - largest[:, None, None] * np.eye(d)).reshape(K * d, d)
-    round_off_bound = _round_off_bound(scatter)
-    masses = mass[:, None]
+    eigenvalues = np.linalg.eigvalsh(scatter)  # ascending
+    largest = eigenvalues[:, -1]
     orientation = np.eye(d)
-    shapes = np.ones((K, d))
-    volumes = np.ones(K)
-    if start is not None:
-        # The common axes of the start, and each component's shape on them.
-        orientation = np.linalg.eigh(start[0])[1].T
-        shapes, roots = _unit_determinants(_spread(orientation, start), matrices=False)
-        if variable_volume:
-            volumes = roots
+    # W_k - largest_k I, stacked for the row step's one product.
+    shifted = (scatter - largest[:, None, None] * orientation).reshape(K * d, d)
+    # A spread is at least the smallest eigenvalue of its W_k, less round-offs
+    # far below the bound: where these are above twice the bound, no spread
+    # needs the round-off test.
+    round_off_bound = _round_off_bound(scatter)
+    if np.minimum.reduce(eigenvalues[:, 0]) > 2 * round_off_bound:
+        round_off_bound = 0.0
+    masses = mass[:, None]
     # (lambda_k A_k)^-1: with variable volumes each component's part of the
     # criterion is divided by its volume (mclust's VVE leaves it out).
-    inverse = 1.0 / (volumes[:, None] * shapes)
+    inverse = np.ones((K, d))
+    if start is not None:
+        # The common axes of the start, and each component's shape on them.
+        _, axes, info = lapack.dsyevd(start[0], lower=1)
+        if info:
+            raise _lapack_error("syevd", info)
+        orientation = axes.T
+        shapes, roots = _unit_determinants(_spread(orientation, start), matrices=False)
+        inverse = 1.0 / (roots[:, None] * shapes if variable_volume else shapes)
     previous = np.inf
     for _ in range(max_iter):
         # Majoriser in O's rows: W_k's largest eigenvalue bounds its quadratic.
@@ -293,9 +303,9 @@ def _common_orientation(mass, scatter, variable_volume, tol, max_iter, start=Non
         weighted = inverse.T[:, :, None] * orientation[:, None, :]
         orientation = _nearest_rotation(weighted.reshape(d, K * d) @ shifted)
         # And in its columns, through W_k O: the largest entry of the inverse
-        # bounds it. The two sums are subtracted as sums: from unit shapes
-        # (the first iteration without a start) the majoriser is zero and its
-        # polar factor that of their round-off.
+        # bounds it. Its two sums are formed apart, as they always were: from
+        # unit shapes (the first iteration without a start) the majoriser is
+        # zero, and the fits depend on the polar factor of their round-off.
         rotated = scatter @ orientation  # W_k O
         bound = np.maximum.reduce(inverse, axis=1) @ rotated.reshape(K, d * d)
         step = np.add.reduce(rotated * inverse[:, None, :], axis=0)
@@ -305,18 +315,19 @@ def _common_orientation(mass, scatter, variable_volume, tol, max_iter, start=Non
         spread = _spread(orientation, scatter, round_off_bound)
         if variable_volume:
             spread = spread / masses
-        log_roots = np.add.reduce(np.log(spread), axis=1) / d
+        # sum_i log spread_ki = d log(root_k).
+        log_spread = np.add.reduce(np.log(spread), axis=1)
         if variable_volume:
             inverse = 1.0 / spread
             # -2 log L, up to constants: sum_k n_k d log(lambda_k).
-            criterion = d * np.add.reduce(mass * log_roots)
+            criterion = mass @ log_spread
         else:
-            inverse = np.exp(log_roots)[:, None] / spread
+            inverse = np.exp(log_spread / d)[:, None] / spread
             criterion = np.add.reduce(spread * inverse, axis=None)
         if abs(criterion - previous) / (1.0 + abs(criterion)) <= tol:
             break
         previous = criterion
-    roots = np.exp(log_roots)
+    roots = np.exp(log_spread / d)
     shapes = spread / roots[:, None]
     volumes = roots if variable_volume else np.full(K, criterion / (mass.sum() * d))
     return _oriented(volumes, shapes, orientation.T)
