@@ -19,6 +19,7 @@ from ._fit import warn_unsolved
 from ._gaussian import draw_samples
 from ._init import checked_initial_parameters, initialize
 from ._noise import (
+    check_noise_settings,
     check_noise_start,
     checked_noise_rows,
     clutter,
@@ -111,6 +112,8 @@ class OTGaussianMixture(DensityMixin, BaseOTMixture):
         the first E-step; ``sample_weight`` does not enter the tree).
     weights_init : array-like of shape (n_components,), default=None
         Initial mixing weights; computed from ``init_params`` when None.
+        With ``noise``, the Gaussians' shares of what the noise's initial
+        weight leaves (they are scaled by one minus it).
     means_init : array-like of shape (n_components, n_features), default=None
         Initial means; computed from ``init_params`` when None.
     precisions_init : array-like, default=None
@@ -406,7 +409,9 @@ class OTGaussianMixture(DensityMixin, BaseOTMixture):
         labels : ndarray of shape (n_samples,)
             Component labels; a lazy Dask array for a Dask ``X``.
         """
-        self._check_noise(X)
+        check_noise_settings(
+            self.noise, self.noise_init, self.reg_m, is_dask_collection(X)
+        )
         samples = self._fit_samples(X, sample_weight, self.n_components)
         hypervolume, noise_rows = self._noise_start(samples, sample_weight)
         problem, init = self._problem(samples.like, hypervolume)
@@ -537,29 +542,6 @@ class OTGaussianMixture(DensityMixin, BaseOTMixture):
                 "'shrinkage', 'mean', 'scale' (and 'dof'); or pass prior='mclust'."
             )
         return dict(self.prior)
-
-    def _check_noise(self, X):
-        """The settings that a noise component cannot go with, refused."""
-        if not noise_on(self.noise):
-            if self.noise_init is not None:
-                raise ValueError(
-                    "noise_init gives the rows that start in the noise "
-                    "component, but noise=False: set noise=True, or drop "
-                    "noise_init."
-                )
-            return
-        if self.reg_m != 0.0:
-            raise ValueError(
-                f"noise={self.noise!r} with reg_m={self.reg_m}: the noise "
-                "component's weight is estimated with the Gaussians', with free "
-                "weights (reg_m=0) only. Set reg_m=0, or noise=False."
-            )
-        if is_dask_collection(X):
-            raise ValueError(
-                f"noise={self.noise!r} needs the data in memory (its hypervolume "
-                "and its start look at every row); got a Dask array. Fit on a "
-                "numpy array, or set noise=False."
-            )
 
     def _noise_start(self, samples, sample_weight):
         """The noise component's hypervolume and the rows (of positive

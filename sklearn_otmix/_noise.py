@@ -53,6 +53,31 @@ def noise_on(noise):
     return not (isinstance(noise, (bool, np.bool_)) and not noise)
 
 
+def check_noise_settings(noise, noise_init, reg_m, on_dask):
+    """An estimator's ``noise`` and ``noise_init`` refused where they do not
+    go with its other settings (``reg_m``) or with the data (``on_dask``:
+    whether ``X`` is a Dask array)."""
+    if not noise_on(noise):
+        if noise_init is not None:
+            raise ValueError(
+                "noise_init gives the rows that start in the noise component, "
+                "but noise=False: set noise=True, or drop noise_init."
+            )
+        return
+    if reg_m != 0.0:
+        raise ValueError(
+            f"noise={noise!r} with reg_m={reg_m}: the noise component's weight "
+            "is estimated with the Gaussians', with free weights (reg_m=0) only. "
+            "Set reg_m=0, or noise=False."
+        )
+    if on_dask:
+        raise ValueError(
+            f"noise={noise!r} needs the data in memory (its hypervolume and its "
+            "start look at every row); got a Dask array. Fit on a numpy array, "
+            "or set noise=False."
+        )
+
+
 def hypervolume(noise, X):
     """``V`` and ``log V`` of an estimator's ``noise`` (on): mclust's
     ``hypvol`` of the rows ``X`` for True, or the hypervolume given."""

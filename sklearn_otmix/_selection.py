@@ -15,11 +15,11 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._backend import check_same_namespace, host, to_numpy
-from ._data import samples_of
+from ._data import is_dask_collection, samples_of
 from ._estimator import OTGaussianMixture, keeps_state_on_error
 from ._gaussian import COVARIANCE_TYPES
 from ._models import MODELS, mclust_name, support_error
-from ._noise import clutter, hypervolume, noise_on
+from ._noise import check_noise_settings, clutter, hypervolume, noise_on
 from ._prior import UNSUPPORTED_MODELS
 
 #: A covariance whose smallest eigenvalue is below this fraction of the
@@ -383,10 +383,12 @@ class OTGaussianMixtureSearch(DensityMixin, BaseEstimator):
                 "replaces by its own noise=False: set noise (and noise_init) "
                 "on the search."
             )
+        check_noise_settings(
+            self.noise, self.noise_init, template.reg_m, is_dask_collection(X)
+        )
         template = clone(template).set_params(
             noise=self.noise, noise_init=self.noise_init
         )
-        template._check_noise(X)
         if not noise_on(self.noise) or self.noise_init is not None:
             return template
         # The clutter of the rows of positive weight, as each cell sees them.

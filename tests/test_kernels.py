@@ -159,6 +159,7 @@ def test_the_m_step_from_the_e_steps_estimate_is_the_m_step(covariance_type, dty
     assert step.estimate is not None
     handed = m_step(step.statistics, problem, mixture.covariances, step.estimate)
     formed = m_step(step.statistics, problem, mixture.covariances)
-    for a, b in zip(handed, formed, strict=True):
+    assert handed.noise is None and formed.noise is None
+    for a, b in zip(handed[:4], formed[:4], strict=True):
         assert a.dtype == b.dtype == dtype
         np.testing.assert_array_equal(a, b)
