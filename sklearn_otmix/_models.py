@@ -322,8 +322,10 @@ def _common_orientation(mass, scatter, variable_volume, tol, max_iter, start=Non
             # -2 log L, up to constants: sum_k n_k d log(lambda_k).
             criterion = mass @ log_spread
         else:
-            inverse = np.exp(log_spread / d)[:, None] / spread
-            criterion = np.add.reduce(spread * inverse, axis=None)
+            roots = np.exp(log_spread / d)
+            inverse = roots[:, None] / spread
+            # sum_k tr(A_k^-1 diag(spread_k)) = d sum_k root_k.
+            criterion = d * np.add.reduce(roots)
         if abs(criterion - previous) / (1.0 + abs(criterion)) <= tol:
             break
         previous = criterion
