@@ -303,13 +303,13 @@ def _common_orientation(mass, scatter, variable_volume, tol, max_iter, start=Non
         weighted = inverse.T[:, :, None] * orientation[:, None, :]
         orientation = _nearest_rotation(weighted.reshape(d, K * d) @ shifted)
         # And in its columns, through W_k O: the largest entry of the inverse
-        # bounds it. Its two sums are formed apart, as they always were: from
-        # unit shapes (the first iteration without a start) the majoriser is
-        # zero, and the fits depend on the polar factor of their round-off.
+        # bounds it, sum_k W_k O (diag(inverse_k) - max(inverse_k) I) in one
+        # product, exactly zero from unit shapes (the first iteration without
+        # a start) as mclust's: the polar factor of zero is then the identity,
+        # not that of a difference's round-off.
         rotated = scatter @ orientation  # W_k O
-        bound = np.maximum.reduce(inverse, axis=1) @ rotated.reshape(K, d * d)
-        step = np.add.reduce(rotated * inverse[:, None, :], axis=0)
-        orientation = _nearest_rotation(step - bound.reshape(d, d))
+        excess = inverse - np.maximum.reduce(inverse, axis=1)[:, None]
+        orientation = _nearest_rotation(np.einsum("kij,kj->ij", rotated, excess))
         # Shapes (and volumes) in closed form for this orientation:
         # A_k = spread_k / root_k, and lambda_k = root_k (VVE) or 1 (EVE).
         spread = _spread(orientation, scatter, round_off_bound)
