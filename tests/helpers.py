@@ -4,7 +4,9 @@ whole arrays. The package never forms these whole (its E-step reads the plan
 block by block into statistics); the tests compare them with independent
 computations."""
 
+import importlib.util
 from functools import partial
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -19,6 +21,20 @@ from sklearn_otmix._transport import (
     column_term,
     solve_transport,
 )
+
+#: Why the tests against R's mclust skip.
+MCLUST_MISSING = "Rscript with R's mclust is missing (apt-get install r-cran-mclust)"
+
+
+def benchmark_module(name):
+    """``benchmarks/<name>.py`` as a module (the benchmarks are scripts, not a
+    package): ``mclust_agreement``'s calls to R and their reading, or a
+    benchmark to run."""
+    path = Path(__file__).parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def gaussian_cost(X, means, precisions_chol, form):

@@ -1,23 +1,14 @@
 """A small run of the benchmark, so that it cannot rot (timings are not checked)."""
 
-import importlib.util
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
-
-
-def _benchmark_module(name="bench_fit"):
-    path = Path(__file__).parents[1] / "benchmarks" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from helpers import benchmark_module
 
 
 def test_benchmark_runs_every_case(capsys):
-    bench = _benchmark_module()
+    bench = benchmark_module("bench_fit")
     rows = bench.main(["--quick", "--repeats", "1", "--iterations", "2"])
     assert [row["case"] for row in rows] == [case[0] for case in bench.CASES]
     out = capsys.readouterr().out
@@ -40,7 +31,7 @@ def test_benchmark_runs_every_case(capsys):
 def test_dask_benchmark_runs(capsys):
     pytest.importorskip("dask.array")
     pytest.importorskip("distributed")
-    row = _benchmark_module("bench_dask").main(["--quick", "--iterations", "2"])
+    row = benchmark_module("bench_dask").main(["--quick", "--iterations", "2"])
     assert row["n"] == 20_000 and row["chunks"] == 4
     assert row["dask_s"] > 0 and row["client_traced_mib"] > 0
     assert row["vs_in_memory"] < 1e-8
@@ -48,7 +39,7 @@ def test_dask_benchmark_runs(capsys):
 
 
 def test_phase_benchmark_adds_up(capsys):
-    bench = _benchmark_module("bench_phases")
+    bench = benchmark_module("bench_phases")
     results = bench.main(["--quick", "full", "diag"])
     assert sorted(results) == ["diag", "full"]
     for phases in results.values():
@@ -59,7 +50,7 @@ def test_phase_benchmark_adds_up(capsys):
 
 
 def test_fixed_weights_benchmark_runs(capsys):
-    bench = _benchmark_module("bench_fixed_weights")
+    bench = benchmark_module("bench_fixed_weights")
     rows = bench.main(["--quick", "--repeats", "1", "--iterations", "3"])
     assert [row[1] for row in rows] == ["separated", "overlapping"]
     for _, _, median, passes in rows:
@@ -69,7 +60,7 @@ def test_fixed_weights_benchmark_runs(capsys):
 
 
 def test_semi_supervised_benchmark_runs(capsys):
-    results = _benchmark_module("bench_semi_supervised").main(["--quick"])
+    results = benchmark_module("bench_semi_supervised").main(["--quick"])
     scores = results["wine"]
     assert sorted(scores) == [0.1, 0.25]
     for table in scores.values():
@@ -81,7 +72,7 @@ def test_semi_supervised_benchmark_runs(capsys):
 
 
 def test_discriminant_parity_table(capsys):
-    rows = _benchmark_module("discriminant_parity").main()
+    rows = benchmark_module("discriminant_parity").main()
     assert len(rows) == 4
     for cells in rows.values():
         # The LDA columns: numbers within the tests' 1e-8.
@@ -90,7 +81,7 @@ def test_discriminant_parity_table(capsys):
 
 
 def test_weight_bounds_benchmark_runs(capsys):
-    rows = _benchmark_module("bench_weight_bounds").main(
+    rows = benchmark_module("bench_weight_bounds").main(
         ["--n", "300", "--repeats", "1"]
     )
     _, excess, row_error, _ = rows["dual (package)"]
@@ -120,7 +111,7 @@ def _rst_cells(table):
 
 
 def test_mclust_benchmark_data_and_table():
-    bench = _benchmark_module("bench_mclust")
+    bench = benchmark_module("bench_mclust")
     # The generated mixture: fixed seed, four components of the stated
     # weights, means SEPARATION apart, full covariances.
     X, labels = bench.mixture(20_000)
@@ -186,7 +177,7 @@ def test_mclust_benchmark_data_and_table():
 
 
 def test_mclust_benchmark_against_r():
-    bench = _benchmark_module("bench_mclust")
+    bench = benchmark_module("bench_mclust")
     if not bench.agreement.has_mclust():
         pytest.skip("Rscript with R's mclust is missing")
     X, _ = bench.mixture(300, n_features=3)

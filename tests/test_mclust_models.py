@@ -3,12 +3,11 @@ start, the hierarchical initialisation's partitions, and the choice of
 ``Mclust()``. Skipped, with the reason, without Rscript and mclust
 (``apt-get install r-cran-mclust``; ``.ci/run`` installs them)."""
 
-import importlib.util
 import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import MCLUST_MISSING, benchmark_module
 from sklearn.datasets import load_iris, load_wine
 from sklearn.preprocessing import StandardScaler
 
@@ -26,20 +25,11 @@ writeLines(sprintf("%.17g", as.vector(fit$parameters$variance$sigma)), args[4])
 """
 
 
-def _agreement():
-    """benchmarks/mclust_agreement.py: the calls to R and their reading."""
-    path = Path(__file__).parents[1] / "benchmarks" / "mclust_agreement.py"
-    spec = importlib.util.spec_from_file_location("mclust_agreement", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-agreement = _agreement()
+agreement = benchmark_module("mclust_agreement")
 
 pytestmark = pytest.mark.skipif(
     not agreement.has_mclust(),
-    reason="Rscript with R's mclust is missing (apt-get install r-cran-mclust)",
+    reason=MCLUST_MISSING,
 )
 
 

@@ -3,13 +3,12 @@ its weight estimated with the Gaussians'. The estimator's API and numerics
 here; at the end, the agreement with R's mclust (``Mclust(X, initialization
 = list(noise = ...))``, ``hypvol``), skipped without Rscript and mclust."""
 
-import importlib.util
 import pickle
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import MCLUST_MISSING, benchmark_module
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
@@ -25,21 +24,11 @@ from sklearn_otmix import _hierarchy
 from sklearn_otmix._noise import clutter, log_hypervolume
 from sklearn_otmix._selection import mclust_template
 
-
-def _agreement():
-    """benchmarks/mclust_agreement.py: the calls to R and their reading."""
-    path = Path(__file__).parents[1] / "benchmarks" / "mclust_agreement.py"
-    spec = importlib.util.spec_from_file_location("mclust_agreement", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-agreement = _agreement()
+agreement = benchmark_module("mclust_agreement")
 
 needs_mclust = pytest.mark.skipif(
     not agreement.has_mclust(),
-    reason="Rscript with R's mclust is missing (apt-get install r-cran-mclust)",
+    reason=MCLUST_MISSING,
 )
 
 
