@@ -22,7 +22,7 @@ from ._noise import (
     check_noise_settings,
     check_noise_start,
     checked_noise_rows,
-    clutter,
+    clutter_of,
     hypervolume,
     noise_on,
 )
@@ -548,19 +548,17 @@ class OTGaussianMixture(DensityMixin, BaseOTMixture):
         weight) that start in it (host booleans); (None, None) without one."""
         if not noise_on(self.noise):
             return None, None
-        X = to_numpy(samples.X)
-        volume, log_volume = hypervolume(self.noise, X)
         if self.noise_init is None:
-            weight = samples.sample_weight
-            rows = clutter(X, log_volume, None if weight is None else to_numpy(weight))
+            volume, rows = clutter_of(self.noise, samples)
             check_noise_start(rows, self.n_components)
-        else:
-            rows = checked_noise_rows(
-                host(self.noise_init),
-                samples.all_rows.shape[0],
-                None if sample_weight is None else np.asarray(host(sample_weight)),
-                self.n_components,
-            )
+            return volume, rows
+        volume, _ = hypervolume(self.noise, to_numpy(samples.X))
+        rows = checked_noise_rows(
+            host(self.noise_init),
+            samples.all_rows.shape[0],
+            None if sample_weight is None else np.asarray(host(sample_weight)),
+            self.n_components,
+        )
         return volume, rows
 
     def _problem(self, like, hypervolume=None):

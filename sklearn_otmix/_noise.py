@@ -31,7 +31,7 @@ import numpy as np
 from sklearn.neighbors import NearestNeighbors
 from sklearn.utils import check_array
 
-from ._backend import namespace_of, on_device_of, row_sum
+from ._backend import namespace_of, on_device_of, row_sum, to_numpy
 
 #: The neighbour whose distance measures a row's clutter (Byers & Raftery's
 #: and ``prabclus::NNclean``'s usual ``k``, as mclust's documentation uses it).
@@ -126,6 +126,16 @@ def _log_box(Y):
     """``sum_j log(max_i Y_ij - min_i Y_ij)``: the log-volume of the box."""
     with np.errstate(divide="ignore"):
         return float(np.sum(np.log(np.ptp(Y, axis=0))))
+
+
+def clutter_of(noise, samples):
+    """``V`` of an estimator's ``noise`` (on) for the rows of positive weight
+    of ``samples`` (in memory), and those of the rows that start in the noise
+    without a ``noise_init``, their :func:`clutter` (host booleans)."""
+    X = to_numpy(samples.X)
+    volume, log_volume = hypervolume(noise, X)
+    weight = samples.sample_weight
+    return volume, clutter(X, log_volume, None if weight is None else to_numpy(weight))
 
 
 def clutter(X, log_volume, sample_weight=None, n_neighbors=CLUTTER_NEIGHBOURS):

@@ -19,7 +19,7 @@ from ._data import is_dask_collection, samples_of
 from ._estimator import OTGaussianMixture, keeps_state_on_error
 from ._gaussian import COVARIANCE_TYPES
 from ._models import MODELS, mclust_name, support_error
-from ._noise import check_noise_settings, clutter, hypervolume, noise_on
+from ._noise import check_noise_settings, clutter_of, noise_on
 from ._prior import UNSUPPORTED_MODELS
 
 #: A covariance whose smallest eigenvalue is below this fraction of the
@@ -395,14 +395,8 @@ class OTGaussianMixtureSearch(DensityMixin, BaseEstimator):
         kept = np.ones(samples.all_rows.shape[0], dtype=bool)
         if sample_weight is not None:
             kept = np.asarray(host(sample_weight)) > 0
-        weight = samples.sample_weight
-        X_kept = to_numpy(samples.X)
         rows = np.zeros_like(kept)
-        rows[kept] = clutter(
-            X_kept,
-            hypervolume(self.noise, X_kept)[1],
-            None if weight is None else to_numpy(weight),
-        )
+        rows[kept] = clutter_of(self.noise, samples)[1]
         return template.set_params(noise_init=rows)
 
     def _best(self, X, method):
