@@ -45,21 +45,37 @@ ROUND_OFFS = 2**8
 _EPS = np.finfo(np.float64).eps
 
 
-def _unit_determinant(matrix_or_diagonal):
-    """The argument divided by its determinant's ``d``-th root, and that root."""
-    values = np.asarray(matrix_or_diagonal)
-    d = values.shape[-1]
-    if values.ndim == 1:
-        log_det = np.sum(np.log(values))
-    else:
-        log_det = np.linalg.slogdet(values)[1]
-    root = np.exp(log_det / d)
-    return values / root, root
+class Segments:
+    """Components stacked along one axis in cells of their own: cell ``g``
+    is the ``sizes[g]`` components from ``starts[g]`` (mclust's models share
+    a volume, a shape or an orientation within a cell, never across cells).
+
+    One fit's components are one cell; the search stacks the cells of one
+    model (see :mod:`sklearn_otmix._grid`).
+    """
+
+    def __init__(self, sizes):
+        self.sizes = np.asarray(sizes, dtype=np.intp)
+        self.starts = np.concatenate(([0], np.cumsum(self.sizes)[:-1]))
+        self.cell = np.repeat(np.arange(self.sizes.size), self.sizes)
+
+    def sum(self, values, axis=0):
+        """Each cell's sum of ``values`` along the components' ``axis``."""
+        return np.add.reduceat(values, self.starts, axis=axis)
+
+    def first(self, values):
+        """Each cell's first component's entry of ``values``."""
+        return values[self.starts]
+
+    def kept(self, keep):
+        """The segments of the cells where ``keep``; and which components."""
+        return Segments(self.sizes[keep]), keep[self.cell]
 
 
 def _unit_determinants(values, matrices):
-    """:func:`_unit_determinant` of each of ``values``: diagonals of shape
-    ``(K, d)``, or matrices of shape ``(K, d, d)`` where ``matrices``."""
+    """Each of ``values`` divided by its determinant's ``d``-th root, and
+    that root: diagonals of shape ``(K, d)``, or matrices of shape
+    ``(K, d, d)`` where ``matrices``."""
     d = values.shape[-1]
     if matrices:
         log_det = np.linalg.slogdet(values)[1]
@@ -80,9 +96,15 @@ def _diagonal_matrices(diagonals):
 def _oriented(volumes, shapes, orientations):
     """``lambda_k D_k A_k D_k^T`` from the volumes ``(K,)``, the shapes'
     diagonals ``(K, d)`` and the orientations ``(K, d, d)``, their columns
-    the axes (or one ``(d, d)`` shared by all)."""
+    the axes."""
     scaled = orientations * (volumes[:, None] * shapes)[:, None, :]
     return scaled @ orientations.swapaxes(-1, -2)
+
+
+def _frozen(done, new, old):
+    """``new`` but for the cells ``done``, which keep ``old`` (arrays with
+    one entry per cell first)."""
+    return np.where(done.reshape(done.shape + (1,) * (new.ndim - 1)), old, new)
 
 
 def model_covariances(
@@ -93,6 +115,7 @@ def model_covariances(
     tol=np.sqrt(np.finfo(float).eps),
     max_iter=1000,
     start=None,
+    segments=None,
 ):
     """The covariances of ``model`` that maximise the weighted likelihood.
 
@@ -106,155 +129,206 @@ def model_covariances(
         One of :data:`MODELS`.
     tol, max_iter : float, int
         The alternating updates of the models without a closed form stop when
-        the volumes change by less than ``tol`` (relative).
+        the volumes change by less than ``tol`` (relative); each cell's where
+        its own do.
     start : ndarray of shape (n_components, n_features, n_features), default=None
         VEI, VEE, VEV, EVE and VVE: covariances of the model whose volumes,
         shapes and orientations start the updates (the previous M-step's, as
         mclust's EM does); unit volumes and the identity when None.
+    segments : Segments, default=None
+        The cells of several fits, stacked: what a model shares, each cell
+        shares within itself. None: one cell of all the components. Cells of
+        one component (where Equal and Variable are the same, and the closed
+        forms of EII, EEI and EEE are exact) are not stacked with others.
 
     Returns
     -------
     covariances : ndarray of shape (n_components, n_features, n_features)
     """
     K, d, _ = scatter.shape
-    if K == 1:
-        # One component: Equal and Variable are the same, and the closed forms
-        # (EII, EEI, EEE) of its three letters' kinds are exact.
+    if segments is None:
+        segments = Segments([K])
+    if segments.sizes.max() == 1:
         model = model.replace("V", "E")
-    n = mass.sum()
+    n = segments.sum(mass)
+    cell = segments.cell
     diagonals = np.einsum("kii->ki", scatter)
-    total = scatter.sum(axis=0)
-    if model == "EII":
-        variance = np.trace(total) / (n * d)
-        return np.broadcast_to(variance * np.eye(d), (K, d, d)).copy()
     if model == "VII":
         variances = np.einsum("kii->k", scatter) / (mass * d)
         return variances[:, None, None] * np.eye(d)
-    if model == "EEI":
-        return np.broadcast_to(np.diag(total.diagonal() / n), (K, d, d)).copy()
     if model == "VVI":
         return _diagonal_matrices(diagonals / mass[:, None])
-    if model == "EVI":
-        shapes, roots = _unit_determinants(diagonals, matrices=False)
-        return _diagonal_matrices(np.sum(roots) / n * shapes)
-    if model == "EEE":
-        return np.broadcast_to(total / n, (K, d, d)).copy()
     if model == "VVV":
         return scatter / mass[:, None, None]
-    if model == "EVV":
-        shapes, roots = _unit_determinants(scatter, matrices=True)
-        return np.sum(roots) / n * shapes
+    total = segments.sum(scatter)
+    if model == "EII":
+        variances = np.einsum("gii->g", total) / (n * d)
+        return variances[cell, None, None] * np.eye(d)
+    if model == "EEI":
+        return _diagonal_matrices((np.einsum("gii->gi", total) / n[:, None])[cell])
+    if model == "EEE":
+        return (total / n[:, None, None])[cell]
+    if model in ("EVI", "EVV"):
+        matrices = model == "EVV"
+        shapes, roots = _unit_determinants(scatter if matrices else diagonals, matrices)
+        volumes = (segments.sum(roots) / n)[cell]
+        if matrices:
+            return volumes[:, None, None] * shapes
+        return _diagonal_matrices(volumes[:, None] * shapes)
     if model == "EEV":
         values, vectors = np.linalg.eigh(scatter)  # ascending, per component
-        shape, root = _unit_determinant(values.sum(axis=0))
-        return _oriented(np.full(K, root / n), np.broadcast_to(shape, (K, d)), vectors)
-    # VEI, VEE and VEV alternate their volumes and their common shape (or
-    # matrix): from the previous M-step's, where given, as mclust's EM does,
-    # their updates need a step or two where EM is near its end.
-    warm = start is not None and model in ("VEI", "VEE", "VEV")
-    if warm:
-        volumes = np.exp(np.linalg.slogdet(start)[1] / d)
-        warm = bool(np.all(np.isfinite(volumes)) and np.all(volumes > 0))
-    if not warm:
-        volumes = np.ones(K)
-    if model == "VEI":
-        shape = np.diagonal(start[0]) / volumes[0] if warm else np.ones(d)
-        for _ in range(max_iter):
-            previous = volumes
-            volumes = (diagonals / shape).sum(axis=1) / (d * mass)
-            shape, _ = _unit_determinant((diagonals / volumes[:, None]).sum(axis=0))
-            if np.max(np.abs(volumes - previous) / volumes) < tol:
-                break
-        return _diagonal_matrices(volumes[:, None] * shape)
-    if model == "VEE":
-        common = start[0] / volumes[0] if warm else np.eye(d)
-        for _ in range(max_iter):
-            previous = volumes
-            inverse = np.linalg.inv(common)
-            volumes = np.einsum("kij,ji->k", scatter, inverse) / (d * mass)
-            common, _ = _unit_determinant(
-                (scatter / volumes[:, None, None]).sum(axis=0)
-            )
-            if np.max(np.abs(volumes - previous) / volumes) < tol:
-                break
-        return volumes[:, None, None] * common
-    if model == "VEV":
-        values, vectors = np.linalg.eigh(scatter)
-        # The shape pairs with each component's eigenvalues in ascending order.
-        shape = np.linalg.eigvalsh(start[0]) / volumes[0] if warm else np.ones(d)
-        for _ in range(max_iter):
-            previous = volumes
-            volumes = (values / shape).sum(axis=1) / (d * mass)
-            shape, _ = _unit_determinant((values / volumes[:, None]).sum(axis=0))
-            if np.max(np.abs(volumes - previous) / volumes) < tol:
-                break
-        return _oriented(volumes, np.broadcast_to(shape, (K, d)), vectors)
+        shapes, roots = _unit_determinants(segments.sum(values), matrices=False)
+        return _oriented((roots / n)[cell], shapes[cell], vectors)
     if model in ("EVE", "VVE"):
-        return _common_orientation(mass, scatter, model == "VVE", tol, max_iter, start)
+        return _common_orientation(
+            mass, scatter, model == "VVE", tol, max_iter, start, segments
+        )
+    if model in ("VEI", "VEE", "VEV"):
+        return _common_shape(mass, scatter, model, tol, max_iter, start, segments)
     raise ValueError(f"Unknown covariance model {model!r}.")
+
+
+def _common_shape(mass, scatter, model, tol, max_iter, start, segments):
+    """VEI, VEE and VEV: a volume per component and a shape (VEE: a matrix)
+    common to each cell, in alternation. From the previous M-step's, where
+    given (as mclust's EM does), the updates need a step or two where EM is
+    near its end."""
+    K, d, _ = scatter.shape
+    cell = segments.cell
+    volumes = np.ones(K)
+    warm = np.zeros(segments.sizes.size, dtype=bool)
+    if start is not None:
+        start_volumes = np.exp(np.linalg.slogdet(start)[1] / d)
+        usable = np.isfinite(start_volumes) & (start_volumes > 0)
+        warm = np.logical_and.reduceat(usable, segments.starts)
+        volumes = np.where(warm[cell], start_volumes, 1.0)
+    if model == "VEE":
+        values = scatter
+        common = np.broadcast_to(np.eye(d), (warm.size, d, d))
+        if warm.any():
+            first = segments.first(start) / segments.first(volumes)[:, None, None]
+            common = _frozen(warm, common, first)
+    else:
+        if model == "VEV":
+            # The shape pairs with each component's eigenvalues in ascending
+            # order.
+            values, vectors = np.linalg.eigh(scatter)
+        else:
+            values = np.einsum("kii->ki", scatter)
+        common = np.ones((warm.size, d))
+        if warm.any():
+            first = segments.first(start)
+            first = (
+                np.linalg.eigvalsh(first)
+                if model == "VEV"
+                else np.einsum("gii->gi", first)
+            )
+            common = _frozen(warm, common, first / segments.first(volumes)[:, None])
+    done = np.zeros(warm.size, dtype=bool)
+    for _ in range(max_iter):
+        if model == "VEE":
+            inverse = np.linalg.inv(common)[cell]
+            updated = np.einsum("kij,kji->k", scatter, inverse) / (d * mass)
+            scaled = scatter / updated[:, None, None]
+        else:
+            updated = (values / common[cell]).sum(axis=1) / (d * mass)
+            scaled = values / updated[:, None]
+        change = np.maximum.reduceat(
+            np.abs(updated - volumes) / updated, segments.starts
+        )
+        common = _frozen(
+            done,
+            _unit_determinants(segments.sum(scaled), model == "VEE")[0],
+            common,
+        )
+        volumes = np.where(done[cell], volumes, updated)
+        # A change that is not finite stays so (the cell has failed).
+        done |= (change < tol) | ~np.isfinite(change)
+        if done.all():
+            break
+    if model == "VEE":
+        return volumes[:, None, None] * common[cell]
+    if model == "VEI":
+        return _diagonal_matrices(volumes[:, None] * common[cell])
+    return _oriented(volumes, common[cell], vectors)
 
 
 def _lapack_error(routine, info):
     """The ``LinAlgError`` that numpy raises where LAPACK's ``routine`` returns
-    ``info != 0``: :func:`_nearest_rotation` and the EVE and VVE start call
-    LAPACK (:mod:`scipy.linalg.lapack`) directly, the routines of
-    :func:`numpy.linalg.svd` and :func:`numpy.linalg.eigh`, whose wrappers
-    cost several times the decomposition of a small matrix."""
+    ``info != 0``: :func:`_nearest_rotations` calls LAPACK
+    (:mod:`scipy.linalg.lapack`) directly for one matrix, the routine of
+    :func:`numpy.linalg.svd`, whose wrapper costs several times the
+    decomposition of a small matrix."""
     return np.linalg.LinAlgError(f"LAPACK's {routine} failed (info={info}).")
 
 
-def _nearest_rotation(matrix):
-    """The orthogonal matrix nearest ``matrix`` (polar factor), transposed."""
-    left, _, right, info = lapack.dgesdd(matrix)
-    if info:
-        raise _lapack_error("gesdd", info)
-    return (left @ right).T
+def _nearest_rotations(matrices):
+    """The orthogonal matrix nearest each of ``matrices`` (polar factor),
+    transposed."""
+    if matrices.shape[0] == 1:
+        left, _, right, info = lapack.dgesdd(matrices[0])
+        if info:
+            raise _lapack_error("gesdd", info)
+        return (left @ right).T[None]
+    left, _, right = np.linalg.svd(matrices)
+    return (left @ right).swapaxes(-1, -2)
 
 
-def _round_off_bound(matrices):
-    """``2 ROUND_OFFS eps d max_kjl |S_kjl|``: :data:`ROUND_OFFS` times twice
-    a bound of the round-off of any spread of the ``S_k`` (see
+def _round_off_bounds(matrices, segments):
+    """``2 ROUND_OFFS eps d max_kjl |S_kjl|`` of each cell: :data:`ROUND_OFFS`
+    times twice a bound of the round-off of any spread of its ``S_k`` (see
     :func:`_spread`)."""
     d = matrices.shape[-1]
-    return 2 * ROUND_OFFS * _EPS * d * np.maximum.reduce(np.abs(matrices), axis=None)
+    largest = np.maximum.reduce(np.abs(matrices).reshape(matrices.shape[0], -1), axis=1)
+    return 2 * ROUND_OFFS * _EPS * d * np.maximum.reduceat(largest, segments.starts)
 
 
-def _spread(orientation, matrices, round_off_bound=None):
-    """``diag(O S_k O^T)`` for each ``S_k``: zero where it is within
-    :data:`ROUND_OFFS` round-offs of the products it sums (an axis along
-    which ``S_k`` is singular: the sign of what is left is the rounding's).
+def _spread(orientations, matrices, segments, round_off_bounds=None):
+    """``diag(O S_k O^T)`` for each ``S_k``, ``O`` its cell's orientation:
+    zero where it is within :data:`ROUND_OFFS` round-offs of the products it
+    sums (an axis along which ``S_k`` is singular: the sign of what is left
+    is the rounding's).
 
     The round-off of the ``i``-th is ``eps sum_jl |O_ij| |S_kjl| |O_il|``,
     at most ``eps d max_jl |S_kjl|`` (``O``'s rows are unit vectors): it is
-    computed only when a spread is below :func:`_round_off_bound`, which
-    only a component singular next to the others' scale comes near.
+    computed only in the cells with a spread below their
+    :func:`_round_off_bounds`, which only a component singular next to the
+    others' scale comes near.
 
     Parameters
     ----------
-    orientation : ndarray of shape (n_features, n_features)
-        ``O``, its rows the axes.
+    orientations : ndarray of shape (n_cells, n_features, n_features)
+        ``O`` of each cell, its rows the axes.
     matrices : ndarray of shape (n_components, n_features, n_features)
-    round_off_bound : float, default=None
-        :func:`_round_off_bound` of ``matrices``, computed when None; 0
+    segments : Segments
+    round_off_bounds : ndarray of shape (n_cells,), default=None
+        :func:`_round_off_bounds` of ``matrices``, computed when None; 0
         where no spread can come near it (no test).
 
     Returns
     -------
     spread : ndarray of shape (n_components, n_features)
     """
+    orientation = orientations[segments.cell]
     spread = np.add.reduce((orientation @ matrices) * orientation, axis=2)
-    if round_off_bound is None:
-        round_off_bound = _round_off_bound(matrices)
-    if not round_off_bound or np.minimum.reduce(spread, axis=None) > round_off_bound:
+    if round_off_bounds is None:
+        round_off_bounds = _round_off_bounds(matrices, segments)
+    lowest = np.minimum.reduceat(np.minimum.reduce(spread, axis=1), segments.starts)
+    tested = (round_off_bounds > 0) & (lowest <= round_off_bounds)
+    if not tested.any():
         return spread
     magnitude = np.abs(orientation)
-    rounding = _EPS * np.einsum("ij,kjl,il->ki", magnitude, np.abs(matrices), magnitude)
-    return np.where(spread <= ROUND_OFFS * rounding, 0.0, spread)
+    rounding = _EPS * np.einsum(
+        "kij,kjl,kil->ki", magnitude, np.abs(matrices), magnitude
+    )
+    zero = (spread <= ROUND_OFFS * rounding) & tested[segments.cell, None]
+    return np.where(zero, 0.0, spread)
 
 
-def _common_orientation(mass, scatter, variable_volume, tol, max_iter, start=None):
-    """EVE and VVE: one orientation ``O`` (rows: the axes) shared by all
-    components, with shapes (and, for VVE, volumes) per component.
+def _common_orientation(mass, scatter, variable_volume, tol, max_iter, start, segments):
+    """EVE and VVE: one orientation ``O`` (rows: the axes) shared by the
+    components of each cell, with shapes (and, for VVE, volumes) per
+    component.
 
     For fixed shapes and volumes the orientation minimises
     ``sum_k tr(O W_k O^T A_k^-1) / lambda_k`` over orthogonal ``O``; each
@@ -270,69 +344,98 @@ def _common_orientation(mass, scatter, variable_volume, tol, max_iter, start=Non
 
     The iterations are a few dozen operations on ``d x d`` matrices, where
     numpy's call overhead is most of the time: what they share is computed
-    once, and sums are ufunc reductions (no Python wrapper).
+    once, the cells of a stack in the same calls, and sums are ufunc
+    reductions (no Python wrapper).
     """
     K, d, _ = scatter.shape
+    G, cell_of = segments.sizes.size, segments.cell
+    # EVE's volume is the criterion over n_g d.
+    scale = segments.sum(mass) * d
     eigenvalues = np.linalg.eigvalsh(scatter)  # ascending
-    largest = eigenvalues[:, -1]
-    orientation = np.eye(d)
-    # W_k - largest_k I, stacked for the row step's one product.
-    shifted = (scatter - largest[:, None, None] * orientation).reshape(K * d, d)
+    orientation = np.broadcast_to(np.eye(d), (G, d, d))
+    # W_k - largest_k I: the majoriser of the row step.
+    shifted = scatter - eigenvalues[:, -1, None, None] * np.eye(d)
     # A spread is at least the smallest eigenvalue of its W_k, less round-offs
     # far below the bound: where these are above twice the bound, no spread
     # needs the round-off test.
-    round_off_bound = _round_off_bound(scatter)
-    if np.minimum.reduce(eigenvalues[:, 0]) > 2 * round_off_bound:
-        round_off_bound = 0.0
-    masses = mass[:, None]
+    bounds = _round_off_bounds(scatter, segments)
+    smallest = np.minimum.reduceat(eigenvalues[:, 0], segments.starts)
+    bounds = np.where(smallest > 2 * bounds, 0.0, bounds)
     # (lambda_k A_k)^-1: with variable volumes each component's part of the
     # criterion is divided by its volume (mclust's VVE leaves it out).
     inverse = np.ones((K, d))
     if start is not None:
         # The common axes of the start, and each component's shape on them.
-        _, axes, info = lapack.dsyevd(start[0], lower=1)
-        if info:
-            raise _lapack_error("syevd", info)
-        orientation = axes.T
-        shapes, roots = _unit_determinants(_spread(orientation, start), matrices=False)
+        orientation = np.linalg.eigh(segments.first(start))[1].swapaxes(-1, -2)
+        shapes, roots = _unit_determinants(
+            _spread(orientation, start, segments), matrices=False
+        )
         inverse = 1.0 / (roots[:, None] * shapes if variable_volume else shapes)
-    previous = np.inf
+    # The cells still iterating (``live``, their components ``rows``) and
+    # what the others converged to (``final_*``).
+    final_orientation, final_spread = np.empty((G, d, d)), np.empty((K, d))
+    final_criterion = np.empty(G)
+    live, rows = np.arange(G), np.arange(K)
+    spread, previous = np.ones((K, d)), np.full(G, np.inf)
+
+    def finish(cells):
+        kept = cells[segments.cell]
+        final_orientation[live[cells]] = orientation[cells]
+        final_spread[rows[kept]] = spread[kept]
+        final_criterion[live[cells]] = previous[cells]
+
     for _ in range(max_iter):
+        cell = segments.cell
         # Majoriser in O's rows: W_k's largest eigenvalue bounds its quadratic.
-        # sum_k (lambda_k A_k)^-1 O (W_k - largest_k I), as one product.
-        weighted = inverse.T[:, :, None] * orientation[:, None, :]
-        orientation = _nearest_rotation(weighted.reshape(d, K * d) @ shifted)
+        # sum_k (lambda_k A_k)^-1 O (W_k - largest_k I).
+        weighted = inverse[:, :, None] * orientation[cell]
+        turned = _nearest_rotations(segments.sum(weighted @ shifted))
         # And in its columns, through W_k O: the largest entry of the inverse
-        # bounds it, sum_k W_k O (diag(inverse_k) - max(inverse_k) I) in one
-        # product, exactly zero from unit shapes (the first iteration without
-        # a start) as mclust's: the polar factor of zero is then the identity,
-        # not that of a difference's round-off.
-        rotated = scatter @ orientation  # W_k O
+        # bounds it, sum_k W_k O (diag(inverse_k) - max(inverse_k) I), exactly
+        # zero from unit shapes (the first iteration without a start) as
+        # mclust's: the polar factor of zero is then the identity, not that of
+        # a difference's round-off.
+        rotated = scatter @ turned[cell]  # W_k O
         excess = inverse - np.maximum.reduce(inverse, axis=1)[:, None]
-        orientation = _nearest_rotation(np.einsum("kij,kj->ij", rotated, excess))
+        orientation = _nearest_rotations(segments.sum(rotated * excess[:, None, :]))
         # Shapes (and volumes) in closed form for this orientation:
         # A_k = spread_k / root_k, and lambda_k = root_k (VVE) or 1 (EVE).
-        spread = _spread(orientation, scatter, round_off_bound)
+        spread = _spread(orientation, scatter, segments, bounds)
         if variable_volume:
-            spread = spread / masses
+            spread = spread / mass[:, None]
         # sum_i log spread_ki = d log(root_k).
         log_spread = np.add.reduce(np.log(spread), axis=1)
         if variable_volume:
             inverse = 1.0 / spread
             # -2 log L, up to constants: sum_k n_k d log(lambda_k).
-            criterion = mass @ log_spread
+            criterion = segments.sum(mass * log_spread)
         else:
             roots = np.exp(log_spread / d)
             inverse = roots[:, None] / spread
             # sum_k tr(A_k^-1 diag(spread_k)) = d sum_k root_k.
-            criterion = d * np.add.reduce(roots)
-        if abs(criterion - previous) / (1.0 + abs(criterion)) <= tol:
-            break
+            criterion = d * segments.sum(roots)
+        converged = np.abs(criterion - previous) / (1.0 + np.abs(criterion)) <= tol
         previous = criterion
-    roots = np.exp(log_spread / d)
-    shapes = spread / roots[:, None]
-    volumes = roots if variable_volume else np.full(K, criterion / (mass.sum() * d))
-    return _oriented(volumes, shapes, orientation.T)
+        if converged.any():
+            # The cells that have converged leave the iterations.
+            finish(converged)
+            if converged.all():
+                break
+            segments, kept = segments.kept(~converged)
+            live, rows = live[~converged], rows[kept]
+            scatter, shifted, mass = scatter[kept], shifted[kept], mass[kept]
+            inverse, spread = inverse[kept], spread[kept]
+            orientation, previous = orientation[~converged], previous[~converged]
+            bounds = bounds[~converged]
+    else:
+        finish(np.ones(live.size, dtype=bool))
+    roots = np.exp(np.add.reduce(np.log(final_spread), axis=1) / d)
+    shapes = final_spread / roots[:, None]
+    if variable_volume:
+        volumes = roots
+    else:
+        volumes = (final_criterion / scale)[cell_of]
+    return _oriented(volumes, shapes, final_orientation.swapaxes(-1, -2)[cell_of])
 
 
 #: The models that scikit-learn's four covariance types are, by their names.
