@@ -18,7 +18,10 @@ from ._backend import check_same_namespace, host, to_numpy
 from ._data import is_dask_collection, samples_of
 from ._estimator import OTGaussianMixture, keeps_state_on_error
 from ._gaussian import COVARIANCE_TYPES
-from ._models import MODELS, mclust_name, support_error
+from ._base import Criteria
+from ._grid import fit_cells, grid_applies
+from ._hierarchy import hierarchical_labels
+from ._models import MODELS, mclust_name, n_model_parameters, support_error
 from ._noise import check_noise_settings, clutter_of, noise_on
 from ._prior import UNSUPPORTED_MODELS
 
@@ -51,14 +54,9 @@ def _collapsed(model, total):
     rule, and no covariance counts as singular.
     """
     weights = to_numpy(model.weights_).astype(np.float64)
-    with_prior = getattr(model, "prior", None) is not None
-    if with_prior:
-        weights = weights * total
-    if weights.min() < SINGULAR:
-        return f"component {int(np.argmin(weights))} is empty"
-    if with_prior:
+    if getattr(model, "prior", None) is not None:
         # The prior's scale keeps every covariance positive definite.
-        return None
+        return _degenerate(weights * total, None)
     covariances = to_numpy(model.covariances_).astype(np.float64)
     d = model.n_features_in_
     eigenvalues = {
@@ -66,7 +64,18 @@ def _collapsed(model, total):
         "tied": lambda c: np.linalg.eigvalsh(c)[None],
         "diag": lambda c: c,
         "spherical": lambda c: np.repeat(c[:, None], d, axis=1),
-    }[model._form](covariances) - model.reg_covar
+    }[model._form](covariances)
+    return _degenerate(weights, eigenvalues - model.reg_covar)
+
+
+def _degenerate(weights, eigenvalues):
+    """:func:`_collapsed` of the components' ``weights`` (or masses) and
+    their covariances' ``eigenvalues`` (one row per component; None where
+    none can be singular)."""
+    if weights.min() < SINGULAR:
+        return f"component {int(np.argmin(weights))} is empty"
+    if eigenvalues is None:
+        return None
     smallest = eigenvalues.min(axis=1)
     if smallest.min() <= SINGULAR * eigenvalues.max():
         return (
@@ -121,6 +130,63 @@ def _fit_cell(template, X, sample_weight, total, n_components, covariance_type):
         icl=criteria.icl,
     )
     return model, row
+
+
+def _stacked_rows(X, cells, template, n_jobs):
+    """The rows of the ``cells`` that :func:`~sklearn_otmix._grid.fit_cells`
+    fits, each model's cells together (its models in parallel with
+    ``n_jobs``): ``{cell: row}``, without the cells it leaves to their own
+    fits. The cells of one model share its time equally."""
+    n_samples, n_features = X.shape
+    models = list(dict.fromkeys(m for _, m in cells))
+    counts = sorted({k for k, _ in cells if k <= n_samples})
+    # Each cell's start, as its own fit draws it (from the template's seed).
+    seed = template.random_state
+    labels = {
+        k: (
+            np.zeros(n_samples, dtype=np.intp)
+            if k == 1
+            else hierarchical_labels(X, k, check_random_state(seed))
+        )
+        for k in counts
+    }
+    settings = {
+        key: template.get_params()[key]
+        for key in ("tol", "convergence", "max_iter", "reg_covar")
+    }
+
+    def fit_model(model):
+        start = time.perf_counter()
+        model_labels = {k: labels[k] for k, m in cells if m == model and k in labels}
+        fits = fit_cells(X, model_labels, model, **settings)
+        return fits, (time.perf_counter() - start) / max(len(model_labels), 1)
+
+    rows = {}
+    for model, (fits, seconds) in zip(
+        models, Parallel(n_jobs=n_jobs)(delayed(fit_model)(m) for m in models)
+    ):
+        for k, fit in fits.items():
+            row = {"status": "fitted", "warnings": "", "fit_time": seconds}
+            row.update(n_iter=fit.n_iter, converged=True)
+            eigenvalues = np.linalg.eigvalsh(fit.covariances) - settings["reg_covar"]
+            reason = _degenerate(fit.weights, eigenvalues)
+            if reason is not None:
+                row["status"] = f"degenerate: {reason}"
+            else:
+                criteria = Criteria(
+                    fit.log_likelihood,
+                    fit.entropy,
+                    float(n_samples),
+                    n_model_parameters(model, k, n_features),
+                )
+                row.update(
+                    log_likelihood=criteria.log_likelihood,
+                    n_parameters=criteria.n_parameters,
+                    bic=criteria.bic,
+                    icl=criteria.icl,
+                )
+            rows[(k, model)] = row
+    return rows
 
 
 class OTGaussianMixtureSearch(DensityMixin, BaseEstimator):
@@ -337,30 +403,51 @@ class OTGaussianMixtureSearch(DensityMixin, BaseEstimator):
             or support_error(cell[1], n_samples, n_features, cell[0])
             for cell in grid
         }
-        fitted = Parallel(n_jobs=self.n_jobs)(
-            delayed(_fit_cell)(template, X, sample_weight, total, k, m)
-            for k, m in grid
-            if skipped[(k, m)] is None
+        stacked = {}
+        if grid_applies(
+            template, getattr(samples, "X", None), sample_weight, self.noise
+        ):
+            cells = [
+                cell for cell in grid if skipped[cell] is None and cell[1] in MODELS
+            ]
+            stacked = _stacked_rows(samples.X, cells, template, self.n_jobs)
+        own = [cell for cell in grid if skipped[cell] is None and cell not in stacked]
+        fitted = dict(
+            zip(
+                own,
+                Parallel(n_jobs=self.n_jobs)(
+                    delayed(_fit_cell)(template, X, sample_weight, total, k, m)
+                    for k, m in own
+                ),
+            )
         )
-        fitted = iter(fitted)
         estimators, rows = [], []
         for cell in grid:
-            if skipped[cell] is None:
-                estimator, row = next(fitted)
+            if cell in fitted:
+                estimator, row = fitted[cell]
+            elif cell in stacked:
+                estimator, row = None, stacked[cell]
             else:
                 estimator, row = None, {"status": f"skipped: {skipped[cell]}"}
             estimators.append(estimator)
             rows.append(row)
-        self.cv_results_ = _table(grid, rows)
-
-        scores = self.cv_results_[self.criterion]
-        if np.all(np.isnan(scores)):
-            reasons = sorted({row["status"] for row in rows})
-            raise ValueError(
-                f"No cell of the grid could be fitted ({len(grid)} tried): "
-                + "; ".join(reasons)
+        while True:
+            self.cv_results_ = _table(grid, rows)
+            scores = self.cv_results_[self.criterion]
+            if np.all(np.isnan(scores)):
+                reasons = sorted({row["status"] for row in rows})
+                raise ValueError(
+                    f"No cell of the grid could be fitted ({len(grid)} tried): "
+                    + "; ".join(reasons)
+                )
+            best = int(np.nanargmin(scores))
+            if estimators[best] is not None:
+                break
+            # A stacked cell: its estimator, fitted on its own (the same fit
+            # but for the round-off of the order of the sums), and its row.
+            estimators[best], rows[best] = _fit_cell(
+                template, X, sample_weight, total, *grid[best]
             )
-        best = int(np.nanargmin(scores))
         self.best_index_ = best
         self.best_estimator_ = estimators[best]
         self.best_params_ = dict(self.cv_results_["params"][best])
