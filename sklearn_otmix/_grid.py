@@ -23,6 +23,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ._backend import inverse_transposed
 from ._models import Segments, model_covariances
 from ._noise import noise_on
 
@@ -85,34 +86,39 @@ class CellFit(NamedTuple):
 
 
 def _log_posteriors(X, stack):
-    """``log(pi_k N(x_i; mu_k, Sigma_k))`` normalised within each cell: the
-    plan's rows per cell and each row's log-density per cell, ``(n, K)`` and
-    ``(n, G)``. Costs are taken about each component's own mean."""
+    """``log(pi_k N(x_i; mu_k, Sigma_k))`` and its normalisation within each
+    cell: the plan (its rows per cell sum to one) and the rows' log-density
+    per cell, ``(K, n)`` and ``(G, n)``; and the log-probabilities. Costs are
+    taken about each component's own mean.
+
+    The rows are features first, ``X.T``: the temporaries ``(K, d, n)`` then
+    run along the samples, where numpy's loops are long (along ``d`` they
+    cost ten times more on a few features)."""
     weights, means, _, precisions_chol, segments = stack
-    whitened = (X[None, :, :] - means[:, None, :]) @ precisions_chol
+    d = X.shape[0]
+    centred = X[None, :, :] - means[:, :, None]
+    whitened = precisions_chol.swapaxes(1, 2) @ centred
     whitened *= whitened
-    half = np.full(X.shape[1], 0.5)
     log_det = np.add.reduce(
         np.log(np.diagonal(precisions_chol, axis1=1, axis2=2)), axis=1
     )
-    log_prob = np.log(weights) + log_det - X.shape[1] * _HALF_LOG_2PI
-    log_prob = log_prob[:, None] - whitened @ half  # (K, n)
-    log_prob = log_prob.T
-    top = np.maximum.reduceat(log_prob, segments.starts, axis=1)
-    plan = np.exp(log_prob - top[:, segments.cell])
-    norm = segments.sum(plan, axis=1)
-    plan /= norm[:, segments.cell]
+    constant = np.log(weights) + log_det - d * _HALF_LOG_2PI
+    log_prob = constant[:, None] - 0.5 * np.add.reduce(whitened, axis=1)
+    top = np.maximum.reduceat(log_prob, segments.starts, axis=0)
+    plan = np.exp(log_prob - top[segments.cell])
+    norm = segments.sum(plan)
+    plan /= norm[segments.cell]
     return plan, np.log(norm) + top, log_prob
 
 
 def _scatter(X, plan):
     """Column masses (floored), weighted means and scatter matrices about
-    them, each component's."""
-    mass = np.add.reduce(plan, axis=0) + _FLOOR
-    means = (plan.T @ X) / mass[:, None]
-    centred = X[None, :, :] - means[:, None, :]
-    weighted = centred * plan.T[:, :, None]
-    return mass, means, weighted.transpose(0, 2, 1) @ centred
+    them, each component's, of a plan ``(K, n)`` (``X`` features first)."""
+    mass = np.add.reduce(plan, axis=1) + _FLOOR
+    means = (plan @ X.T) / mass[:, None]
+    centred = X[None, :, :] - means[:, :, None]
+    weighted = centred * plan[:, None, :]
+    return mass, means, weighted @ centred.swapaxes(1, 2)
 
 
 class _Stack(NamedTuple):
@@ -150,9 +156,10 @@ def _model_step(mass, scatter, model, segments, start):
 
 
 def _m_step(X, plan, model, segments, reg_covar, previous):
-    """The stacked M-step of ``plan``; and which cells it failed (a
-    covariance without a finite value or not positive definite)."""
-    d = X.shape[1]
+    """The stacked M-step of ``plan`` (``X`` features first); and which cells
+    it failed (a covariance without a finite value or not positive
+    definite)."""
+    d = X.shape[0]
     mass, means, scatter = _scatter(X, plan)
     start = None if previous is None else previous - reg_covar * np.eye(d)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -161,7 +168,9 @@ def _m_step(X, plan, model, segments, reg_covar, previous):
     failed = ~np.logical_and.reduceat(
         np.isfinite(covariances).all(axis=(1, 2)), segments.starts
     )
-    safe = np.where(failed[segments.cell, None, None], np.eye(d), covariances)
+    safe = covariances
+    if failed.any():
+        safe = np.where(failed[segments.cell, None, None], np.eye(d), covariances)
     try:
         lower = np.linalg.cholesky(safe)
     except np.linalg.LinAlgError:
@@ -172,8 +181,7 @@ def _m_step(X, plan, model, segments, reg_covar, previous):
             except np.linalg.LinAlgError:
                 failed[segments.cell[k]] = True
                 lower[k] = np.eye(d)
-    # Sigma = C C^T: the precision's factor is C^-T (upper triangular).
-    precisions_chol = np.triu(np.linalg.inv(lower).transpose(0, 2, 1))
+    precisions_chol = inverse_transposed(lower)
     weights = mass / segments.sum(mass)[segments.cell]
     return _Stack(weights, means, covariances, precisions_chol, segments), failed
 
@@ -201,10 +209,11 @@ def fit_cells(X, labels, model, *, tol, convergence, max_iter, reg_covar):
         rest = {k: labels[k] for k in counts if k != 1}
         return {**fits, **fit_cells(X, rest, model, **settings)}
     n = X.shape[0]
+    X = np.ascontiguousarray(X.T)
     segments = Segments(counts)
-    plan = np.concatenate(
-        [labels[k][:, None] == np.arange(k) for k in counts], axis=1
-    ).astype(np.float64)
+    plan = np.concatenate([labels[k] == np.arange(k)[:, None] for k in counts]).astype(
+        np.float64
+    )
     stack, failed = _m_step(X, plan, model, segments, reg_covar, None)
     cells = np.asarray(counts)
     lower_bound = np.full(cells.size, -np.inf)
@@ -215,7 +224,7 @@ def fit_cells(X, labels, model, *, tol, convergence, max_iter, reg_covar):
         if cells.size == 0:
             break
         plan, log_norm, _ = _log_posteriors(X, stack)
-        previous, lower_bound = lower_bound, np.add.reduce(log_norm, axis=0) / n
+        previous, lower_bound = lower_bound, np.add.reduce(log_norm, axis=1) / n
         if convergence == "absolute":
             threshold = tol
         else:
@@ -224,7 +233,7 @@ def fit_cells(X, labels, model, *, tol, convergence, max_iter, reg_covar):
         if convergence == "relative" and converged.any():
             # mclust's EM ends at the parameters its last E-step evaluated.
             fits.update(_finished(X, stack, converged, cells, n_iter))
-            plan = plan[:, ~converged[stack.segments.cell]]
+            plan = plan[~converged[stack.segments.cell]]
             stack, cells, lower_bound = _kept(stack, ~converged, cells, lower_bound)
             converged = converged[~converged]
             if cells.size == 0:
@@ -255,9 +264,9 @@ def _finished(X, stack, done, cells, n_iter):
     plan, log_norm, log_prob = _log_posteriors(X, stack)
     segments = stack.segments
     # z log z is 0 where z is.
-    z_log_z = np.where(plan > 0, plan * (log_prob - log_norm[:, segments.cell]), 0.0)
-    entropy = -segments.sum(np.add.reduce(z_log_z, axis=0))
-    log_likelihood = np.add.reduce(log_norm, axis=0)
+    z_log_z = np.where(plan > 0, plan * (log_prob - log_norm[segments.cell]), 0.0)
+    entropy = -segments.sum(np.add.reduce(z_log_z, axis=1))
+    log_likelihood = np.add.reduce(log_norm, axis=1)
     fits = {}
     for g, k in enumerate(cells):
         part = slice(segments.starts[g], segments.starts[g] + k)

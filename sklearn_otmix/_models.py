@@ -313,6 +313,8 @@ def _spread(orientations, matrices, segments, round_off_bounds=None):
     spread = np.add.reduce((orientation @ matrices) * orientation, axis=2)
     if round_off_bounds is None:
         round_off_bounds = _round_off_bounds(matrices, segments)
+    if not round_off_bounds.any():
+        return spread
     lowest = np.minimum.reduceat(np.minimum.reduce(spread, axis=1), segments.starts)
     tested = (round_off_bounds > 0) & (lowest <= round_off_bounds)
     if not tested.any():
