@@ -261,7 +261,8 @@ class OTGaussianMixtureSearch(DensityMixin, BaseEstimator):
         ``'degenerate: ...'`` for a collapsed component), ``bic``, ``icl``
         (NaN where not fitted), ``rank_bic``, ``rank_icl``,
         ``log_likelihood``, ``n_parameters``, ``n_iter``, ``converged``,
-        ``fit_time`` and ``warnings`` (the messages of the fit's warnings).
+        ``fit_time`` (cells fitted together, see Notes, share their model's
+        time equally) and ``warnings`` (the messages of the fit's warnings).
     n_features_in_ : int
         Number of features seen during :meth:`fit`.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -287,6 +288,19 @@ class OTGaussianMixtureSearch(DensityMixin, BaseEstimator):
     ``G = 0``, the noise alone; the search fits one component at least (its
     BIC is ``2 n log V + log n``, in the search's sign, should it be
     wanted).
+
+    With the default template (mclust's EM: the hierarchical start, no
+    prior, noise, bounds or sample weights) on at most 2,000 rows of numpy
+    float64, the cells of one model are fitted together: one E-step and one
+    M-step call per iteration serve all its numbers of components, each a
+    segment of one stack of components that leaves it when it converges.
+    Each cell runs the iterations its own fit would, to the same stopping
+    rule, and its criteria are those of its own fit to round-off (the order
+    of the sums); a cell whose component collapses may collapse otherwise
+    (its iterations, and whether its covariance ends singular or without a
+    value, are the round-off's), but is no candidate either way. A cell
+    that does not converge or fails there, and the chosen one (for
+    ``best_estimator_``), are fitted on their own.
 
     Examples
     --------
