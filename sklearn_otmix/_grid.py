@@ -14,8 +14,8 @@ they differ from one fit at a time only by the round-off of the order of the
 sums.
 
 Only the plain case is fitted here (see :func:`grid_applies`); a cell that
-fails, collapses or does not converge is left to its own fit, which says
-why in the search's table.
+fails or does not converge is left to its own fit, which says why in the
+search's table.
 """
 
 import math
@@ -24,6 +24,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ._backend import inverse_transposed
+from ._estimator import OTGaussianMixture
 from ._models import Segments, model_covariances
 from ._noise import noise_on
 
@@ -40,9 +41,9 @@ _FLOOR = 10 * np.finfo(np.float64).eps
 
 def grid_applies(template, X, sample_weight, noise):
     """Whether the cells of ``template`` on ``X`` are fitted here: mclust's
-    EM (the hierarchical start on every row, ``reg=1``, free weights, no
-    prior, noise, bounds or given start), numpy float64 rows without sample
-    weights, no more of them than build the tree."""
+    EM (an :class:`~sklearn_otmix.OTGaussianMixture` with the hierarchical
+    start, ``reg=1``, free weights, no prior, noise, bounds or given start),
+    numpy float64 rows without sample weights, at most :data:`GRID_ROWS`."""
     params = template.get_params()
     plain = {
         "init_params": "hierarchical",
@@ -61,7 +62,7 @@ def grid_applies(template, X, sample_weight, noise):
         "precisions_init",
     )
     return (
-        type(template).__name__ == "OTGaussianMixture"
+        type(template) is OTGaussianMixture
         and all(params[key] == value for key, value in plain.items())
         and all(params[key] is None for key in unset)
         and not noise_on(params["noise"])
@@ -194,9 +195,11 @@ def fit_cells(X, labels, model, *, tol, convergence, max_iter, reg_covar):
     Returns
     -------
     fits : dict
-        ``{k: CellFit}`` for the cells that converged to a mixture without
-        an empty component or a singular covariance; the others are left out,
-        for their own fits to say what went wrong.
+        ``{k: CellFit}`` for the cells that converged (to a degenerate
+        mixture, it may be: the search judges); those that failed (a
+        covariance without a value, or not positive definite) or did not
+        converge within ``max_iter`` are left out, for their own fits to say
+        what went wrong.
     """
     settings = dict(
         tol=tol, convergence=convergence, max_iter=max_iter, reg_covar=reg_covar
@@ -235,7 +238,7 @@ def fit_cells(X, labels, model, *, tol, convergence, max_iter, reg_covar):
             fits.update(_finished(X, stack, converged, cells, n_iter))
             plan = plan[~converged[stack.segments.cell]]
             stack, cells, lower_bound = _kept(stack, ~converged, cells, lower_bound)
-            converged = converged[~converged]
+            converged = np.zeros(cells.size, dtype=bool)
             if cells.size == 0:
                 break
         stack, failed = _m_step(

@@ -1,6 +1,7 @@
 """Choosing the number of components and the covariance model, as mclust's
 ``Mclust`` does: every pair fitted, the one of lowest BIC (or ICL) kept."""
 
+import copy
 import math
 import time
 import warnings
@@ -140,13 +141,14 @@ def _stacked_rows(X, cells, template, n_jobs):
     n_samples, n_features = X.shape
     models = list(dict.fromkeys(m for _, m in cells))
     counts = sorted({k for k, _ in cells if k <= n_samples})
-    # Each cell's start, as its own fit draws it (from the template's seed).
+    # Each cell's start, as its own fit (of a clone of the template) draws
+    # it.
     seed = template.random_state
     labels = {
         k: (
             np.zeros(n_samples, dtype=np.intp)
             if k == 1
-            else hierarchical_labels(X, k, check_random_state(seed))
+            else hierarchical_labels(X, k, check_random_state(copy.deepcopy(seed)))
         )
         for k in counts
     }
@@ -158,6 +160,8 @@ def _stacked_rows(X, cells, template, n_jobs):
     def fit_model(model):
         start = time.perf_counter()
         model_labels = {k: labels[k] for k, m in cells if m == model and k in labels}
+        if not model_labels:
+            return {}, 0.0
         fits = fit_cells(X, model_labels, model, **settings)
         return fits, (time.perf_counter() - start) / max(len(model_labels), 1)
 
