@@ -137,7 +137,7 @@ def _stacked_rows(X, cells, template, n_jobs):
     """The rows of the ``cells`` that :func:`~sklearn_otmix._grid.fit_cells`
     fits, each model's cells together (its models in parallel with
     ``n_jobs``): ``{cell: row}``, without the cells it leaves to their own
-    fits. The cells of one model share its time equally."""
+    fits. The cells of one model that it fits share its time equally."""
     n_samples, n_features = X.shape
     models = list(dict.fromkeys(m for _, m in cells))
     counts = sorted({k for k, _ in cells if k <= n_samples})
@@ -163,11 +163,15 @@ def _stacked_rows(X, cells, template, n_jobs):
         if not model_labels:
             return {}, 0.0
         fits = fit_cells(X, model_labels, model, **settings)
-        return fits, (time.perf_counter() - start) / max(len(model_labels), 1)
+        return fits, (time.perf_counter() - start) / max(len(fits), 1)
 
+    # One model per task: the models' times differ a hundredfold (EVE's and
+    # VVE's against EII's), and joblib's batches of fast tasks would take the
+    # slow ones together.
+    parallel = Parallel(n_jobs=n_jobs, batch_size=1)
     rows = {}
     for model, (fits, seconds) in zip(
-        models, Parallel(n_jobs=n_jobs)(delayed(fit_model)(m) for m in models)
+        models, parallel(delayed(fit_model)(m) for m in models)
     ):
         for k, fit in fits.items():
             row = {"status": "fitted", "warnings": "", "fit_time": seconds}
