@@ -348,12 +348,14 @@ def _whitened_norms(offsets, precisions_chol, form):
     shape (n_components, m, n_features)."""
     xp = namespace_of(offsets)
     if form in ("full", "tied"):
-        whitened_offsets = offsets @ precisions_chol
+        whitened = offsets @ precisions_chol
     elif form == "diag":
-        whitened_offsets = offsets * precisions_chol[:, None, :]
+        whitened = offsets * precisions_chol[:, None, :]
     else:
-        whitened_offsets = offsets * precisions_chol[:, None, None]
-    return xp.sum(whitened_offsets * whitened_offsets, axis=-1)
+        whitened = offsets * precisions_chol[:, None, None]
+    whitened *= whitened
+    ones = xp.ones(offsets.shape[-1], dtype=offsets.dtype, **on_device_of(offsets))
+    return whitened @ ones
 
 
 def initial_centre(X, form):
@@ -552,15 +554,7 @@ def own_mean_cost(centred, precisions_chol, form):
     """
     xp = namespace_of(centred)
     n_features = centred.shape[-1]
-    if form in ("full", "tied"):
-        whitened = centred @ precisions_chol
-    elif form == "diag":
-        whitened = centred * precisions_chol[:, None, :]
-    else:
-        whitened = centred * precisions_chol[:, None, None]
-    whitened *= whitened
-    half = xp.full(n_features, 0.5, dtype=centred.dtype, **on_device_of(centred))
-    cost = xp.matrix_transpose(whitened @ half)
+    cost = 0.5 * xp.matrix_transpose(_whitened_norms(centred, precisions_chol, form))
     return cost + _normalising_constant(precisions_chol, form, n_features)
 
 

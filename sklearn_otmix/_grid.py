@@ -23,7 +23,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._backend import inverse_transposed
+from ._backend import inverse_transposed, is_host_array
 from ._estimator import OTGaussianMixture
 from ._models import Segments, model_covariances
 from ._noise import noise_on
@@ -70,7 +70,7 @@ def grid_applies(template, X, sample_weight, noise):
         and params["max_iter"] >= 1
         and sample_weight is None
         and X.shape[0] <= GRID_ROWS
-        and type(X) is np.ndarray
+        and is_host_array(X)
         and X.dtype == np.float64
     )
 
@@ -226,7 +226,8 @@ def fit_cells(X, labels, model, *, tol, convergence, max_iter, reg_covar):
             stack, cells, lower_bound = _kept(stack, ~failed, cells, lower_bound)
         if cells.size == 0:
             break
-        plan, log_norm, _ = _log_posteriors(X, stack)
+        posteriors = _log_posteriors(X, stack)
+        plan, log_norm, _ = posteriors
         previous, lower_bound = lower_bound, np.add.reduce(log_norm, axis=1) / n
         if convergence == "absolute":
             threshold = tol
@@ -235,7 +236,7 @@ def fit_cells(X, labels, model, *, tol, convergence, max_iter, reg_covar):
         converged = np.abs(lower_bound - previous) < threshold
         if convergence == "relative" and converged.any():
             # mclust's EM ends at the parameters its last E-step evaluated.
-            fits.update(_finished(X, stack, converged, cells, n_iter))
+            fits.update(_finished(X, stack, converged, cells, n_iter, posteriors))
             plan = plan[~converged[stack.segments.cell]]
             stack, cells, lower_bound = _kept(stack, ~converged, cells, lower_bound)
             converged = np.zeros(cells.size, dtype=bool)
@@ -258,13 +259,23 @@ def _kept(stack, keep, cells, lower_bound):
     return _Stack(*arrays, segments), cells[keep], lower_bound[keep]
 
 
-def _finished(X, stack, done, cells, n_iter):
+def _finished(X, stack, done, cells, n_iter, posteriors=None):
     """The :class:`CellFit` of the cells where ``done``, their criteria's
-    terms evaluated at their mixtures."""
+    terms evaluated at their mixtures (``posteriors``: those of the whole
+    ``stack``, where the E-step has just formed them)."""
+    components = done[stack.segments.cell]
     stack, cells, _ = _kept(stack, done, cells, cells)
     if cells.size == 0:
         return {}
-    plan, log_norm, log_prob = _log_posteriors(X, stack)
+    if posteriors is None:
+        plan, log_norm, log_prob = _log_posteriors(X, stack)
+    else:
+        plan, log_norm, log_prob = posteriors
+        plan, log_norm, log_prob = (
+            plan[components],
+            log_norm[done],
+            log_prob[components],
+        )
     segments = stack.segments
     # z log z is 0 where z is.
     z_log_z = np.where(plan > 0, plan * (log_prob - log_norm[segments.cell]), 0.0)

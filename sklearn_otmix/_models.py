@@ -160,7 +160,8 @@ def model_covariances(
         return _diagonal_matrices(diagonals / mass[:, None])
     if model == "VVV":
         return scatter / mass[:, None, None]
-    total = segments.sum(scatter)
+    if model in ("EII", "EEI", "EEE"):
+        total = segments.sum(scatter)
     if model == "EII":
         variances = np.einsum("gii->g", total) / (n * d)
         return variances[cell, None, None] * np.eye(d)
