@@ -153,6 +153,16 @@ class PriorShiftAdapter(BaseEstimator):
         self.sinkhorn_max_iter = sinkhorn_max_iter
         self.sinkhorn_tol = sinkhorn_tol
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # Missing entries (NaN) where the adapted mixture takes them (one of
+        # the package's; GaussianMixture's predictions refuse NaN).
+        tags.input_tags.allow_nan = (
+            isinstance(self.estimator, BaseOTMixture)
+            and self.estimator._missing_refusal() is None
+        )
+        return tags
+
     @_fit_context(prefer_skip_nested_validation=False)
     @keeps_state_on_error
     def fit(self, X, y=None, sample_weight=None):

@@ -21,6 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._backend import asarray, check_same_namespace, get_namespace, to_numpy
 from ._data import samples_of
+from ._missing import missing_refusal
 from ._density import likelihood_and_entropy, log_density
 from ._fit import FitLoop, fit
 from ._gaussian import COVARIANCE_TYPES, n_parameters, precisions_from_cholesky
@@ -358,4 +359,13 @@ class BaseOTMixture(BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.array_api_support = True
+        # NaN marks a missing entry (see sklearn_otmix._missing).
+        tags.input_tags.allow_nan = self._missing_refusal() is None
         return tags
+
+    def _missing_refusal(self):
+        """Why this estimator takes no missing entries (NaN), or None where
+        it does: a noise component or a prior needs complete rows."""
+        return missing_refusal(
+            getattr(self, "noise", False), getattr(self, "prior", None)
+        )

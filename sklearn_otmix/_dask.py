@@ -29,11 +29,13 @@ from ._memory import (
     check_2d,
     check_features,
     check_finite,
+    check_observed,
     check_row_shape,
     check_sample_counts,
     in_memory,
     label_indices,
     row_width,
+    takes_missing,
 )
 
 INIT_SAMPLE_SIZE = 100_000
@@ -98,13 +100,18 @@ class DaskSamples:
         ``sum(w)`` over the rows that carry mass.
     row_width : int
         See :class:`sklearn_otmix._memory.InMemory`.
+    missing : bool, default=False
+        Whether some entries of ``X`` are missing (NaN).
     """
 
     holds_plan = False
     one_block = False
 
-    def __init__(self, X, sample_weight, summary, total, row_width, labels=None):
+    def __init__(
+        self, X, sample_weight, summary, total, row_width, labels=None, missing=False
+    ):
         self.X = X
+        self.missing = missing
         self.sample_weight = sample_weight
         self.labels = labels
         self.total = total
@@ -190,7 +197,9 @@ class DaskSamples:
             w = None if w is None else w[rows]
             y = None if y is None else y[rows]
         x, w, y = dask.compute(X, w, y)
-        return in_memory(x, w, labels=y, **self._spec)
+        sample = in_memory(x, w, labels=y, missing=self.missing, **self._spec)
+        # Missing entries: the sample's column means fill them (see InMemory).
+        return sample.initialization_sample(random_state)
 
 
 def dask_samples(estimator, X, sample_weight, *, reset, n_components, fit, labels=None):
@@ -217,6 +226,9 @@ def dask_samples(estimator, X, sample_weight, *, reset, n_components, fit, label
     check_features(estimator, X.shape[1], X.dtype, reset=reset)
     X = X.rechunk({1: -1})
     checks = {"finite": da.isfinite(X).all()}
+    takes_nan = takes_missing(estimator)
+    if takes_nan:
+        checks["infinite"] = da.isinf(X).any()
     if sample_weight is not None:
         sample_weight = da.asarray(sample_weight).astype(X.dtype)
         check_row_shape(sample_weight, X.shape[0], "sample_weight")
@@ -224,9 +236,21 @@ def dask_samples(estimator, X, sample_weight, *, reset, n_components, fit, label
         checks["weights"] = WeightSummary.reductions(da, sample_weight)
         checks["total"] = sample_weight.sum(dtype=np.float64)
     (checks,) = dask.compute(checks)
-    check_finite(
-        checks["finite"], lambda: bool(da.isnan(X).any().compute()), X.dtype
-    )
+    missing = takes_nan and not checks["finite"] and not checks["infinite"]
+    if missing:
+        nan = da.isnan(X)
+        empty_rows, empty_columns = dask.compute(
+            da.flatnonzero(nan.all(axis=1)), da.flatnonzero(nan.all(axis=0))
+        )
+        # A column never observed in new rows is only missing there.
+        check_observed(empty_rows, empty_columns if reset else empty_columns[:0])
+    else:
+        check_finite(
+            checks["finite"],
+            lambda: not checks.get("infinite") and bool(da.isnan(X).any().compute()),
+            X.dtype,
+            estimator,
+        )
     summary, total = None, float(X.shape[0])
     if sample_weight is not None:
         summary = WeightSummary(*checks["weights"])
@@ -242,7 +266,7 @@ def dask_samples(estimator, X, sample_weight, *, reset, n_components, fit, label
         check_row_shape(labels, X.shape[0], "y")
         labels = labels.rechunk((X.chunks[0],))
     width = row_width(X, n_components)
-    return DaskSamples(X, sample_weight, summary, float(total), width, labels)
+    return DaskSamples(X, sample_weight, summary, float(total), width, labels, missing)
 
 
 def dask_labels(y):

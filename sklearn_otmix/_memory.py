@@ -29,6 +29,7 @@ from ._backend import (
     namespace_of,
     on_device_of,
     pot_takes,
+    to_numpy,
 )
 
 
@@ -86,6 +87,9 @@ class InMemory:
         Every row, those of zero weight too, for :meth:`rows`; ``X`` when None.
     labels : integer array of shape (n_samples,), default=None
         The rows' class indices, ``-1`` where unlabelled (see :data:`LABELS`).
+    missing : bool, default=False
+        Whether some entries of ``X`` are missing (NaN, see
+        :mod:`sklearn_otmix._missing`).
     """
 
     def __init__(
@@ -97,8 +101,11 @@ class InMemory:
         row_width=None,
         all_rows=None,
         labels=None,
+        missing=False,
     ):
         self.X = X
+        self.missing = missing
+        self._row_width = row_width
         self.sample_mass = sample_mass
         self.sample_weight = sample_weight
         self.labels = labels
@@ -167,11 +174,38 @@ class InMemory:
         return self.concat([function(rows[b, :]) for b in self._slices(rows.shape[0])])
 
     def initialization_sample(self, random_state):
-        """Rows in memory to initialise on: all of them."""
-        return self
+        """Rows in memory to initialise on: all of them, each missing entry
+        replaced by its column's mean (:func:`impute_means`)."""
+        if not self.missing:
+            return self
+        X = impute_means(self.X, self.sample_mass)
+        return InMemory(
+            X,
+            self.sample_mass,
+            self.sample_weight,
+            row_width=self._row_width,
+            labels=self.labels,
+        )
 
 
-def in_memory(X, sample_weight=None, *, uniform=False, row_width=None, labels=None):
+def impute_means(X, sample_mass):
+    """``X`` with each missing entry replaced by its column's mean over the
+    rows that observe it, weighted by ``sample_mass`` (the rows that the
+    initialisations see)."""
+    xp = namespace_of(X)
+    missing = xp.isnan(X)
+    zero = xp.zeros((), dtype=X.dtype, **on_device_of(X))
+    totals = sample_mass @ xp.where(missing, zero, X)
+    counts = sample_mass @ xp.astype(~missing, X.dtype)
+    # A column that the sample never observes (a sample of a Dask array's
+    # rows may miss them all): 0.
+    means = xp.where(counts > 0, totals / xp.where(counts > 0, counts, 1.0), zero)
+    return xp.where(missing, means[None, :], X)
+
+
+def in_memory(
+    X, sample_weight=None, *, uniform=False, row_width=None, labels=None, missing=False
+):
     """:class:`InMemory` samples of ``X``: a zero weight removes its row (and its
     label), and uniform weights are no weights at all (the initialisation then
     draws the same random numbers as an unweighted fit).
@@ -186,6 +220,8 @@ def in_memory(X, sample_weight=None, *, uniform=False, row_width=None, labels=No
     row_width : int
         See :class:`InMemory`.
     labels : integer array of shape (n_samples,), default=None
+        See :class:`InMemory`.
+    missing : bool, default=False
         See :class:`InMemory`.
     """
     xp = namespace_of(X)
@@ -207,6 +243,7 @@ def in_memory(X, sample_weight=None, *, uniform=False, row_width=None, labels=No
         row_width=row_width,
         all_rows=all_rows,
         labels=labels,
+        missing=missing,
     )
 
 
@@ -235,21 +272,65 @@ def check_features(estimator, n_features, dtype, *, reset):
     )
 
 
-def check_finite(finite, has_nan, dtype):
+def check_finite(finite, has_nan, dtype, estimator=None):
     """X's values finite, else scikit-learn's first sentence (NaN, or
-    infinity), then ours; ``has_nan`` is asked for on the error path only."""
+    infinity), then ours; ``has_nan`` is asked for on the error path only.
+    NaN where ``estimator`` would take it as missing but for its settings:
+    the error says which (its ``_missing_refusal``)."""
     if not finite:
+        nan = has_nan()
         first = (
             "Input X contains NaN."
-            if has_nan()
+            if nan
             else "Input X contains infinity or a value too large for "
             f"{np.dtype(str(dtype).split('.')[-1])!r}."
         )
+        refusal = getattr(estimator, "_missing_refusal", lambda: None)()
+        if nan and refusal is not None:
+            raise ValueError(
+                f"{first}\n{type(estimator).__name__} takes NaN as a missing "
+                f"entry, but {refusal}; or impute the missing entries first (for "
+                "example with sklearn.impute.SimpleImputer)."
+            )
         raise ValueError(
             f"{first}\nOTGaussianMixture needs finite values: remove or impute "
             "the NaN or infinite ones first (for example with "
             "sklearn.impute.SimpleImputer)."
         )
+
+
+def takes_missing(estimator):
+    """Whether ``estimator`` fits and scores rows with missing entries (NaN):
+    its ``allow_nan`` input tag."""
+    return estimator is not None and estimator.__sklearn_tags__().input_tags.allow_nan
+
+
+def check_observed(empty_rows, empty_columns):
+    """Every row and every column of X has an observed entry: the indices of
+    those that have none (all NaN), host arrays, are empty."""
+    if empty_rows.size:
+        raise ValueError(
+            f"{empty_rows.size} row(s) of X have no observed entry (all NaN), the "
+            f"first at index {empty_rows[0]}: such a row carries no information; "
+            "remove it."
+        )
+    if empty_columns.size:
+        raise ValueError(
+            f"{empty_columns.size} column(s) of X have no observed entry (all "
+            f"NaN), the first at index {empty_columns[0]}: a feature never "
+            "observed cannot be modelled; remove it."
+        )
+
+
+def missing_in(X):
+    """The indices of X's rows and columns of NaN only (host arrays), for
+    :func:`check_observed`."""
+    xp = namespace_of(X)
+    nan = xp.isnan(X)
+    return (
+        np.flatnonzero(to_numpy(xp.all(nan, axis=1))),
+        np.flatnonzero(to_numpy(xp.all(nan, axis=0))),
+    )
 
 
 class WeightSummary:
@@ -343,9 +424,22 @@ def memory_samples(estimator, X, sample_weight, *, reset, n_components, fit, lab
         ensure_all_finite=False,
         ensure_min_samples=0,
     )
-    check_finite(
-        bool(xp.all(xp.isfinite(X))), lambda: bool(xp.any(xp.isnan(X))), X.dtype
-    )
+    missing = False
+    if not bool(xp.all(xp.isfinite(X))):
+        takes_nan = takes_missing(estimator)
+        infinite = takes_nan and bool(xp.any(xp.isinf(X)))
+        missing = takes_nan and not infinite
+        if missing:
+            empty_rows, empty_columns = missing_in(X)
+            # A column never observed in new rows is only missing there.
+            check_observed(empty_rows, empty_columns if reset else empty_columns[:0])
+        else:
+            check_finite(
+                False,
+                lambda: not infinite and bool(xp.any(xp.isnan(X))),
+                X.dtype,
+                estimator,
+            )
     if labels is not None:
         check_row_shape(labels, X.shape[0], "y")
         labels = asarray(labels, xp, device)
@@ -374,6 +468,7 @@ def memory_samples(estimator, X, sample_weight, *, reset, n_components, fit, lab
         uniform=uniform,
         row_width=row_width(X, n_components),
         labels=labels,
+        missing=missing,
     )
 
 

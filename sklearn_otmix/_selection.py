@@ -21,6 +21,7 @@ from ._estimator import OTGaussianMixture, keeps_state_on_error
 from ._gaussian import COVARIANCE_TYPES
 from ._base import Criteria
 from ._grid import fit_cells, grid_applies
+from ._missing import missing_refusal
 from ._hierarchy import hierarchical_labels
 from ._models import MODELS, mclust_name, n_model_parameters, support_error
 from ._noise import check_noise_settings, clutter_of, noise_on
@@ -426,7 +427,7 @@ class OTGaussianMixtureSearch(DensityMixin, BaseEstimator):
             for cell in grid
         }
         stacked = {}
-        if grid_applies(
+        if not samples.missing and grid_applies(
             template, getattr(samples, "X", None), sample_weight, self.noise
         ):
             cells = [
@@ -602,7 +603,15 @@ class OTGaussianMixtureSearch(DensityMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.array_api_support = True
+        tags.input_tags.allow_nan = self._missing_refusal() is None
         return tags
+
+    def _missing_refusal(self):
+        """Why the search takes no missing entries, or None (see
+        :meth:`OTGaussianMixture._missing_refusal`): its noise, or its
+        template's."""
+        template = mclust_template() if self.estimator is None else self.estimator
+        return missing_refusal(self.noise, None) or template._missing_refusal()
 
 
 def _table(grid, rows):

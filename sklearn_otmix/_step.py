@@ -32,6 +32,7 @@ from ._gaussian import (
     sufficient_statistics,
 )
 from ._memory import LABELS
+from ._missing import MissingCost
 from ._models import covariance_form, covariances_in_model, mclust_name
 from ._noise import Noise, NoiseCost
 from ._prior import map_m_step, prior_from_moments
@@ -55,16 +56,20 @@ class Mixture(NamedTuple):
     precisions_chol: np.ndarray
     noise: Noise | None = None
 
-    def gaussian(self, form):
+    def gaussian(self, form, missing=False):
         """The components' costs ``C_ik = -log N(x_i; mu_k, Sigma_k)``, about
-        centres near them (:func:`~sklearn_otmix._gaussian.centre_groups`)."""
+        centres near them (:func:`~sklearn_otmix._gaussian.centre_groups`);
+        of the observed entries where some are ``missing`` (NaN, see
+        :mod:`sklearn_otmix._missing`)."""
+        if missing:
+            return MissingCost(self.means, self.precisions_chol, form)
         return gaussian_cost_of(self.means, self.precisions_chol, form, self.weights)
 
-    def costs(self, form):
+    def costs(self, form, missing=False):
         """The costs of the plan's columns: the Gaussians', then, with a noise
         component, its constant ``log V``
         (:class:`~sklearn_otmix._noise.NoiseCost`)."""
-        gaussian = self.gaussian(form)
+        gaussian = self.gaussian(form, missing)
         if self.noise is None:
             return gaussian
         return NoiseCost(gaussian, math.log(self.noise.volume))
@@ -80,7 +85,8 @@ class Mixture(NamedTuple):
     def weighted_log_prob(self, X, form):
         """``log pi_k + log N(x_i; mu_k, Sigma_k)``, then ``log pi_0 - log V``
         with a noise component: (n_samples, n_columns)."""
-        cost = astype(self.costs(form).cost_of(X), X.dtype)
+        missing = bool(namespace_of(X).any(namespace_of(X).isnan(X)))
+        cost = astype(self.costs(form, missing).cost_of(X), X.dtype)
         weights = self.column_weights
         return namespace_of(weights).log(weights) - cost
 
@@ -261,6 +267,8 @@ def _exact_statistics(x, mass, labels, *state, block, gaussian, classes, form):
     mass = gaussian.working(mass)
     costs = partial(_costs, x, labels, cost_of=gaussian.cost_of, classes=classes)
     plan, _, _ = block(costs, mass, *state)
+    if isinstance(gaussian, MissingCost):
+        return gaussian.exact_statistics(x, plan)
     x, plan = gaussian.working(x), gaussian.working(plan)
     if isinstance(gaussian, NoiseCost):
         # The Gaussians' columns, and their rows' mass.
@@ -281,7 +289,7 @@ def _whole(samples, mixture, problem):
     one block in float64, ``reg_m = 0`` without bounds, labels or noise, and
     a plan within :data:`WHOLE_PLAN` entries."""
     transport = problem.transport
-    if not samples.one_block or samples.labels is not None:
+    if not samples.one_block or samples.labels is not None or samples.missing:
         return False
     if mixture.noise is not None:
         return False
@@ -322,7 +330,7 @@ def e_step(samples, mixture, problem, warm=None):
     """
     if _whole(samples, mixture, problem):
         return _whole_e_step(samples, mixture, problem)
-    gaussian = mixture.costs(problem.form)
+    gaussian = mixture.costs(problem.form, samples.missing)
     cost_of = partial(_costs, cost_of=gaussian.cost_of, classes=problem.component_class)
     transport = solve_transport(
         samples, cost_of, mixture.column_weights, problem.transport, warm

@@ -25,6 +25,13 @@ def _with(value, row=3, column=1):
     return X
 
 
+def _nan_row(row=3):
+    """A row with no observed entry (a NaN entry alone is a missing one)."""
+    X = X_IRIS.copy()
+    X[row] = np.nan
+    return X
+
+
 def _weights(*head):
     return np.r_[np.array(head, dtype=float), np.ones(N - len(head))]
 
@@ -32,7 +39,7 @@ def _weights(*head):
 # (method, X, sample_weight, n_components): the method of a fitted estimator
 # (fitted on iris) or, for 'fit' and a first 'partial_fit', of a new one.
 BAD_INPUTS = {
-    "fit, NaN in X": ("fit", _with(np.nan), None, 2),
+    "fit, a row of NaN in X": ("fit", _nan_row(), None, 2),
     "fit, infinity in X": ("fit", _with(np.inf), None, 2),
     "fit, 1-D X": ("fit", X_IRIS[:, 0], None, 2),
     "fit, 3-D X": ("fit", X_IRIS.reshape(N, 2, 2), None, 2),
@@ -50,13 +57,13 @@ BAD_INPUTS = {
         np.r_[1.0, 1.0, np.zeros(N - 2)],
         3,
     ),
-    "partial_fit, NaN in X": ("partial_fit", _with(np.nan), None, 2),
+    "partial_fit, a row of NaN in X": ("partial_fit", _nan_row(), None, 2),
     "partial_fit, negative weight": ("partial_fit", X_IRIS, _weights(-1.0), 2),
     "partial_fit, wrong number of features": ("partial_fit", X_IRIS[:, :3], None, 2),
     "score, negative weight": ("score", X_IRIS, _weights(-1.0), 2),
     "score, NaN weight": ("score", X_IRIS, _weights(np.nan), 2),
     "score, weights of the wrong length": ("score", X_IRIS, np.ones(N - 1), 2),
-    "score, NaN in X": ("score", _with(np.nan), None, 2),
+    "score, a row of NaN in X": ("score", _nan_row(), None, 2),
     "predict, wrong number of features": ("predict", X_IRIS[:, :3], None, 2),
     "predict, infinity in X": ("predict", _with(-np.inf), None, 2),
     "predict, 1-D X": ("predict", X_IRIS[:, 0], None, 2),
@@ -66,9 +73,9 @@ BAD_INPUTS = {
         None,
         2,
     ),
-    "score_samples, NaN in X": ("score_samples", _with(np.nan), None, 2),
+    "score_samples, a row of NaN in X": ("score_samples", _nan_row(), None, 2),
     "bic, wrong number of features": ("bic", X_IRIS[:, :3], None, 2),
-    "aic, NaN in X": ("aic", _with(np.nan), None, 2),
+    "aic, a row of NaN in X": ("aic", _nan_row(), None, 2),
 }
 
 
@@ -134,7 +141,7 @@ def test_numpy_errors_say_what_is_wrong(case):
     kind, message = _error("numpy", case)
     topic = case.partition(", ")[2]
     words = {
-        "NaN in X": "NaN",
+        "a row of NaN in X": "no observed entry",
         "infinity in X": "infinity",
         "1-D X": "Reshape your data",
         "3-D X": "Reshape your data",

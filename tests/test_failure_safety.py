@@ -50,8 +50,9 @@ def _assert_same_state(before, estimator):
 
 
 def _nan(X):
+    """A row with no observed entry (a NaN entry alone is a missing one)."""
     X = X.copy()
-    X[3, 1] = np.nan
+    X[3] = np.nan
     return X
 
 

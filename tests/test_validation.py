@@ -11,11 +11,15 @@ from sklearn_otmix import OTGaussianMixture
 X_IRIS, _ = DATASETS["iris"]
 
 
-@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("bad", [np.inf, -np.inf])
 def test_non_finite_input(bad):
     X = X_IRIS.copy()
     X[3, 1] = bad
-    with pytest.raises(ValueError, match="NaN|infinity"):
+    with pytest.raises(ValueError, match="infinity"):
+        OTGaussianMixture(2).fit(X)
+    # Beside missing entries too.
+    X[5, 2] = np.nan
+    with pytest.raises(ValueError, match="infinity"):
         OTGaussianMixture(2).fit(X)
 
 
@@ -135,5 +139,7 @@ def test_collapsed_component_says_what_to_do():
     # Two distinct points for two components: each component holds one point and
     # its covariance is exactly zero without reg_covar.
     X = np.array([[0.0, 0.0], [1.0, 1.0], [0.0, 0.0], [1.0, 1.0]])
-    with pytest.raises(ValueError, match="ill-defined empirical covariance.*increase reg_covar"):
+    with pytest.raises(
+        ValueError, match="ill-defined empirical covariance.*increase reg_covar"
+    ):
         OTGaussianMixture(2, reg_covar=0.0, random_state=0).fit(X)

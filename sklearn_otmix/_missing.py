@@ -1,0 +1,310 @@
+r"""Gaussian costs and statistics of rows with missing entries (NaN).
+
+Under missing at random, the cost of row ``i`` for component ``k`` is the
+negative log-density of its observed entries ``o``,
+
+.. math::
+
+    C_{ik} = -\log \mathcal{N}(x_{i,o}; \mu_{k,o}, \Sigma_{k,oo}),
+
+and the M-step reads the completed rows: each missing block replaced by its
+conditional mean ``E[x_m | x_o, k]``, its conditional covariance added to
+the scatter (Ghahramani & Jordan, 1994).
+
+Nothing here factorises ``Sigma_{k,oo}``, whose size is the number of
+*observed* entries and which differs from row to row. With the precision
+``Lambda_k = Sigma_k^{-1}`` and ``y`` the row about ``mu_k`` with its
+missing entries set to zero, ``b = Lambda_k y`` and ``M = Lambda_{k,mm}`` (the
+missing rows and columns),
+
+.. math::
+
+    (x_o - \mu_o)^\top \Sigma_{oo}^{-1} (x_o - \mu_o)
+        = y^\top \Lambda y - b_m^\top M^{-1} b_m, \qquad
+    \log\det \Sigma_{oo} = \log\det \Sigma + \log\det M,
+
+    E[x_m | x_o] = \mu_m - M^{-1} b_m, \qquad
+    \operatorname{Cov}[x_m | x_o] = M^{-1}:
+
+one complete-data quadratic form and a system of the size of the *missing*
+block, which rows with the same number of missing entries solve together
+(:func:`_by_missing_count`), whatever their patterns. With ``diag`` and
+``spherical`` covariances the entries are independent: the observed ones'
+terms alone, and the missing ones completed by the means.
+
+Written once over the array namespace of the rows: the missing entries'
+positions are gathered with ``take`` on flat indices and put back with
+products by 0/1 matrices (the array API has no scatter).
+"""
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+from ._backend import asarray, namespace_of, on_device_of, to_numpy
+from ._noise import noise_on
+from ._gaussian import (
+    Statistics,
+    _floored,
+    log_det_cholesky,
+    precisions_from_cholesky,
+)
+
+_LOG_2PI = math.log(2 * math.pi)
+
+
+def _by_missing_count(missing):
+    """The rows with missing entries, grouped by how many: for each count
+    ``m``, the rows (shape (n_m,)) and their missing columns (shape (n_m, m),
+    ascending); numpy, from the host mask ``missing``."""
+    counts = np.count_nonzero(missing, axis=1)
+    groups = []
+    for m in np.unique(counts[counts > 0]):
+        rows = np.flatnonzero(counts == m)
+        columns = np.nonzero(missing[rows])[1].reshape(rows.size, m)
+        groups.append((rows, columns))
+    return groups
+
+
+class _Group(NamedTuple):
+    """Rows with the same number ``m`` of missing entries, on the rows'
+    device: their indices, the flat indices of their missing ``(m, m)``
+    blocks in a ``(d, d)`` matrix and of their missing entries in the
+    group's ``(n_m, d)`` rows, and ``E`` (n_m, m, d), which puts a row's
+    ``m`` values in its missing columns."""
+
+    rows: object
+    pairs: object
+    entries: object
+    spread: object
+
+
+def _groups(missing, like):
+    """:func:`_by_missing_count` as :class:`_Group`s on ``like``'s device."""
+    xp = namespace_of(like)
+    d = missing.shape[1]
+    groups = []
+    for rows, columns in _by_missing_count(missing):
+        n_m, m = columns.shape
+        pairs = (columns[:, :, None] * d + columns[:, None, :]).ravel()
+        entries = (np.arange(n_m)[:, None] * d + columns).ravel()
+        spread = (columns[:, :, None] == np.arange(d)).astype(np.float64)
+        groups.append(
+            _Group(
+                *(asarray(a, xp, **on_device_of(like)) for a in (rows, pairs, entries)),
+                asarray(spread, xp, dtype=like.dtype, **on_device_of(like)),
+            )
+        )
+    return groups
+
+
+def _precisions(precisions_chol, form):
+    """``Lambda_k`` of shape (n_components, d, d) for ``full``, (1, d, d) for
+    ``tied`` (every component's), the diagonal (n_components, d) for
+    ``diag`` and (n_components, 1) for ``spherical``."""
+    precisions = precisions_from_cholesky(precisions_chol, form)
+    if form == "tied":
+        return precisions[None, ...]
+    if form == "spherical":
+        return precisions[:, None]
+    return precisions
+
+
+class _Completion:
+    """What the costs and the statistics of a block share: the rows about
+    each component's mean with the missing entries completed, ``x_hat - mu_k``
+    (n_components, n_rows, n_features), the costs (n_components, n_rows),
+    and each group's conditional covariances. The rows with missing entries
+    come group after group, after the complete ones (``order``)."""
+
+    def __init__(self, x, means, precisions_chol, form):
+        xp = namespace_of(x)
+        n_components, d = means.shape
+        missing = xp.isnan(x)
+        host_missing = to_numpy(missing)
+        self.form = form
+        self.groups = _groups(host_missing, x)
+        observed = xp.astype(~missing, x.dtype)
+        zero = xp.zeros((), dtype=x.dtype, **on_device_of(x))
+        centred = xp.where(missing[None, ...], zero, x[None, ...] - means[:, None, :])
+        precisions = _precisions(precisions_chol, form)
+        constant = 0.5 * _LOG_2PI * xp.sum(observed, axis=1)
+        if form in ("diag", "spherical"):
+            # Entries independent: the missing ones complete to the means
+            # (centred 0 there), with their variances as conditional ones.
+            precisions = xp.broadcast_to(precisions, (n_components, d))
+            quadratic = xp.sum(centred * centred * precisions[:, None, :], axis=2)
+            log_det = 0.5 * (xp.log(precisions) @ xp.matrix_transpose(observed))
+            self.cost = 0.5 * quadratic + constant[None, :] - log_det
+            self.variances = 1.0 / precisions
+            self.missing = xp.astype(missing, x.dtype)
+            self.centred = centred
+            self.order = None
+            return
+        # b = Lambda_k y, and y^T Lambda_k y.
+        products = centred @ precisions
+        quadratic = xp.sum(products * centred, axis=2)
+        log_det = log_det_cholesky(precisions_chol, form, d)
+        cost = 0.5 * quadratic + constant[None, :] - xp.reshape(log_det, (-1, 1))
+        complete = np.flatnonzero(~host_missing.any(axis=1))
+        complete = asarray(complete, xp, **on_device_of(x))
+        costs = [xp.take(cost, complete, axis=1)]
+        rows = [xp.take(centred, complete, axis=1)]
+        flat = xp.reshape(precisions, (precisions.shape[0], d * d))
+        self.conditional = []
+        for group in self.groups:
+            n_m, m = group.spread.shape[:2]
+            # M = Lambda_mm (., n_m, m, m) and b_m (n_components, n_m, m).
+            block = xp.reshape(
+                xp.take(flat, group.pairs, axis=1), (flat.shape[0], n_m, m, m)
+            )
+            b = xp.take(products, group.rows, axis=1)
+            b = xp.reshape(
+                xp.take(xp.reshape(b, (n_components, n_m * d)), group.entries, axis=1),
+                (n_components, n_m, m),
+            )
+            covariance = xp.linalg.inv(block)
+            solved = (covariance @ b[..., None])[..., 0]
+            log_det_block = xp.linalg.slogdet(block)[1]
+            part = xp.take(cost, group.rows, axis=1)
+            costs.append(part + 0.5 * (log_det_block - xp.sum(b * solved, axis=2)))
+            # E[x_m | x_o] - mu_m = -M^{-1} b_m, in the missing columns.
+            shift = (-solved[..., None, :] @ group.spread)[..., 0, :]
+            rows.append(xp.take(centred, group.rows, axis=1) + shift)
+            self.conditional.append(covariance)
+        self.order = xp.concat([complete] + [group.rows for group in self.groups])
+        # The costs back in the rows' order.
+        position = xp.argsort(self.order)
+        self.cost = xp.take(xp.concat(costs, axis=1), position, axis=1)
+        self.centred = xp.concat(rows, axis=1)
+
+
+def missing_cost(x, means, precisions_chol, form):
+    """``-log N(x_o; mu_o, Sigma_oo)`` of each row ``x`` (NaN where missing)
+    for each component: shape (n_rows, n_components).
+
+    Parameters
+    ----------
+    x : array of shape (n_rows, n_features)
+        At least one observed entry per row.
+    means : array of shape (n_components, n_features)
+    precisions_chol : array
+        The precisions' Cholesky factors in the storage ``form``.
+    form : {'full', 'tied', 'diag', 'spherical'}
+    """
+    cost = _Completion(x, means, precisions_chol, form).cost
+    return namespace_of(cost).matrix_transpose(cost)
+
+
+def missing_statistics(x, plan, means, precisions_chol, form):
+    """The :class:`~sklearn_otmix._gaussian.Statistics` of ``plan`` on the
+    completed rows, about the components' current means: ``sum_i P_ik
+    (x_hat_ik - mu_k)`` and ``sum_i P_ik [(x_hat_ik - mu_k)(x_hat_ik -
+    mu_k)^T + Cov_ik]``, where ``x_hat_ik`` is row ``i`` with its missing
+    entries replaced by their conditional mean under component ``k`` and
+    ``Cov_ik`` their conditional covariance (zero on the observed entries).
+
+    Parameters
+    ----------
+    x : array of shape (n_rows, n_features)
+    plan : array of shape (n_rows, n_components)
+    means, precisions_chol, form
+        The mixture that completes the rows (see :func:`missing_cost`).
+    """
+    completion = _Completion(x, means, precisions_chol, form)
+    return completion_statistics(completion, plan, means)
+
+
+def completion_statistics(completion, plan, means, centres=None):
+    """:func:`missing_statistics` of a :class:`_Completion`, about ``centres``
+    (default: the ``means`` that completed the rows)."""
+    xp = namespace_of(plan)
+    n_components, d = means.shape
+    centred, form = completion.centred, completion.form
+    if centres is None:
+        centres = means
+    else:
+        centred = centred - (centres - means)[:, None, :]
+    mass = xp.sum(plan, axis=0)
+    if completion.order is not None:
+        plan = xp.take(plan, completion.order, axis=0)
+    weights = xp.matrix_transpose(plan)  # (n_components, n_rows), rows as centred
+    first = (weights[:, None, :] @ centred)[:, 0, :]
+    if form in ("diag", "spherical"):
+        second = (weights[:, None, :] @ (centred * centred))[:, 0, :]
+        second = second + (weights @ completion.missing) * completion.variances
+        return Statistics(mass, first, second, centres, form)
+    second = xp.matrix_transpose(centred * weights[:, :, None]) @ centred
+    start = plan.shape[0] - sum(group.rows.shape[0] for group in completion.groups)
+    for group, covariance in zip(
+        completion.groups, completion.conditional, strict=True
+    ):
+        # sum_i P_ik E_i^T Cov_ik E_i: each row's weighted conditional
+        # covariance in its missing block.
+        n_m, m = group.spread.shape[:2]
+        weight = weights[:, start : start + n_m]
+        start += n_m
+        placed = (weight[:, :, None, None] * covariance) @ group.spread
+        second = second + xp.matrix_transpose(
+            xp.reshape(group.spread, (n_m * m, d))
+        ) @ xp.reshape(placed, (n_components, n_m * m, d))
+    if form == "tied":
+        second = xp.sum(second, axis=0)
+    return Statistics(mass, first, second, centres, form)
+
+
+class MissingCost(NamedTuple):
+    """The costs of a mixture on rows with missing entries, with the
+    interface of :class:`~sklearn_otmix._gaussian.GaussianCost`: a block's
+    "moments" are its :class:`_Completion`, which gives both its costs and
+    its statistics (about the components' current means)."""
+
+    means: np.ndarray
+    precisions_chol: np.ndarray
+    form: str
+
+    def working(self, array):
+        return array
+
+    def moments(self, x):
+        return _Completion(x, self.means, self.precisions_chol, self.form)
+
+    def cost(self, completion):
+        return completion.cost.T
+
+    def cost_of(self, x):
+        return self.cost(self.moments(x))
+
+    def moment_sums(self, completion, plan, row_mass):
+        return completion_statistics(completion, plan, self.means)
+
+    def statistics(self, statistics):
+        return statistics
+
+    def exact_statistics(self, x, plan):
+        """The statistics of a block about each component's weighted mean of
+        its completed rows there (the two-pass scheme of
+        :func:`~sklearn_otmix._step.e_step`)."""
+        completion = self.moments(x)
+        about_means = completion_statistics(completion, plan, self.means)
+        mass = _floored(about_means.mass)
+        centres = self.means + about_means.first / mass[:, None]
+        return completion_statistics(completion, plan, self.means, centres)
+
+
+def missing_refusal(noise, prior):
+    """Why a fit with these ``noise`` and ``prior`` settings takes no missing
+    entries (a sentence for the error), or None where it takes them."""
+    if noise_on(noise):
+        return (
+            f"with noise={noise!r} it does not: the noise component's "
+            "hypervolume is that of complete rows (set noise=False to fit with "
+            "missing entries)"
+        )
+    if prior is not None:
+        return (
+            f"with prior={prior!r} it does not: mclust's prior is computed from "
+            "complete rows (set prior=None to fit with missing entries)"
+        )
+    return None
