@@ -3,11 +3,13 @@
 from ._adapt import PriorShiftAdapter
 from ._classifier import OTGaussianMixtureClassifier
 from ._estimator import OTGaussianMixture
+from ._impute import OTGaussianMixtureImputer
 from ._selection import OTGaussianMixtureSearch
 
 __all__ = [
     "OTGaussianMixture",
     "OTGaussianMixtureClassifier",
+    "OTGaussianMixtureImputer",
     "OTGaussianMixtureSearch",
     "PriorShiftAdapter",
 ]

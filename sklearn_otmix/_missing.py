@@ -308,3 +308,69 @@ def missing_refusal(noise, prior):
             "complete rows (set prior=None to fit with missing entries)"
         )
     return None
+
+
+def conditional_fill(x, mixture, form, rng=None):
+    """``x`` with each missing entry filled under the fitted ``mixture``: by
+    ``E[x_m | x_o] = sum_k P(k | x_o) E_k[x_m | x_o]`` (the posterior given
+    the observed entries), or, with a numpy ``rng``, by a draw from the
+    conditional (a component from the posterior, then a Gaussian draw from
+    its conditional; multiple imputation).
+    """
+    xp = namespace_of(x)
+    missing = xp.isnan(x)
+    if not bool(xp.any(missing)):
+        return x
+    completion = _Completion(x, mixture.means, mixture.precisions_chol, form)
+    log_prob = xp.log(mixture.weights)[:, None] - completion.cost
+    log_prob = log_prob - xp.max(log_prob, axis=0)[None, :]
+    posterior = xp.exp(log_prob)
+    posterior = posterior / xp.sum(posterior, axis=0)[None, :]
+    completed = completion.centred + mixture.means[:, None, :]
+    if completion.order is not None:
+        # The completion's rows come in its order.
+        posterior = xp.take(posterior, completion.order, axis=1)
+    if rng is None:
+        filled = xp.sum(posterior[:, :, None] * completed, axis=0)
+    else:
+        filled = asarray(
+            _draw(completion, to_numpy(posterior), to_numpy(completed), rng),
+            xp,
+            dtype=x.dtype,
+            **on_device_of(x),
+        )
+    if completion.order is not None:
+        filled = xp.take(filled, xp.argsort(completion.order), axis=0)
+    return xp.where(missing, filled, x)
+
+
+def _draw(completion, posterior, completed, rng):
+    """A draw of each row's missing entries (numpy): a component from its
+    ``posterior`` (n_components, n_rows), then its conditional Gaussian
+    about ``completed`` (the conditional means, n_components, n_rows, d)."""
+    n_components, n_rows, d = completed.shape
+    cumulative = np.cumsum(posterior, axis=0)
+    uniform = rng.uniform(size=n_rows) * cumulative[-1]
+    component = np.minimum((cumulative < uniform).sum(axis=0), n_components - 1)
+    rows = np.arange(n_rows)
+    drawn = completed[component, rows]
+    if completion.form in ("diag", "spherical"):
+        deviations = np.sqrt(to_numpy(completion.variances))[component]
+        noise = rng.standard_normal((n_rows, d)) * deviations
+        return drawn + noise * to_numpy(completion.missing)
+    start = n_rows - sum(group.rows.shape[0] for group in completion.groups)
+    for group, covariance in zip(
+        completion.groups, completion.conditional, strict=True
+    ):
+        n_m, m = group.spread.shape[:2]
+        part = slice(start, start + n_m)
+        start += n_m
+        covariance = to_numpy(covariance)
+        # The conditional covariance of each row's drawn component (tied: one).
+        chosen = covariance[
+            component[part] if covariance.shape[0] > 1 else 0, np.arange(n_m)
+        ]
+        lower = np.linalg.cholesky(chosen)
+        noise = (lower @ rng.standard_normal((n_m, m, 1)))[..., 0]
+        drawn[part] += (noise[:, None, :] @ to_numpy(group.spread))[:, 0, :]
+    return drawn

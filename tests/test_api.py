@@ -14,7 +14,11 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklearn_otmix import OTGaussianMixture, OTGaussianMixtureSearch
+from sklearn_otmix import (
+    OTGaussianMixture,
+    OTGaussianMixtureImputer,
+    OTGaussianMixtureSearch,
+)
 from sklearn_otmix._models import ALIASES, MODELS
 
 # Deliberate: the data of this check have no more samples than features, which
@@ -72,6 +76,12 @@ def _expected_failures(estimator):
             n_components=[1, 2],
             covariance_types=["VEI", "EVE"],
             criterion="icl",
+        ),
+        OTGaussianMixtureImputer(),
+        OTGaussianMixtureImputer(
+            OTGaussianMixture(2, covariance_type="diag"),
+            sample_posterior=True,
+            random_state=0,
         ),
     ],
     expected_failed_checks=_expected_failures,
