@@ -139,6 +139,58 @@ def fill_where(values, mask, value):
     return xp.where(mask, filler, values)
 
 
+def embedded_sums(values, spread, pairs, n_features):
+    """``sum_i E_i^T V_ki E_i`` for each leading index ``k``: the ``(m, m)``
+    matrices ``values`` (shape (K, n, m, m)) added into the ``(d, d)``
+    positions that the 0/1 matrices ``spread`` (n, m, d) give them, whose flat
+    indices ``pairs`` (n m m,) lists. numpy adds them at their positions
+    (``bincount``, ``K n m^2`` additions); other libraries multiply by
+    ``spread`` (no scatter in the array API; ``K n m d^2`` operations)."""
+    K, n, m, _ = values.shape
+    d = n_features
+    if array_api_compat.is_numpy_array(values):
+        flat = values.reshape(K, n * m * m)
+        sums = np.stack(
+            [np.bincount(pairs, weights=row, minlength=d * d) for row in flat]
+        )
+        return sums.reshape(K, d, d)
+    xp = namespace_of(values)
+    placed = xp.reshape(values @ spread, (K, n * m, d))
+    return xp.matrix_transpose(xp.reshape(spread, (n * m, d))) @ placed
+
+
+def rows_added(array, parts):
+    """``array`` with, for each ``(rows, values)`` of ``parts``, ``values``
+    added to its ``rows`` along axis 1 (``rows``: host integer arrays, no
+    row in two parts). numpy adds in place; the array API has no scatter, so
+    elsewhere the parts' values are stacked and taken back in row order."""
+    if not parts:
+        return array
+    if array_api_compat.is_numpy_array(array):
+        for rows, values in parts:
+            array[:, rows] += values
+        return array
+    xp = namespace_of(array)
+    index = np.zeros(array.shape[1], dtype=np.int64)
+    start = 1
+    for rows, _ in parts:
+        index[rows] = np.arange(start, start + rows.shape[0])
+        start += rows.shape[0]
+    zero = xp.zeros_like(array[:, :1, ...])
+    stacked = xp.concat([zero] + [values for _, values in parts], axis=1)
+    index = xp.asarray(index, **on_device_of(array))
+    return array + xp.take(stacked, index, axis=1)
+
+
+def in_rows(array):
+    """``array`` laid out row by row (C order): numpy's matrix products of a
+    transposed view or of a product with one fall off their BLAS paths, ten
+    times slower; other libraries as given."""
+    if array_api_compat.is_numpy_array(array):
+        return np.ascontiguousarray(array)
+    return array
+
+
 def is_host_array(array):
     """Whether ``array`` is a numpy array (also a Dask chunk's)."""
     return array_api_compat.is_numpy_array(array)

@@ -42,7 +42,15 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._backend import asarray, namespace_of, on_device_of, to_numpy
+from ._backend import (
+    asarray,
+    embedded_sums,
+    in_rows,
+    namespace_of,
+    on_device_of,
+    rows_added,
+    to_numpy,
+)
 from ._noise import noise_on
 from ._gaussian import (
     Statistics,
@@ -68,12 +76,13 @@ def _by_missing_count(missing):
 
 
 class _Group(NamedTuple):
-    """Rows with the same number ``m`` of missing entries, on the rows'
-    device: their indices, the flat indices of their missing ``(m, m)``
-    blocks in a ``(d, d)`` matrix and of their missing entries in the
-    group's ``(n_m, d)`` rows, and ``E`` (n_m, m, d), which puts a row's
+    """Rows with the same number ``m`` of missing entries: their indices (on
+    the host, and on the rows' device), the flat indices of their missing
+    ``(m, m)`` blocks in a ``(d, d)`` matrix and of their missing entries in
+    the group's ``(n_m, d)`` rows, and ``E`` (n_m, m, d), which puts a row's
     ``m`` values in its missing columns."""
 
+    host_rows: np.ndarray
     rows: object
     pairs: object
     entries: object
@@ -92,6 +101,7 @@ def _groups(missing, like):
         spread = (columns[:, :, None] == np.arange(d)).astype(np.float64)
         groups.append(
             _Group(
+                rows,
                 *(asarray(a, xp, **on_device_of(like)) for a in (rows, pairs, entries)),
                 asarray(spread, xp, dtype=like.dtype, **on_device_of(like)),
             )
@@ -111,12 +121,49 @@ def _precisions(precisions_chol, form):
     return precisions
 
 
+def _inverse_and_log_det(matrices):
+    """The inverses and log-determinants of positive definite matrices
+    ``(..., m, m)``: closed forms (the adjugate) up to ``m = 3`` (the rows
+    with a few entries missing, most of them where few are), else LAPACK's
+    inverse and a Cholesky factor's log-determinant (a batch of small
+    matrices costs numpy a call per matrix)."""
+    xp = namespace_of(matrices)
+    m = matrices.shape[-1]
+    if m == 1:
+        return 1.0 / matrices, xp.log(matrices[..., 0, 0])
+    if m == 2:
+        a, b, c = matrices[..., 0, 0], matrices[..., 0, 1], matrices[..., 1, 1]
+        determinant = a * c - b * b
+        adjugate = xp.stack(
+            [xp.stack([c, -b], axis=-1), xp.stack([-b, a], axis=-1)], axis=-2
+        )
+        return adjugate / determinant[..., None, None], xp.log(determinant)
+    if m == 3:
+        # The cofactors of a symmetric 3 x 3 matrix.
+        a, b, c = matrices[..., 0, 0], matrices[..., 0, 1], matrices[..., 0, 2]
+        e, f, i = matrices[..., 1, 1], matrices[..., 1, 2], matrices[..., 2, 2]
+        c00, c01, c02 = e * i - f * f, c * f - b * i, b * f - c * e
+        c11, c12, c22 = a * i - c * c, b * c - a * f, a * e - b * b
+        determinant = a * c00 + b * c01 + c * c02
+        adjugate = xp.stack(
+            [
+                xp.stack([c00, c01, c02], axis=-1),
+                xp.stack([c01, c11, c12], axis=-1),
+                xp.stack([c02, c12, c22], axis=-1),
+            ],
+            axis=-2,
+        )
+        return adjugate / determinant[..., None, None], xp.log(determinant)
+    lower = xp.linalg.cholesky(matrices)
+    log_det = 2.0 * xp.sum(xp.log(xp.linalg.diagonal(lower)), axis=-1)
+    return xp.linalg.inv(matrices), log_det
+
+
 class _Completion:
     """What the costs and the statistics of a block share: the rows about
     each component's mean with the missing entries completed, ``x_hat - mu_k``
     (n_components, n_rows, n_features), the costs (n_components, n_rows),
-    and each group's conditional covariances. The rows with missing entries
-    come group after group, after the complete ones (``order``)."""
+    and each group's conditional covariances."""
 
     def __init__(self, x, means, precisions_chol, form):
         xp = namespace_of(x)
@@ -140,19 +187,15 @@ class _Completion:
             self.variances = 1.0 / precisions
             self.missing = xp.astype(missing, x.dtype)
             self.centred = centred
-            self.order = None
             return
         # b = Lambda_k y, and y^T Lambda_k y.
         products = centred @ precisions
         quadratic = xp.sum(products * centred, axis=2)
         log_det = log_det_cholesky(precisions_chol, form, d)
         cost = 0.5 * quadratic + constant[None, :] - xp.reshape(log_det, (-1, 1))
-        complete = np.flatnonzero(~host_missing.any(axis=1))
-        complete = asarray(complete, xp, **on_device_of(x))
-        costs = [xp.take(cost, complete, axis=1)]
-        rows = [xp.take(centred, complete, axis=1)]
         flat = xp.reshape(precisions, (precisions.shape[0], d * d))
         self.conditional = []
+        corrections, shifts = [], []
         for group in self.groups:
             n_m, m = group.spread.shape[:2]
             # M = Lambda_mm (., n_m, m, m) and b_m (n_components, n_m, m).
@@ -164,20 +207,16 @@ class _Completion:
                 xp.take(xp.reshape(b, (n_components, n_m * d)), group.entries, axis=1),
                 (n_components, n_m, m),
             )
-            covariance = xp.linalg.inv(block)
+            covariance, log_det_block = _inverse_and_log_det(block)
             solved = (covariance @ b[..., None])[..., 0]
-            log_det_block = xp.linalg.slogdet(block)[1]
-            part = xp.take(cost, group.rows, axis=1)
-            costs.append(part + 0.5 * (log_det_block - xp.sum(b * solved, axis=2)))
+            correction = 0.5 * (log_det_block - xp.sum(b * solved, axis=2))
+            corrections.append((group.host_rows, correction))
             # E[x_m | x_o] - mu_m = -M^{-1} b_m, in the missing columns.
             shift = (-solved[..., None, :] @ group.spread)[..., 0, :]
-            rows.append(xp.take(centred, group.rows, axis=1) + shift)
+            shifts.append((group.host_rows, shift))
             self.conditional.append(covariance)
-        self.order = xp.concat([complete] + [group.rows for group in self.groups])
-        # The costs back in the rows' order.
-        position = xp.argsort(self.order)
-        self.cost = xp.take(xp.concat(costs, axis=1), position, axis=1)
-        self.centred = xp.concat(rows, axis=1)
+        self.cost = rows_added(cost, corrections)
+        self.centred = rows_added(centred, shifts)
 
 
 def missing_cost(x, means, precisions_chol, form):
@@ -227,28 +266,23 @@ def completion_statistics(completion, plan, means, centres=None):
     else:
         centred = centred - (centres - means)[:, None, :]
     mass = xp.sum(plan, axis=0)
-    if completion.order is not None:
-        plan = xp.take(plan, completion.order, axis=0)
-    weights = xp.matrix_transpose(plan)  # (n_components, n_rows), rows as centred
+    weights = in_rows(xp.matrix_transpose(plan))  # (n_components, n_rows)
+    weighted = centred * weights[:, :, None]
     first = (weights[:, None, :] @ centred)[:, 0, :]
     if form in ("diag", "spherical"):
-        second = (weights[:, None, :] @ (centred * centred))[:, 0, :]
+        second = xp.sum(weighted * centred, axis=1)
         second = second + (weights @ completion.missing) * completion.variances
         return Statistics(mass, first, second, centres, form)
-    second = xp.matrix_transpose(centred * weights[:, :, None]) @ centred
-    start = plan.shape[0] - sum(group.rows.shape[0] for group in completion.groups)
+    second = xp.matrix_transpose(weighted) @ centred
     for group, covariance in zip(
         completion.groups, completion.conditional, strict=True
     ):
         # sum_i P_ik E_i^T Cov_ik E_i: each row's weighted conditional
         # covariance in its missing block.
-        n_m, m = group.spread.shape[:2]
-        weight = weights[:, start : start + n_m]
-        start += n_m
-        placed = (weight[:, :, None, None] * covariance) @ group.spread
-        second = second + xp.matrix_transpose(
-            xp.reshape(group.spread, (n_m * m, d))
-        ) @ xp.reshape(placed, (n_components, n_m * m, d))
+        weight = xp.take(weights, group.rows, axis=1)
+        second = second + embedded_sums(
+            weight[:, :, None, None] * covariance, group.spread, group.pairs, d
+        )
     if form == "tied":
         second = xp.sum(second, axis=0)
     return Statistics(mass, first, second, centres, form)
@@ -327,9 +361,6 @@ def conditional_fill(x, mixture, form, rng=None):
     posterior = xp.exp(log_prob)
     posterior = posterior / xp.sum(posterior, axis=0)[None, :]
     completed = completion.centred + mixture.means[:, None, :]
-    if completion.order is not None:
-        # The completion's rows come in its order.
-        posterior = xp.take(posterior, completion.order, axis=1)
     if rng is None:
         filled = xp.sum(posterior[:, :, None] * completed, axis=0)
     else:
@@ -339,8 +370,6 @@ def conditional_fill(x, mixture, form, rng=None):
             dtype=x.dtype,
             **on_device_of(x),
         )
-    if completion.order is not None:
-        filled = xp.take(filled, xp.argsort(completion.order), axis=0)
     return xp.where(missing, filled, x)
 
 
@@ -358,13 +387,11 @@ def _draw(completion, posterior, completed, rng):
         deviations = np.sqrt(to_numpy(completion.variances))[component]
         noise = rng.standard_normal((n_rows, d)) * deviations
         return drawn + noise * to_numpy(completion.missing)
-    start = n_rows - sum(group.rows.shape[0] for group in completion.groups)
     for group, covariance in zip(
         completion.groups, completion.conditional, strict=True
     ):
         n_m, m = group.spread.shape[:2]
-        part = slice(start, start + n_m)
-        start += n_m
+        part = group.host_rows
         covariance = to_numpy(covariance)
         # The conditional covariance of each row's drawn component (tied: one).
         chosen = covariance[

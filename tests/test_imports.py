@@ -52,6 +52,7 @@ CONTRACT = {
     "_form",
     "_criteria",
     "_n_parameters",
+    "_missing_refusal",
 }
 
 
