@@ -130,9 +130,10 @@ def float_dtypes(xp):
 
 
 def fill_where(values, mask, value):
-    """``values`` with ``value`` where ``mask``: in place in numpy."""
+    """``values`` with ``value`` where ``mask`` (of the shape of ``values``'
+    last axes, broadcast over the first ones): in place in numpy."""
     if array_api_compat.is_numpy_array(values):
-        values[mask] = value
+        values[(slice(None),) * (values.ndim - mask.ndim) + (mask,)] = value
         return values
     xp = namespace_of(values)
     filler = xp.asarray(value, dtype=values.dtype, **on_device_of(values))
@@ -180,6 +181,34 @@ def rows_added(array, parts):
     stacked = xp.concat([zero] + [values for _, values in parts], axis=1)
     index = xp.asarray(index, **on_device_of(array))
     return array + xp.take(stacked, index, axis=1)
+
+
+def entries_added(array, parts):
+    """``array`` (n_components, n_rows, d) with, for each ``(rows, columns,
+    values, spread)`` of ``parts``, ``values[:, i, j]`` added at row
+    ``rows[i]``, column ``columns[i, j]`` (host integer arrays; ``spread``,
+    shape (n_rows, m, d), the same positions as 0/1 matrices). numpy adds in
+    place, ``K n m`` entries; elsewhere the values are spread over their
+    rows (:func:`rows_added`)."""
+    if array_api_compat.is_numpy_array(array):
+        for rows, columns, values, _ in parts:
+            array[:, rows[:, None], columns] += values
+        return array
+    return rows_added(
+        array,
+        [
+            (rows, (values[..., None, :] @ spread)[..., 0, :])
+            for rows, _, values, spread in parts
+        ],
+    )
+
+
+def row_dots(left, right):
+    """``sum_d left[..., d] right[..., d]`` over the last axis, without the
+    product's temporary where the library has ``einsum``."""
+    if array_api_compat.is_numpy_array(left):
+        return np.einsum("...d,...d->...", left, right)
+    return namespace_of(left).sum(left * right, axis=-1)
 
 
 def in_rows(array):

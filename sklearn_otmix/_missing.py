@@ -45,6 +45,9 @@ import numpy as np
 from ._backend import (
     asarray,
     embedded_sums,
+    entries_added,
+    fill_where,
+    row_dots,
     in_rows,
     namespace_of,
     on_device_of,
@@ -76,13 +79,14 @@ def _by_missing_count(missing):
 
 
 class _Group(NamedTuple):
-    """Rows with the same number ``m`` of missing entries: their indices (on
-    the host, and on the rows' device), the flat indices of their missing
-    ``(m, m)`` blocks in a ``(d, d)`` matrix and of their missing entries in
-    the group's ``(n_m, d)`` rows, and ``E`` (n_m, m, d), which puts a row's
-    ``m`` values in its missing columns."""
+    """Rows with the same number ``m`` of missing entries: their indices and
+    missing columns (on the host), their indices on the rows' device, the
+    flat indices of their missing ``(m, m)`` blocks in a ``(d, d)`` matrix
+    and of their missing entries in the group's ``(n_m, d)`` rows, and ``E``
+    (n_m, m, d), which puts a row's ``m`` values in its missing columns."""
 
     host_rows: np.ndarray
+    host_columns: np.ndarray
     rows: object
     pairs: object
     entries: object
@@ -97,11 +101,13 @@ def _groups(missing, like):
     for rows, columns in _by_missing_count(missing):
         n_m, m = columns.shape
         pairs = (columns[:, :, None] * d + columns[:, None, :]).ravel()
-        entries = (np.arange(n_m)[:, None] * d + columns).ravel()
+        # The missing entries' flat indices in the block's (n_rows, d) rows.
+        entries = (rows[:, None] * d + columns).ravel()
         spread = (columns[:, :, None] == np.arange(d)).astype(np.float64)
         groups.append(
             _Group(
                 rows,
+                columns,
                 *(asarray(a, xp, **on_device_of(like)) for a in (rows, pairs, entries)),
                 asarray(spread, xp, dtype=like.dtype, **on_device_of(like)),
             )
@@ -124,9 +130,9 @@ def _precisions(precisions_chol, form):
 def _inverse_and_log_det(matrices):
     """The inverses and log-determinants of positive definite matrices
     ``(..., m, m)``: closed forms (the adjugate) up to ``m = 3`` (the rows
-    with a few entries missing, most of them where few are), else LAPACK's
-    inverse and a Cholesky factor's log-determinant (a batch of small
-    matrices costs numpy a call per matrix)."""
+    with a few entries missing, most of them where few are), else
+    Gauss-Jordan elimination over the whole batch at once (LAPACK, through
+    numpy, costs a call per small matrix)."""
     xp = namespace_of(matrices)
     m = matrices.shape[-1]
     if m == 1:
@@ -154,9 +160,20 @@ def _inverse_and_log_det(matrices):
             axis=-2,
         )
         return adjugate / determinant[..., None, None], xp.log(determinant)
-    lower = xp.linalg.cholesky(matrices)
-    log_det = 2.0 * xp.sum(xp.log(xp.linalg.diagonal(lower)), axis=-1)
-    return xp.linalg.inv(matrices), log_det
+    # Gauss-Jordan elimination, all the matrices at once (positive definite:
+    # no pivoting), its pivots the log-determinant.
+    inverse = xp.asarray(matrices, copy=True)
+    log_det = 0.0
+    for k in range(m):
+        pivot = xp.asarray(inverse[..., k, k], copy=True)
+        log_det = log_det + xp.log(pivot)
+        row = inverse[..., k, :] / pivot[..., None]
+        column = xp.asarray(inverse[..., :, k], copy=True)
+        inverse -= column[..., :, None] * row[..., None, :]
+        inverse[..., k, :] = row
+        inverse[..., :, k] = -column / pivot[..., None]
+        inverse[..., k, k] = 1.0 / pivot
+    return inverse, log_det
 
 
 class _Completion:
@@ -173,8 +190,7 @@ class _Completion:
         self.form = form
         self.groups = _groups(host_missing, x)
         observed = xp.astype(~missing, x.dtype)
-        zero = xp.zeros((), dtype=x.dtype, **on_device_of(x))
-        centred = xp.where(missing[None, ...], zero, x[None, ...] - means[:, None, :])
+        centred = fill_where(x[None, ...] - means[:, None, :], missing, 0.0)
         precisions = _precisions(precisions_chol, form)
         constant = 0.5 * _LOG_2PI * xp.sum(observed, axis=1)
         if form in ("diag", "spherical"):
@@ -190,10 +206,11 @@ class _Completion:
             return
         # b = Lambda_k y, and y^T Lambda_k y.
         products = centred @ precisions
-        quadratic = xp.sum(products * centred, axis=2)
+        quadratic = row_dots(products, centred)
         log_det = log_det_cholesky(precisions_chol, form, d)
         cost = 0.5 * quadratic + constant[None, :] - xp.reshape(log_det, (-1, 1))
         flat = xp.reshape(precisions, (precisions.shape[0], d * d))
+        flat_products = xp.reshape(products, (n_components, -1))
         self.conditional = []
         corrections, shifts = [], []
         for group in self.groups:
@@ -202,21 +219,18 @@ class _Completion:
             block = xp.reshape(
                 xp.take(flat, group.pairs, axis=1), (flat.shape[0], n_m, m, m)
             )
-            b = xp.take(products, group.rows, axis=1)
             b = xp.reshape(
-                xp.take(xp.reshape(b, (n_components, n_m * d)), group.entries, axis=1),
-                (n_components, n_m, m),
+                xp.take(flat_products, group.entries, axis=1), (n_components, n_m, m)
             )
             covariance, log_det_block = _inverse_and_log_det(block)
             solved = (covariance @ b[..., None])[..., 0]
             correction = 0.5 * (log_det_block - xp.sum(b * solved, axis=2))
             corrections.append((group.host_rows, correction))
             # E[x_m | x_o] - mu_m = -M^{-1} b_m, in the missing columns.
-            shift = (-solved[..., None, :] @ group.spread)[..., 0, :]
-            shifts.append((group.host_rows, shift))
+            shifts.append((group.host_rows, group.host_columns, -solved, group.spread))
             self.conditional.append(covariance)
         self.cost = rows_added(cost, corrections)
-        self.centred = rows_added(centred, shifts)
+        self.centred = entries_added(centred, shifts)
 
 
 def missing_cost(x, means, precisions_chol, form):
