@@ -80,10 +80,14 @@ def _by_missing_count(missing):
 
 class _Group(NamedTuple):
     """Rows with the same number ``m`` of missing entries: their indices and
-    missing columns (on the host), their indices on the rows' device, the
+    missing columns (on the host); on the rows' device, their indices, the
     flat indices of their missing ``(m, m)`` blocks in a ``(d, d)`` matrix
-    and of their missing entries in the group's ``(n_m, d)`` rows, and ``E``
-    (n_m, m, d), which puts a row's ``m`` values in its missing columns."""
+    and of their missing entries in the block's ``(n_rows, d)`` rows, ``E``
+    (n_m, m, d), which puts a row's ``m`` values in its missing columns, and
+    the distinct patterns among them: each row's, and each pattern's
+    ``(m, m)`` block (rows of one pattern share ``Lambda_mm``, factorised
+    once: few patterns, as whole columns missing in blocks of rows, cost
+    little)."""
 
     host_rows: np.ndarray
     host_columns: np.ndarray
@@ -91,6 +95,8 @@ class _Group(NamedTuple):
     pairs: object
     entries: object
     spread: object
+    pattern: object
+    pattern_pairs: object
 
 
 def _groups(missing, like):
@@ -99,8 +105,7 @@ def _groups(missing, like):
     d = missing.shape[1]
     groups = []
     for rows, columns in _by_missing_count(missing):
-        n_m, m = columns.shape
-        pairs = (columns[:, :, None] * d + columns[:, None, :]).ravel()
+        patterns, pattern = np.unique(columns, axis=0, return_inverse=True)
         # The missing entries' flat indices in the block's (n_rows, d) rows.
         entries = (rows[:, None] * d + columns).ravel()
         spread = (columns[:, :, None] == np.arange(d)).astype(np.float64)
@@ -108,11 +113,21 @@ def _groups(missing, like):
             _Group(
                 rows,
                 columns,
-                *(asarray(a, xp, **on_device_of(like)) for a in (rows, pairs, entries)),
+                asarray(rows, xp, **on_device_of(like)),
+                asarray(_pairs(columns, d), xp, **on_device_of(like)),
+                asarray(entries, xp, **on_device_of(like)),
                 asarray(spread, xp, dtype=like.dtype, **on_device_of(like)),
+                asarray(pattern.ravel(), xp, **on_device_of(like)),
+                asarray(_pairs(patterns, d), xp, **on_device_of(like)),
             )
         )
     return groups
+
+
+def _pairs(columns, d):
+    """The flat indices in a ``(d, d)`` matrix of the ``(m, m)`` blocks of
+    ``columns`` (n, m): shape (n m m,)."""
+    return (columns[:, :, None] * d + columns[:, None, :]).ravel()
 
 
 def _precisions(precisions_chol, form):
@@ -215,19 +230,24 @@ class _Completion:
         corrections, shifts = [], []
         for group in self.groups:
             n_m, m = group.spread.shape[:2]
-            # M = Lambda_mm (., n_m, m, m) and b_m (n_components, n_m, m).
+            # M = Lambda_mm of each pattern (., n_patterns, m, m), inverted
+            # once, and b_m (n_components, n_m, m).
+            n_patterns = group.pattern_pairs.shape[0] // (m * m)
             block = xp.reshape(
-                xp.take(flat, group.pairs, axis=1), (flat.shape[0], n_m, m, m)
+                xp.take(flat, group.pattern_pairs, axis=1),
+                (flat.shape[0], n_patterns, m, m),
             )
+            covariance, log_det_block = _inverse_and_log_det(block)
+            covariance = xp.take(covariance, group.pattern, axis=1)
+            log_det_block = xp.take(log_det_block, group.pattern, axis=1)
             b = xp.reshape(
                 xp.take(flat_products, group.entries, axis=1), (n_components, n_m, m)
             )
-            covariance, log_det_block = _inverse_and_log_det(block)
             solved = (covariance @ b[..., None])[..., 0]
             correction = 0.5 * (log_det_block - xp.sum(b * solved, axis=2))
             corrections.append((group.host_rows, correction))
             # E[x_m | x_o] - mu_m = -M^{-1} b_m, in the missing columns.
-            shifts.append((group.host_rows, group.host_columns, -solved, group.spread))
+            shifts.append((group.host_rows, group.host_columns, -solved))
             self.conditional.append(covariance)
         self.cost = rows_added(cost, corrections)
         self.centred = entries_added(centred, shifts)
