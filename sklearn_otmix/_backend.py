@@ -185,29 +185,20 @@ def rows_added(array, parts):
 
 def entries_added(array, parts):
     """``array`` (n_components, n_rows, d) with, for each ``(rows, columns,
-    values)`` of ``parts``, ``values[:, i, j]`` added at row ``rows[i]``,
-    column ``columns[i, j]`` (host integer arrays). numpy adds in place,
-    ``K n m`` entries; elsewhere the values are spread over their rows by
-    0/1 matrices (:func:`rows_added`)."""
+    values, spread)`` of ``parts``, ``values[:, i, j]`` added at row
+    ``rows[i]``, column ``columns[i, j]`` (host integer arrays; ``spread``,
+    shape (n_rows, m, d), the same positions as 0/1 matrices). numpy adds in
+    place, ``K n m`` entries; elsewhere the values are spread over their rows
+    (:func:`rows_added`)."""
     if array_api_compat.is_numpy_array(array):
-        for rows, columns, values in parts:
+        for rows, columns, values, _ in parts:
             array[:, rows[:, None], columns] += values
         return array
-    d = array.shape[-1]
-    spread = [
-        asarray(
-            columns[:, :, None] == np.arange(d),
-            namespace_of(array),
-            **on_device_of(array),
-            dtype=array.dtype,
-        )
-        for _, columns, _ in parts
-    ]
     return rows_added(
         array,
         [
-            (rows, (values[..., None, :] @ placed)[..., 0, :])
-            for (rows, _, values), placed in zip(parts, spread, strict=True)
+            (rows, (values[..., None, :] @ spread)[..., 0, :])
+            for rows, _, values, spread in parts
         ],
     )
 

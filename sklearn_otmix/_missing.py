@@ -32,9 +32,12 @@ block, which rows with the same number of missing entries solve together
 ``spherical`` covariances the entries are independent: the observed ones'
 terms alone, and the missing ones completed by the means.
 
-Written once over the array namespace of the rows: the missing entries'
-positions are gathered with ``take`` on flat indices and put back with
-products by 0/1 matrices (the array API has no scatter).
+Rows of one missing pattern share their block's inverse (whole columns
+missing in blocks of rows cost a few inverses). Written once over the array
+namespace of the rows: the missing entries' positions are gathered with
+``take`` on flat indices; numpy writes the completions at their positions,
+other namespaces through products by 0/1 matrices (the array API has no
+scatter; see :mod:`sklearn_otmix._backend`).
 """
 
 import math
@@ -247,7 +250,9 @@ class _Completion:
             correction = 0.5 * (log_det_block - xp.sum(b * solved, axis=2))
             corrections.append((group.host_rows, correction))
             # E[x_m | x_o] - mu_m = -M^{-1} b_m, in the missing columns.
-            shifts.append((group.host_rows, group.host_columns, -solved))
+            shifts.append(
+                (group.host_rows, group.host_columns, -solved, group.spread)
+            )
             self.conditional.append(covariance)
         self.cost = rows_added(cost, corrections)
         self.centred = entries_added(centred, shifts)
