@@ -227,8 +227,12 @@ def test_bad_dask_input(client):
     with pytest.raises(ValueError, match="2D Dask array"):
         estimator.fit(da.ones(10, chunks=5))
     X = np.ones((20, 2))
-    X[3, 1] = np.nan
-    with pytest.raises(ValueError, match="Input X contains NaN"):
+    X[3, 1] = np.inf
+    with pytest.raises(ValueError, match="Input X contains infinity"):
+        estimator.fit(da.from_array(X, chunks=5))
+    # A NaN is a missing entry; a row of them is an error.
+    X[3] = np.nan
+    with pytest.raises(ValueError, match="1 row.*no observed entry.*index 3"):
         estimator.fit(da.from_array(X, chunks=5))
     X = np.random.default_rng(0).normal(size=(20, 2))
     with pytest.raises(ValueError, match="non-negative"):
