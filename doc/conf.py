@@ -33,7 +33,8 @@ numpydoc_show_class_members = False
 numpydoc_validation_checks = {"PR01", "PR02", "PR03", "PR10", "RT01", "GL08", "SS01"}
 # Methods inherited from scikit-learn's BaseEstimator: their docstrings are
 # scikit-learn's, not this package's. (The class template leaves out the
-# metadata-routing methods, whose docstrings link into scikit-learn's own docs.)
+# metadata-routing methods and set_output, whose docstrings link into
+# scikit-learn's own docs.)
 numpydoc_validation_exclude = {r"\.get_params$", r"\.set_params$"}
 
 # -- HTML -----------------------------------------------------------------------

@@ -53,8 +53,9 @@ class OTGaussianMixtureImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstim
     estimator_ : estimator
         The fitted mixture (or search).
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Where ``X`` has feature names.
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of the features seen during fit, where ``X`` has feature names.
 
     See Also
     --------
