@@ -20,7 +20,7 @@ thousandths, or 1001 for MAR; ``draw`` 0 to N - 1 with ``--repeat N``):
 - MAR: for every odd column ``2j + 1`` (0-based), an entry is missing with
   probability 0.45 where column ``2j`` of its row, which is never missing, is
   above that column's median, and 0.05 where it is not: about 25% of the odd
-  columns are missing (11% to 13% of all entries; the table gives the fraction
+  columns are missing (9% to 12% of all entries; the table gives the fraction
   of all entries), the even columns are complete.
 
 The imputers (the columns):
@@ -69,7 +69,7 @@ many times slower, and the numbers do not depend on it.
 
 Run ``python benchmarks/impute_table.py`` (wine and breast_cancer, the four
 patterns: about 10 minutes on a shared 2-core machine), ``--data wine
-breast_cancer digits`` (digits adds about 14 minutes),
+breast_cancer digits`` (digits adds about 30 minutes, most of it at 50% MCAR),
 ``--rates 0.1 mar`` (the patterns: MCAR rates and ``mar``), ``--repeat 3``,
 ``--rst`` (the tables also as RST simple tables, for the user guide) or
 ``--quick`` (wine, 10% and 30% MCAR: under a minute).
