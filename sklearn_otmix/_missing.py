@@ -58,6 +58,7 @@ from ._backend import (
     to_numpy,
 )
 from ._noise import noise_on
+from ._transport import row_softmax
 from ._gaussian import (
     Statistics,
     _floored,
@@ -250,9 +251,7 @@ class _Completion:
             correction = 0.5 * (log_det_block - xp.sum(b * solved, axis=2))
             corrections.append((group.host_rows, correction))
             # E[x_m | x_o] - mu_m = -M^{-1} b_m, in the missing columns.
-            shifts.append(
-                (group.host_rows, group.host_columns, -solved, group.spread)
-            )
+            shifts.append((group.host_rows, group.host_columns, -solved, group.spread))
             self.conditional.append(covariance)
         self.cost = rows_added(cost, corrections)
         self.centred = entries_added(centred, shifts)
@@ -395,10 +394,8 @@ def conditional_fill(x, mixture, form, rng=None):
     if not bool(xp.any(missing)):
         return x
     completion = _Completion(x, mixture.means, mixture.precisions_chol, form)
-    log_prob = xp.log(mixture.weights)[:, None] - completion.cost
-    log_prob = log_prob - xp.max(log_prob, axis=0)[None, :]
-    posterior = xp.exp(log_prob)
-    posterior = posterior / xp.sum(posterior, axis=0)[None, :]
+    log_prob = xp.log(mixture.weights)[None, :] - xp.matrix_transpose(completion.cost)
+    posterior = xp.matrix_transpose(row_softmax(log_prob)[0])
     completed = completion.centred + mixture.means[:, None, :]
     if rng is None:
         filled = xp.sum(posterior[:, :, None] * completed, axis=0)

@@ -85,7 +85,8 @@ class Mixture(NamedTuple):
     def weighted_log_prob(self, X, form):
         """``log pi_k + log N(x_i; mu_k, Sigma_k)``, then ``log pi_0 - log V``
         with a noise component: (n_samples, n_columns)."""
-        missing = bool(namespace_of(X).any(namespace_of(X).isnan(X)))
+        xp = namespace_of(X)
+        missing = bool(xp.any(xp.isnan(X)))
         cost = astype(self.costs(form, missing).cost_of(X), X.dtype)
         weights = self.column_weights
         return namespace_of(weights).log(weights) - cost
