@@ -151,11 +151,16 @@ def test_penalised_weights_far_from_the_balance_point(client, reg_m):
     assert max(dask_fit.transport_residuals_) <= dask_fit.sinkhorn_tol
 
 
-def test_initialisation_from_dask_equals_in_memory_when_small(client, weighted_blobs):
+@pytest.mark.parametrize("random_state", [0, 1])
+def test_initialisation_from_dask_equals_in_memory_when_small(
+    client, weighted_blobs, random_state
+):
     """With at most INIT_SAMPLE_SIZE rows the initialisation sample is the data:
-    k-means and all, the fit is the in-memory fit."""
+    k-means and all, the fit is the in-memory fit. (One start per fit: where
+    several reach the same optimum, which of them wins is a matter of the last
+    bit of their objectives, summed in another order on Dask.)"""
     X, _ = weighted_blobs
-    estimator = OTGaussianMixture(3, random_state=0, n_init=2)
+    estimator = OTGaussianMixture(3, random_state=random_state)
     memory_fit = estimator.fit(X)
     dask_fit = estimator.__sklearn_clone__().fit(da.from_array(X, chunks=500))
     _assert_same_fit(dask_fit, memory_fit, rtol=1e-8)
