@@ -145,15 +145,13 @@ def embedded_sums(values, spread, pairs, n_features):
     matrices ``values`` (shape (K, n, m, m)) added into the ``(d, d)``
     positions that the 0/1 matrices ``spread`` (n, m, d) give them, whose flat
     indices ``pairs`` (n m m,) lists. numpy adds them at their positions
-    (``bincount``, ``K n m^2`` additions); other libraries multiply by
+    (one ``bincount``, ``K n m^2`` additions); other libraries multiply by
     ``spread`` (no scatter in the array API; ``K n m d^2`` operations)."""
     K, n, m, _ = values.shape
     d = n_features
     if array_api_compat.is_numpy_array(values):
-        flat = values.reshape(K, n * m * m)
-        sums = np.stack(
-            [np.bincount(pairs, weights=row, minlength=d * d) for row in flat]
-        )
+        index = pairs[None, :] + (np.arange(K) * (d * d))[:, None]
+        sums = np.bincount(index.ravel(), weights=values.ravel(), minlength=K * d * d)
         return sums.reshape(K, d, d)
     xp = namespace_of(values)
     placed = xp.reshape(values @ spread, (K, n * m, d))
@@ -183,24 +181,45 @@ def rows_added(array, parts):
     return array + xp.take(stacked, index, axis=1)
 
 
-def entries_added(array, parts):
-    """``array`` (n_components, n_rows, d) with, for each ``(rows, columns,
-    values, spread)`` of ``parts``, ``values[:, i, j]`` added at row
-    ``rows[i]``, column ``columns[i, j]`` (host integer arrays; ``spread``,
-    shape (n_rows, m, d), the same positions as 0/1 matrices). numpy adds in
-    place, ``K n m`` entries; elsewhere the values are spread over their rows
+def put_entries(array, entries, mask, values):
+    """``array`` (K, n_rows, d) with ``values`` at the positions of ``mask``
+    (n_rows, d), whose flat indices ``entries`` lists: ``values`` a scalar,
+    or parts ``(rows, values, spread)`` whose ``values`` (K, n_r, m) go to
+    rows ``rows`` (host integers) at the columns that the 0/1 matrices
+    ``spread`` (n_r, m, d) give, ``entries`` listing those positions part
+    after part (zero there before). numpy writes in place at ``entries``;
+    the array API has no scatter, so elsewhere a scalar is written through
+    ``mask`` and the parts' values are spread over their rows
     (:func:`rows_added`)."""
-    if array_api_compat.is_numpy_array(array):
-        for rows, columns, values, _ in parts:
-            array[:, rows[:, None], columns] += values
+    K, n, d = array.shape
+    if isinstance(values, list) and not values:
         return array
+    if array_api_compat.is_numpy_array(array):
+        flat = array.reshape(K, n * d)
+        if isinstance(values, list):
+            values = np.concatenate(
+                [np.reshape(part, (K, -1)) for _, part, _ in values], axis=1
+            )
+        flat[:, entries] = values
+        return flat.reshape(K, n, d)
+    if not isinstance(values, list):
+        return fill_where(array, mask, values)
     return rows_added(
         array,
         [
-            (rows, (values[..., None, :] @ spread)[..., 0, :])
-            for rows, _, values, spread in parts
+            (rows, (part[..., None, :] @ spread)[..., 0, :])
+            for rows, part, spread in values
         ],
     )
+
+
+def matrix_vector(matrices, vectors):
+    """``matrices @ vectors`` over the leading axes: ``(..., m, m)`` by
+    ``(..., m)``; numpy's ``einsum`` is some times faster than its
+    ``matmul`` on many small matrices."""
+    if array_api_compat.is_numpy_array(matrices):
+        return np.einsum("...ij,...j->...i", matrices, vectors)
+    return (matrices @ vectors[..., None])[..., 0]
 
 
 def row_dots(left, right):

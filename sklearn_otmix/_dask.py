@@ -94,10 +94,10 @@ class DaskSamples:
         Chunked like the rows of ``X``.
     summary : WeightSummary or None
     total : float
+        ``sum(w)`` over the rows that carry mass.
     labels : dask.array.Array of shape (n_samples,) or None
         Class indices of the rows (``-1`` where unlabelled), chunked like the
         rows of ``X``.
-        ``sum(w)`` over the rows that carry mass.
     row_width : int
         See :class:`sklearn_otmix._memory.InMemory`.
     missing : bool, default=False
@@ -106,6 +106,9 @@ class DaskSamples:
 
     holds_plan = False
     one_block = False
+    #: The chunks are formed anew on the workers for each pass: where their
+    #: entries are missing is found each time (see :class:`InMemory`).
+    layouts = None
 
     def __init__(
         self, X, sample_weight, summary, total, row_width, labels=None, missing=False

@@ -16,6 +16,9 @@ The fit sees the samples only through a small interface, which in-memory arrays
   POT (then ``concat`` and ``split`` move between blocks and whole arrays).
 - ``one_block``: whether the rows are one block in memory, ``X`` and their
   masses ``sample_mass`` (then an E-step may form all its temporaries at once).
+- ``missing``: whether some entries are missing (NaN); ``layouts``, a dict in
+  which the E-step keeps where they are in each block
+  (:func:`~sklearn_otmix._missing.layout_of`), or None.
 - ``like``: an array of ``n_features`` columns in whose namespace, on whose
   device and of whose dtype the mixture's parameters live; ``total``, the sum of
   the masses; ``n_samples``.

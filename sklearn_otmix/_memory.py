@@ -90,6 +90,13 @@ class InMemory:
     missing : bool, default=False
         Whether some entries of ``X`` are missing (NaN, see
         :mod:`sklearn_otmix._missing`).
+
+    Attributes
+    ----------
+    layouts : dict or None
+        Where the blocks' entries are missing, kept from one E-step to the
+        next (:func:`sklearn_otmix._missing.layout_of`); None without missing
+        entries.
     """
 
     def __init__(
@@ -105,6 +112,7 @@ class InMemory:
     ):
         self.X = X
         self.missing = missing
+        self.layouts = {} if missing else None
         self._row_width = row_width
         self.sample_mass = sample_mass
         self.sample_weight = sample_weight

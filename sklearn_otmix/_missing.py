@@ -33,11 +33,23 @@ block, which rows with the same number of missing entries solve together
 terms alone, and the missing ones completed by the means.
 
 Rows of one missing pattern share their block's inverse (whole columns
-missing in blocks of rows cost a few inverses). Written once over the array
-namespace of the rows: the missing entries' positions are gathered with
-``take`` on flat indices; numpy writes the completions at their positions,
-other namespaces through products by 0/1 matrices (the array API has no
-scatter; see :mod:`sklearn_otmix._backend`).
+missing in blocks of rows cost a few inverses). Where the rows' entries are
+missing (their :class:`Layout`) is found once per block and fit: the
+in-memory samples keep it from one E-step to the next.
+
+Two ways compute the same numbers. The E-step of ``full`` and ``tied``
+mixtures (:class:`FilledCost`) reads the complete-data cost object
+(:mod:`sklearn_otmix._gaussian`: its moments and matrix products) on the
+rows with their missing entries filled at its centre, and corrects each
+row in its missing block only: the Schur complement identity holds whatever
+the filling. :class:`MissingCost` (``diag``, ``spherical``, the two-pass
+statistics about each component's mean, the imputer) completes the rows
+about each component's mean, ``n_components`` times the rows.
+
+Written once over the array namespace of the rows: the missing entries'
+positions are gathered with ``take`` on flat indices; numpy writes at
+positions, other namespaces through products by 0/1 matrices (the array API
+has no scatter; see :mod:`sklearn_otmix._backend`).
 """
 
 import math
@@ -47,21 +59,25 @@ import numpy as np
 
 from ._backend import (
     asarray,
+    astype,
     embedded_sums,
-    entries_added,
-    fill_where,
-    row_dots,
     in_rows,
+    is_host_array,
+    matrix_vector,
     namespace_of,
     on_device_of,
+    put_entries,
+    row_dots,
     rows_added,
     to_numpy,
 )
 from ._noise import noise_on
 from ._transport import row_softmax
 from ._gaussian import (
+    GroupedCost,
     Statistics,
     _floored,
+    gaussian_cost_of,
     log_det_cholesky,
     precisions_from_cholesky,
 )
@@ -82,50 +98,141 @@ def _by_missing_count(missing):
     return groups
 
 
+#: The most distinct patterns of missing entries among the rows with the same
+#: number of them that :class:`FilledCost` multiplies pattern by pattern.
+FEW_PATTERNS = 16
+
+
 class _Group(NamedTuple):
-    """Rows with the same number ``m`` of missing entries: their indices and
-    missing columns (on the host); on the rows' device, their indices, the
-    flat indices of their missing ``(m, m)`` blocks in a ``(d, d)`` matrix
-    and of their missing entries in the block's ``(n_rows, d)`` rows, ``E``
-    (n_m, m, d), which puts a row's ``m`` values in its missing columns, and
-    the distinct patterns among them: each row's, and each pattern's
-    ``(m, m)`` block (rows of one pattern share ``Lambda_mm``, factorised
-    once: few patterns, as whole columns missing in blocks of rows, cost
-    little)."""
+    """Rows with the same number ``m`` of missing entries.
+
+    ``host_rows`` (n_m,) and ``host_columns`` (n_m, m) on the host; on the
+    rows' device: ``rows``; ``entries``, the flat indices of their missing
+    entries in the block's ``(n_rows, d)`` rows; ``pairs``, those of each
+    row's missing ``(m, m)`` block in a ``(d, d)`` matrix; ``spread`` (n_m, m,
+    d), the 0/1 matrices that put a row's ``m`` values in its missing columns
+    (None in numpy, which writes at the positions); and the blocks to invert:
+    where few patterns repeat (whole columns missing in blocks of rows),
+    each distinct pattern's once, ``pattern`` giving each row's, else each
+    row's own (``pattern`` None), ``inverted`` their flat indices in a
+    ``(d, d)`` matrix. Where the patterns are few (at most
+    :data:`FEW_PATTERNS`), the rows come pattern after pattern, ``runs``
+    giving where each pattern's start (host integers), and ``pattern_spread``
+    (n_patterns, m, d) is the patterns' ``spread`` (None in numpy): their
+    products are then matrix products, pattern by pattern."""
 
     host_rows: np.ndarray
     host_columns: np.ndarray
     rows: object
-    pairs: object
     entries: object
+    pairs: object
     spread: object
     pattern: object
-    pattern_pairs: object
+    inverted: object
+    runs: tuple | None = None
+    pattern_spread: object = None
 
 
-def _groups(missing, like):
-    """:func:`_by_missing_count` as :class:`_Group`s on ``like``'s device."""
+class Layout(NamedTuple):
+    """Where a block's entries are missing (:func:`layout_of`): the mask
+    (n_rows, d) and each row's number of observed entries, on the rows'
+    device; the flat indices of all missing entries in the ``(n_rows, d)``
+    rows, group after group; the :class:`_Group` of each number of missing
+    entries; and the missing entries column after column: their rows
+    (``column_rows``, on the device), where each column's run starts
+    (``column_starts``, d + 1 host integers), and the permutations between
+    the two orders (``to_columns`` takes values in group order to column
+    order, ``to_groups`` back)."""
+
+    missing: object
+    observed: object
+    entries: object
+    groups: tuple
+    column_rows: object
+    column_starts: tuple
+    to_columns: object
+    to_groups: object
+
+
+def layout_of(x, cache=None):
+    """The :class:`Layout` of the missing entries (NaN) of the rows ``x``;
+    from ``cache`` (a dict, keyed by the mask's bits) where a fit met the same
+    block before: grouping the rows costs more than an E-step's arithmetic."""
+    xp = namespace_of(x)
+    missing = xp.isnan(x)
+    host = to_numpy(missing)
+    if cache is None:
+        return _layout(host, missing, x)
+    key = (host.shape, np.packbits(host).tobytes())
+    layout = cache.get(key)
+    if layout is None:
+        layout = cache[key] = _layout(host, missing, x)
+    return layout
+
+
+def _layout(host_missing, missing, like):
     xp = namespace_of(like)
-    d = missing.shape[1]
+    n, d = host_missing.shape
+    numpy = is_host_array(like)
+
+    def on_device(array, **dtype):
+        return asarray(array, xp, **dtype, **on_device_of(like))
+
     groups = []
-    for rows, columns in _by_missing_count(missing):
+    for rows, columns in _by_missing_count(host_missing):
         patterns, pattern = np.unique(columns, axis=0, return_inverse=True)
-        # The missing entries' flat indices in the block's (n_rows, d) rows.
-        entries = (rows[:, None] * d + columns).ravel()
-        spread = (columns[:, :, None] == np.arange(d)).astype(np.float64)
+        pattern = pattern.ravel()
+        few = patterns.shape[0] <= FEW_PATTERNS
+        shared = few or 2 * patterns.shape[0] <= rows.size
+        runs = None
+        if few:
+            # The rows of each pattern one after another.
+            order = np.argsort(pattern, kind="stable")
+            rows, columns, pattern = rows[order], columns[order], pattern[order]
+            starts = np.searchsorted(pattern, np.arange(patterns.shape[0] + 1))
+            runs = tuple(int(start) for start in starts)
+        spread = pattern_spread = None
+        if not numpy:
+            spread = on_device(_spread(columns, d), dtype=like.dtype)
+            pattern_spread = on_device(_spread(patterns, d), dtype=like.dtype)
         groups.append(
             _Group(
                 rows,
                 columns,
-                asarray(rows, xp, **on_device_of(like)),
-                asarray(_pairs(columns, d), xp, **on_device_of(like)),
-                asarray(entries, xp, **on_device_of(like)),
-                asarray(spread, xp, dtype=like.dtype, **on_device_of(like)),
-                asarray(pattern.ravel(), xp, **on_device_of(like)),
-                asarray(_pairs(patterns, d), xp, **on_device_of(like)),
+                on_device(rows),
+                on_device((rows[:, None] * d + columns).ravel()),
+                on_device(_pairs(columns, d)),
+                spread,
+                on_device(pattern) if shared else None,
+                on_device(_pairs(patterns if shared else columns, d)),
+                runs,
+                pattern_spread,
             )
         )
-    return groups
+    entries = [
+        (group.host_rows[:, None] * d + group.host_columns).ravel() for group in groups
+    ]
+    entries = np.concatenate(entries or [np.zeros(0, np.int64)])
+    observed = (d - np.count_nonzero(host_missing, axis=1)).astype(np.float64)
+    rows, columns = np.divmod(entries, d)
+    to_columns = np.lexsort((rows, columns))
+    starts = np.searchsorted(columns[to_columns], np.arange(d + 1))
+    return Layout(
+        missing,
+        on_device(observed, dtype=like.dtype),
+        on_device(entries),
+        tuple(groups),
+        on_device(rows[to_columns]),
+        tuple(int(start) for start in starts),
+        on_device(to_columns),
+        on_device(np.argsort(to_columns)),
+    )
+
+
+def _spread(columns, d):
+    """The 0/1 matrices ``(n, m, d)`` that put ``m`` values in the
+    ``columns`` (n, m) of a row of ``d``."""
+    return (columns[:, :, None] == np.arange(d)).astype(np.float64)
 
 
 def _pairs(columns, d):
@@ -146,12 +253,19 @@ def _precisions(precisions_chol, form):
     return precisions
 
 
+#: The fewest matrices of four rows or more that :func:`_inverse_and_log_det`
+#: inverts through its unrolled Cholesky factorisation; fewer go to LAPACK
+#: one by one (below it the unrolled loop's per-entry operations cost more).
+UNROLLED_BATCH = 200
+
+
 def _inverse_and_log_det(matrices):
     """The inverses and log-determinants of positive definite matrices
     ``(..., m, m)``: closed forms (the adjugate) up to ``m = 3`` (the rows
-    with a few entries missing, most of them where few are), else
-    Gauss-Jordan elimination over the whole batch at once (LAPACK, through
-    numpy, costs a call per small matrix)."""
+    with a few entries missing, most of them where few are); above, a
+    Cholesky factorisation unrolled over the entries, each an array of the
+    whole batch (LAPACK, through numpy, costs a call per small matrix), or
+    LAPACK itself for fewer than :data:`UNROLLED_BATCH` matrices."""
     xp = namespace_of(matrices)
     m = matrices.shape[-1]
     if m == 1:
@@ -179,48 +293,77 @@ def _inverse_and_log_det(matrices):
             axis=-2,
         )
         return adjugate / determinant[..., None, None], xp.log(determinant)
-    # Gauss-Jordan elimination, all the matrices at once (positive definite:
-    # no pivoting), its pivots the log-determinant.
-    inverse = xp.asarray(matrices, copy=True)
+    if math.prod(matrices.shape[:-2]) < UNROLLED_BATCH:
+        return xp.linalg.inv(matrices), xp.linalg.slogdet(matrices)[1]
+    return _unrolled_inverse(matrices)
+
+
+def _unrolled_inverse(matrices):
+    """:func:`_inverse_and_log_det` through ``M = L L^T``, ``W = L^{-1}`` and
+    ``M^{-1} = W^T W``, each entry an array of the batch (``m^3 / 2``
+    operations on arrays of the batch's size, exploiting the symmetry)."""
+    xp = namespace_of(matrices)
+    m = matrices.shape[-1]
+    lower = [[None] * m for _ in range(m)]
     log_det = 0.0
-    for k in range(m):
-        pivot = xp.asarray(inverse[..., k, k], copy=True)
+    for j in range(m):
+        pivot = matrices[..., j, j]
+        for k in range(j):
+            pivot = pivot - lower[j][k] * lower[j][k]
         log_det = log_det + xp.log(pivot)
-        row = inverse[..., k, :] / pivot[..., None]
-        column = xp.asarray(inverse[..., :, k], copy=True)
-        inverse -= column[..., :, None] * row[..., None, :]
-        inverse[..., k, :] = row
-        inverse[..., :, k] = -column / pivot[..., None]
-        inverse[..., k, k] = 1.0 / pivot
-    return inverse, log_det
+        lower[j][j] = xp.sqrt(pivot)
+        for i in range(j + 1, m):
+            entry = matrices[..., i, j]
+            for k in range(j):
+                entry = entry - lower[i][k] * lower[j][k]
+            lower[i][j] = entry / lower[j][j]
+    inverse_lower = [[None] * m for _ in range(m)]
+    for i in range(m):
+        inverse_lower[i][i] = 1.0 / lower[i][i]
+        for j in range(i):
+            entry = lower[i][j] * inverse_lower[j][j]
+            for k in range(j + 1, i):
+                entry = entry + lower[i][k] * inverse_lower[k][j]
+            inverse_lower[i][j] = -entry * inverse_lower[i][i]
+    inverse = [[None] * m for _ in range(m)]
+    for i in range(m):
+        for j in range(i, m):
+            entry = inverse_lower[j][i] * inverse_lower[j][j]
+            for k in range(j + 1, m):
+                entry = entry + inverse_lower[k][i] * inverse_lower[k][j]
+            inverse[i][j] = inverse[j][i] = entry
+    rows = [xp.stack(row, axis=-1) for row in inverse]
+    return xp.stack(rows, axis=-2), log_det
 
 
 class _Completion:
     """What the costs and the statistics of a block share: the rows about
     each component's mean with the missing entries completed, ``x_hat - mu_k``
     (n_components, n_rows, n_features), the costs (n_components, n_rows),
-    and each group's conditional covariances."""
+    and each group's conditional covariances (``layout``: the block's
+    :class:`Layout`, found where None)."""
 
-    def __init__(self, x, means, precisions_chol, form):
+    def __init__(self, x, means, precisions_chol, form, layout=None):
         xp = namespace_of(x)
         n_components, d = means.shape
-        missing = xp.isnan(x)
-        host_missing = to_numpy(missing)
+        if layout is None:
+            layout = layout_of(x)
         self.form = form
-        self.groups = _groups(host_missing, x)
-        observed = xp.astype(~missing, x.dtype)
-        centred = fill_where(x[None, ...] - means[:, None, :], missing, 0.0)
+        self.groups = layout.groups
+        centred = x[None, ...] - means[:, None, :]
+        centred = put_entries(centred, layout.entries, layout.missing, 0.0)
         precisions = _precisions(precisions_chol, form)
-        constant = 0.5 * _LOG_2PI * xp.sum(observed, axis=1)
+        constant = 0.5 * _LOG_2PI * layout.observed
         if form in ("diag", "spherical"):
             # Entries independent: the missing ones complete to the means
             # (centred 0 there), with their variances as conditional ones.
+            observed = xp.astype(~layout.missing, x.dtype)
             precisions = xp.broadcast_to(precisions, (n_components, d))
             quadratic = xp.sum(centred * centred * precisions[:, None, :], axis=2)
             log_det = 0.5 * (xp.log(precisions) @ xp.matrix_transpose(observed))
             self.cost = 0.5 * quadratic + constant[None, :] - log_det
             self.variances = 1.0 / precisions
-            self.missing = xp.astype(missing, x.dtype)
+            self.missing = 1.0 - observed
             self.centred = centred
             return
         # b = Lambda_k y, and y^T Lambda_k y.
@@ -233,28 +376,28 @@ class _Completion:
         self.conditional = []
         corrections, shifts = [], []
         for group in self.groups:
-            n_m, m = group.spread.shape[:2]
-            # M = Lambda_mm of each pattern (., n_patterns, m, m), inverted
-            # once, and b_m (n_components, n_m, m).
-            n_patterns = group.pattern_pairs.shape[0] // (m * m)
+            n_m, m = group.host_columns.shape
+            # M = Lambda_mm (., n_blocks, m, m), inverted once for each
+            # pattern or row, and b_m (n_components, n_m, m).
             block = xp.reshape(
-                xp.take(flat, group.pattern_pairs, axis=1),
-                (flat.shape[0], n_patterns, m, m),
+                xp.take(flat, group.inverted, axis=1),
+                (flat.shape[0], -1, m, m),
             )
             covariance, log_det_block = _inverse_and_log_det(block)
-            covariance = xp.take(covariance, group.pattern, axis=1)
-            log_det_block = xp.take(log_det_block, group.pattern, axis=1)
+            if group.pattern is not None:
+                covariance = xp.take(covariance, group.pattern, axis=1)
+                log_det_block = xp.take(log_det_block, group.pattern, axis=1)
             b = xp.reshape(
                 xp.take(flat_products, group.entries, axis=1), (n_components, n_m, m)
             )
-            solved = (covariance @ b[..., None])[..., 0]
-            correction = 0.5 * (log_det_block - xp.sum(b * solved, axis=2))
+            solved = matrix_vector(covariance, b)
+            correction = 0.5 * (log_det_block - row_dots(b, solved))
             corrections.append((group.host_rows, correction))
             # E[x_m | x_o] - mu_m = -M^{-1} b_m, in the missing columns.
-            shifts.append((group.host_rows, group.host_columns, -solved, group.spread))
+            shifts.append((group.host_rows, -solved, group.spread))
             self.conditional.append(covariance)
         self.cost = rows_added(cost, corrections)
-        self.centred = entries_added(centred, shifts)
+        self.centred = put_entries(centred, layout.entries, layout.missing, shifts)
 
 
 def missing_cost(x, means, precisions_chol, form):
@@ -312,6 +455,11 @@ def completion_statistics(completion, plan, means, centres=None):
         second = second + (weights @ completion.missing) * completion.variances
         return Statistics(mass, first, second, centres, form)
     second = xp.matrix_transpose(weighted) @ centred
+    if form == "tied":
+        # One covariance, and one conditional covariance per row: weighted
+        # by the row's mass.
+        second = xp.sum(second, axis=0, keepdims=True)
+        weights = xp.sum(weights, axis=0, keepdims=True)
     for group, covariance in zip(
         completion.groups, completion.conditional, strict=True
     ):
@@ -322,7 +470,7 @@ def completion_statistics(completion, plan, means, centres=None):
             weight[:, :, None, None] * covariance, group.spread, group.pairs, d
         )
     if form == "tied":
-        second = xp.sum(second, axis=0)
+        second = second[0, ...]
     return Statistics(mass, first, second, centres, form)
 
 
@@ -330,17 +478,21 @@ class MissingCost(NamedTuple):
     """The costs of a mixture on rows with missing entries, with the
     interface of :class:`~sklearn_otmix._gaussian.GaussianCost`: a block's
     "moments" are its :class:`_Completion`, which gives both its costs and
-    its statistics (about the components' current means)."""
+    its statistics (about the components' current means). ``layouts``: a
+    dict that keeps the blocks' :class:`Layout` from one E-step to the next
+    (see :func:`layout_of`), or None."""
 
     means: np.ndarray
     precisions_chol: np.ndarray
     form: str
+    layouts: dict | None = None
 
     def working(self, array):
         return array
 
     def moments(self, x):
-        return _Completion(x, self.means, self.precisions_chol, self.form)
+        layout = layout_of(x, self.layouts)
+        return _Completion(x, self.means, self.precisions_chol, self.form, layout)
 
     def cost(self, completion):
         return completion.cost.T
@@ -363,6 +515,244 @@ class MissingCost(NamedTuple):
         mass = _floored(about_means.mass)
         centres = self.means + about_means.first / mass[:, None]
         return completion_statistics(completion, plan, self.means, centres)
+
+
+class _Correction(NamedTuple):
+    """What the missing entries add to a block's statistics about the centre
+    ``c`` of :class:`FilledCost`: ``sum_i P_ik s_ik`` (n_components, d) and
+    ``sum_i P_ik [y_i s_ik^T + s_ik y_i^T + s_ik s_ik^T + Cov_ik]``
+    (n_components, d, d), with ``y_i`` the row filled at ``c``, less ``c``,
+    and ``s_ik`` its completion's shift (see :class:`_Filled`)."""
+
+    first: np.ndarray
+    second: np.ndarray
+
+
+class _Filled:
+    r"""A block's rows with each missing entry set to the centre ``c`` of
+    :class:`FilledCost`: their complete-data moments, and the terms that
+    turn those into the observed entries' costs (:attr:`cost`) and the
+    completed rows' statistics (:meth:`FilledCost.moment_sums`).
+
+    With ``r = [Lambda_k (x_tilde - mu_k)]_m`` (``x_tilde`` the filled row)
+    and ``M = Lambda_{k,mm}``, whatever the filling,
+
+    .. math::
+
+        (x_o - \mu_o)^\top \Sigma_{oo}^{-1} (x_o - \mu_o)
+            = (\tilde x - \mu)^\top \Lambda (\tilde x - \mu)
+            - r^\top M^{-1} r, \qquad
+        E[x_m | x_o] = \tilde x_m - M^{-1} r:
+
+    the complete-data cost of the filled row, less a term of the size of its
+    missing block; the completed row is the filled one shifted by
+    ``s = -M^{-1} r`` in its missing entries (``c`` there: ``s`` is the
+    completion less ``c``).
+    """
+
+    def __init__(self, x, cost, layout):
+        complete, centre = cost.complete, cost.centre
+        xp = namespace_of(centre)
+        x = complete.working(x)
+        n, d = x.shape
+        self.layout = layout
+        filled = xp.where(layout.missing, centre, x)
+        self.moments = complete.moments(filled)
+        # The filled rows less c, with a column of ones, at each missing
+        # entry, column after column: (n_missing, d + 1).
+        ones = xp.ones((n, 1), dtype=x.dtype, **on_device_of(x))
+        self.by_column = xp.take(
+            xp.concat([filled - centre, ones], axis=1), layout.column_rows, axis=0
+        )
+        # r, column after column: y Lambda_k[:, j] - [Lambda_k (mu_k - c)]_j.
+        starts = layout.column_starts
+        runs = [
+            self.by_column[starts[j] : starts[j + 1], :d]
+            @ xp.matrix_transpose(cost.precisions[:, :, j])
+            - cost.offsets[:, j]
+            for j in range(d)
+        ]
+        r = xp.concat(runs, axis=0)
+        n_components = cost.offsets.shape[0]
+        flat = xp.reshape(cost.precisions, (cost.precisions.shape[0], d * d))
+        self.conditional, self.shifts, shifts = [], [], []
+        corrections = []
+        start = 0
+        for group in layout.groups:
+            n_m, m = group.host_columns.shape
+            block = xp.reshape(
+                xp.take(flat, group.inverted, axis=1), (flat.shape[0], -1, m, m)
+            )
+            covariance, log_det_block = _inverse_and_log_det(block)
+            # This group's r, row after row (n_components, n_m, m).
+            order = layout.to_groups[start : start + n_m * m]
+            part = xp.reshape(
+                xp.matrix_transpose(xp.take(r, order, axis=0)), (n_components, n_m, m)
+            )
+            start += n_m * m
+            if group.runs is not None:
+                # A few patterns, each with its (m, m) inverse (kept so).
+                runs = group.runs
+                shift = -xp.concat(
+                    [
+                        part[:, runs[p] : runs[p + 1], :]
+                        @ xp.matrix_transpose(covariance[:, p, ...])
+                        for p in range(len(runs) - 1)
+                    ],
+                    axis=1,
+                )
+                log_det_block = xp.take(log_det_block, group.pattern, axis=1)
+            else:
+                if group.pattern is not None:
+                    covariance = xp.take(covariance, group.pattern, axis=1)
+                    log_det_block = xp.take(log_det_block, group.pattern, axis=1)
+                shift = -matrix_vector(covariance, part)
+            corrections.append(
+                (
+                    group.host_rows,
+                    0.5 * (log_det_block + row_dots(part, shift) - m * _LOG_2PI),
+                )
+            )
+            self.conditional.append(covariance)
+            self.shifts.append(shift)
+            shifts.append(xp.reshape(shift, (n_components, n_m * m)))
+        # s in group order (n_components, n_missing).
+        self.shift = xp.concat(shifts, axis=1) if shifts else xp.matrix_transpose(r)
+        correction = xp.zeros((n_components, n), dtype=x.dtype, **on_device_of(x))
+        self.cost = complete.cost(self.moments) + xp.matrix_transpose(
+            rows_added(correction, corrections)
+        )
+
+
+class FilledCost(NamedTuple):
+    """The costs of ``full`` and ``tied`` mixtures on rows with missing
+    entries, from those of the complete-data cost object (``complete``, see
+    :func:`~sklearn_otmix._gaussian.gaussian_cost_of`) on the rows filled at
+    its centre ``c`` (near the components), corrected in each row's missing
+    block (:class:`_Filled`): the complete data's matrix products, and work
+    of the size of the missing entries. Same interface as
+    :class:`MissingCost`; ``precisions`` (K or 1, d, d) and ``offsets``
+    ``Lambda_k (mu_k - c)`` (K, d) in the E-step's dtype."""
+
+    complete: object
+    centre: np.ndarray
+    precisions: np.ndarray
+    offsets: np.ndarray
+    form: str
+    layouts: dict | None = None
+
+    def working(self, array):
+        return array
+
+    def moments(self, x):
+        return _Filled(x, self, layout_of(x, self.layouts))
+
+    def cost(self, filled):
+        return filled.cost
+
+    def cost_of(self, x):
+        return self.cost(self.moments(x))
+
+    def moment_sums(self, filled, plan, row_mass):
+        """The complete-data cost object's sums of the filled rows, and the
+        :class:`_Correction` of their missing entries."""
+        xp = namespace_of(self.centre)
+        layout = filled.layout
+        sums = self.complete.moment_sums(filled.moments, plan, row_mass)
+        plan = self.complete.working(plan)
+        n_components, d = self.offsets.shape
+        # P_ik s_ik at each missing entry, column after column: (n_missing, K).
+        shifts = xp.take(filled.shift, layout.to_columns, axis=1)
+        weighted = xp.take(plan, layout.column_rows, axis=0) * xp.matrix_transpose(
+            shifts
+        )
+        # sum_i P_ik s_ikj [y_i, 1] for each column j: (d, d + 1, K).
+        starts = layout.column_starts
+        runs = xp.stack(
+            [
+                xp.matrix_transpose(filled.by_column[starts[j] : starts[j + 1], :])
+                @ weighted[starts[j] : starts[j + 1], :]
+                for j in range(d)
+            ]
+        )
+        cross = xp.permute_dims(runs[:, :d, :], (2, 1, 0))
+        second = cross + xp.matrix_transpose(cross)
+        weights = xp.matrix_transpose(plan)
+        for group, covariance, shift in zip(
+            layout.groups, filled.conditional, filled.shifts, strict=True
+        ):
+            weight = xp.take(weights, group.rows, axis=1)
+            if group.runs is not None:
+                # Pattern by pattern: (sum_i P_ik) Cov_k + S^T diag(P_k) S.
+                bounds = group.runs
+                values = []
+                for p in range(len(bounds) - 1):
+                    w = weight[:, bounds[p] : bounds[p + 1]]
+                    s = shift[:, bounds[p] : bounds[p + 1], :]
+                    values.append(
+                        xp.sum(w, axis=1)[:, None, None] * covariance[:, p, ...]
+                        + xp.matrix_transpose(s * w[:, :, None]) @ s
+                    )
+                second = second + embedded_sums(
+                    xp.stack(values, axis=1), group.pattern_spread, group.inverted, d
+                )
+                continue
+            values = shift[..., :, None] * shift[..., None, :]
+            values += covariance
+            values *= weight[:, :, None, None]
+            second = second + embedded_sums(values, group.spread, group.pairs, d)
+        return sums, _Correction(xp.matrix_transpose(runs[:, d, :]), second)
+
+    def statistics(self, moment_sums):
+        """The complete-data statistics of the filled rows, with the missing
+        entries' correction moved to each component's centre ``c_k``."""
+        sums, correction = moment_sums
+        statistics = self.complete.statistics(sums)
+        xp = namespace_of(self.centre)
+        offset = statistics.centres - self.centre
+        moved = offset[:, :, None] * correction.first[:, None, :]
+        second = correction.second - moved - xp.matrix_transpose(moved)
+        if self.form == "tied":
+            second = xp.sum(second, axis=0)
+        return statistics._replace(
+            first=statistics.first + correction.first,
+            second=statistics.second + second,
+        )
+
+
+def missing_cost_of(means, precisions_chol, form, weights=None, layouts=None):
+    """The costs of a mixture on rows with missing entries (``layouts``: see
+    :class:`MissingCost`): for ``full`` and ``tied``, a :class:`FilledCost`
+    of the complete-data cost object, or of each of its groups of nearby
+    components (:class:`~sklearn_otmix._gaussian.GroupedCost`, so that each
+    row is filled near the components whose costs it reads to the last
+    digits); for ``diag`` and ``spherical``, a :class:`MissingCost`."""
+    if form not in ("full", "tied"):
+        return MissingCost(means, precisions_chol, form, layouts)
+    complete = gaussian_cost_of(means, precisions_chol, form, weights)
+    if not isinstance(complete, GroupedCost):
+        return _filled_cost(complete, means, precisions_chol, form, layouts)
+    xp = namespace_of(means)
+    members = []
+    for member, group in zip(complete.members, complete.groups, strict=True):
+        index = asarray(group, xp, **on_device_of(means))
+        if form == "full":
+            chol = xp.take(precisions_chol, index, axis=0)
+        else:
+            chol = precisions_chol
+        members.append(
+            _filled_cost(member, xp.take(means, index, axis=0), chol, form, layouts)
+        )
+    return complete._replace(members=tuple(members))
+
+
+def _filled_cost(complete, means, precisions_chol, form, layouts):
+    """The :class:`FilledCost` of ``complete``, filled at its centre."""
+    centre = complete.centre
+    means = astype(means, centre.dtype)
+    precisions = astype(_precisions(precisions_chol, form), centre.dtype)
+    offsets = (precisions @ (means - centre)[:, :, None])[..., 0]
+    return FilledCost(complete, centre, precisions, offsets, form, layouts)
 
 
 def missing_refusal(noise, prior):
@@ -426,8 +816,8 @@ def _draw(completion, posterior, completed, rng):
     for group, covariance in zip(
         completion.groups, completion.conditional, strict=True
     ):
-        n_m, m = group.spread.shape[:2]
-        part = group.host_rows
+        part, columns = group.host_rows, group.host_columns
+        n_m, m = columns.shape
         covariance = to_numpy(covariance)
         # The conditional covariance of each row's drawn component (tied: one).
         chosen = covariance[
@@ -435,5 +825,5 @@ def _draw(completion, posterior, completed, rng):
         ]
         lower = np.linalg.cholesky(chosen)
         noise = (lower @ rng.standard_normal((n_m, m, 1)))[..., 0]
-        drawn[part] += (noise[:, None, :] @ to_numpy(group.spread))[:, 0, :]
+        drawn[part[:, None], columns] += noise
     return drawn

@@ -32,7 +32,7 @@ from ._gaussian import (
     sufficient_statistics,
 )
 from ._memory import LABELS
-from ._missing import MissingCost
+from ._missing import MissingCost, missing_cost_of
 from ._models import covariance_form, covariances_in_model, mclust_name
 from ._noise import Noise, NoiseCost
 from ._prior import map_m_step, prior_from_moments
@@ -56,20 +56,23 @@ class Mixture(NamedTuple):
     precisions_chol: np.ndarray
     noise: Noise | None = None
 
-    def gaussian(self, form, missing=False):
+    def gaussian(self, form, missing=False, layouts=None):
         """The components' costs ``C_ik = -log N(x_i; mu_k, Sigma_k)``, about
         centres near them (:func:`~sklearn_otmix._gaussian.centre_groups`);
         of the observed entries where some are ``missing`` (NaN, see
-        :mod:`sklearn_otmix._missing`)."""
+        :mod:`sklearn_otmix._missing`; ``layouts``: the samples' cache of
+        where they are, or None)."""
         if missing:
-            return MissingCost(self.means, self.precisions_chol, form)
+            return missing_cost_of(
+                self.means, self.precisions_chol, form, self.weights, layouts
+            )
         return gaussian_cost_of(self.means, self.precisions_chol, form, self.weights)
 
-    def costs(self, form, missing=False):
+    def costs(self, form, missing=False, layouts=None):
         """The costs of the plan's columns: the Gaussians', then, with a noise
         component, its constant ``log V``
         (:class:`~sklearn_otmix._noise.NoiseCost`)."""
-        gaussian = self.gaussian(form, missing)
+        gaussian = self.gaussian(form, missing, layouts)
         if self.noise is None:
             return gaussian
         return NoiseCost(gaussian, math.log(self.noise.volume))
@@ -261,15 +264,19 @@ def _plan_statistics(x, mass, labels, *state, block, gaussian, classes):
     return terms, gaussian.moment_sums(moments, plan, mass), marginals
 
 
-def _exact_statistics(x, mass, labels, *state, block, gaussian, classes, form):
+def _exact_statistics(
+    x, mass, labels, *state, block, gaussian, classes, form, completion=None
+):
     """A block's rows of the plan formed again, and their statistics about
     each component's weighted mean in the block: exact however far the
-    components lie from the centres of the costs' moments."""
+    components lie from the centres of the costs' moments (``completion``:
+    the :class:`~sklearn_otmix._missing.MissingCost` that completes rows
+    with missing entries, or None)."""
     mass = gaussian.working(mass)
     costs = partial(_costs, x, labels, cost_of=gaussian.cost_of, classes=classes)
     plan, _, _ = block(costs, mass, *state)
-    if isinstance(gaussian, MissingCost):
-        return gaussian.exact_statistics(x, plan)
+    if completion is not None:
+        return completion.exact_statistics(x, plan)
     x, plan = gaussian.working(x), gaussian.working(plan)
     if isinstance(gaussian, NoiseCost):
         # The Gaussians' columns, and their rows' mass.
@@ -331,7 +338,7 @@ def e_step(samples, mixture, problem, warm=None):
     """
     if _whole(samples, mixture, problem):
         return _whole_e_step(samples, mixture, problem)
-    gaussian = mixture.costs(problem.form, samples.missing)
+    gaussian = mixture.costs(problem.form, samples.missing, samples.layouts)
     cost_of = partial(_costs, cost_of=gaussian.cost_of, classes=problem.component_class)
     transport = solve_transport(
         samples, cost_of, mixture.column_weights, problem.transport, warm
@@ -351,12 +358,18 @@ def e_step(samples, mixture, problem, warm=None):
     if estimate is None:
         # A component shrank far from its centre: its moments once more,
         # each about its own mean in each block (the two-pass scheme).
+        completion = None
+        if samples.missing:
+            completion = MissingCost(
+                mixture.means, mixture.precisions_chol, problem.form, samples.layouts
+            )
         exact = partial(
             _exact_statistics,
             block=transport.block,
             gaussian=gaussian,
             classes=problem.component_class,
             form=problem.form,
+            completion=completion,
         )
         statistics = samples.sum(exact, LABELS, *transport.state)
     value = float(terms) / samples.total + column_term(

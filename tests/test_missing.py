@@ -19,6 +19,7 @@ from sklearn_otmix import (
     OTGaussianMixtureSearch,
     PriorShiftAdapter,
 )
+from sklearn_otmix import _step
 from sklearn_otmix._backend import to_numpy
 
 from sklearn_otmix._gaussian import (
@@ -27,7 +28,13 @@ from sklearn_otmix._gaussian import (
     precision_cholesky,
     statistics_of_plan,
 )
-from sklearn_otmix._missing import missing_cost, missing_statistics
+from sklearn_otmix._missing import (
+    UNROLLED_BATCH,
+    _inverse_and_log_det,
+    missing_cost,
+    missing_cost_of,
+    missing_statistics,
+)
 from sklearn_otmix._models import model_covariances
 
 FORMS = ("full", "tied", "diag", "spherical")
@@ -126,6 +133,116 @@ def test_missing_cost_and_statistics_equal_the_row_by_row_ones(form):
         expected = scatter
     np.testing.assert_allclose(statistics.second, expected, rtol=1e-10, atol=1e-12)
     np.testing.assert_array_equal(statistics.centres, means)
+
+
+def _moved(statistics, centres):
+    """``statistics`` about other ``centres`` (the parallel-axis theorem)."""
+    offset = statistics.centres - centres
+    first = statistics.first + statistics.mass[:, None] * offset
+    cross = np.einsum("ki,kj->kij", offset, statistics.first)
+    second = (
+        np.einsum("k,ki,kj->kij", statistics.mass, offset, offset)
+        + cross
+        + cross.transpose(0, 2, 1)
+    )
+    if statistics.form == "tied":
+        second = second.sum(axis=0)
+    return first, statistics.second + second
+
+
+@pytest.mark.parametrize("apart", [0.0, 1e3])
+@pytest.mark.parametrize("offset", [0.0, 1e4])
+@pytest.mark.parametrize("form, d", [("full", 6), ("tied", 6), ("full", 20)])
+def test_filled_rows_give_the_row_by_row_cost_and_statistics(form, d, offset, apart):
+    """The E-step's costs and statistics of full and tied mixtures: the
+    complete-data ones of the rows filled at a centre, corrected in each
+    missing block; equal to the row-by-row ones however far the data lie
+    from the origin, with components far apart (each group of them about
+    its own centre), and with the whitened costs of many features."""
+    rng = np.random.default_rng(3)
+    n, K = 80, 3
+    X = _data(n, d, rng, rate=0.4) + offset
+    means = rng.standard_normal((K, d)) + offset
+    X[n // 2 :] += apart
+    means[-1] += apart
+    covariances = _covariances(form, K, d, rng)
+    precisions_chol = precision_cholesky(covariances, form)
+    full = _as_full(covariances, form, K, d)
+    log_density, completed, conditional = _reference(X, means, full)
+
+    cost_object = missing_cost_of(means, precisions_chol, form, np.full(K, 1 / K))
+    moments = cost_object.moments(X)
+    np.testing.assert_allclose(
+        cost_object.cost(moments), -log_density, rtol=1e-10, atol=1e-10
+    )
+    plan = rng.dirichlet(np.ones(K), size=n) * rng.uniform(0.5, 2, (n, 1))
+    statistics = cost_object.statistics(
+        cost_object.moment_sums(moments, plan, plan.sum(axis=1))
+    )
+    first, second = _moved(statistics, means)
+    centred = completed - means[:, None, :]
+    np.testing.assert_allclose(statistics.mass, plan.sum(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(
+        first, np.einsum("nk,knd->kd", plan, centred), rtol=1e-9, atol=1e-9
+    )
+    scatter = np.einsum("nk,kni,knj->kij", plan, centred, centred) + np.einsum(
+        "nk,knij->kij", plan, conditional
+    )
+    expected = scatter.sum(axis=0) if form == "tied" else scatter
+    np.testing.assert_allclose(second, expected, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("form", ["full", "tied"])
+def test_few_patterns_are_multiplied_pattern_by_pattern(form):
+    """Whole columns missing in blocks of rows (a few patterns, each with
+    many rows, some of the same number of missing entries): the filled
+    rows' costs and statistics equal the row-by-row ones."""
+    rng = np.random.default_rng(5)
+    n, d, K = 90, 6, 2
+    X = rng.standard_normal((n, d)) + 3
+    X[:30, [0, 2]] = np.nan
+    X[30:60, [1, 4]] = np.nan
+    X[60:75, [5]] = np.nan
+    X[75:, :3] = np.nan
+    means = rng.standard_normal((K, d)) + 3
+    covariances = _covariances(form, K, d, rng)
+    precisions_chol = precision_cholesky(covariances, form)
+    full = _as_full(covariances, form, K, d)
+    log_density, completed, conditional = _reference(X, means, full)
+    cost_object = missing_cost_of(means, precisions_chol, form, np.full(K, 1 / K))
+    moments = cost_object.moments(X)
+    assert all(group.runs is not None for group in moments.layout.groups)
+    np.testing.assert_allclose(
+        cost_object.cost(moments), -log_density, rtol=1e-10, atol=1e-10
+    )
+    plan = rng.dirichlet(np.ones(K), size=n)
+    statistics = cost_object.statistics(
+        cost_object.moment_sums(moments, plan, plan.sum(axis=1))
+    )
+    first, second = _moved(statistics, means)
+    centred = completed - means[:, None, :]
+    np.testing.assert_allclose(
+        first, np.einsum("nk,knd->kd", plan, centred), rtol=1e-9, atol=1e-9
+    )
+    scatter = np.einsum("nk,kni,knj->kij", plan, centred, centred) + np.einsum(
+        "nk,knij->kij", plan, conditional
+    )
+    expected = scatter.sum(axis=0) if form == "tied" else scatter
+    np.testing.assert_allclose(second, expected, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("m", range(1, 8))
+@pytest.mark.parametrize("batch", [3, UNROLLED_BATCH])
+def test_inverses_of_each_size_equal_lapack(m, batch):
+    """The missing blocks' inverses and log-determinants: closed forms, an
+    unrolled Cholesky factorisation and LAPACK, whichever the size and the
+    batch choose, against numpy's."""
+    rng = np.random.default_rng(m)
+    A = rng.standard_normal((batch, m, m))
+    matrices = A @ A.transpose(0, 2, 1) + 0.1 * np.eye(m)
+    inverse, log_det = _inverse_and_log_det(matrices)
+    np.testing.assert_allclose(inverse, np.linalg.inv(matrices), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(log_det, np.linalg.slogdet(matrices)[1], rtol=1e-12)
 
 
 @pytest.mark.parametrize("form", FORMS)
@@ -292,6 +409,25 @@ def test_mclust_models_take_the_completed_scatter(model):
     expected = model_covariances(mass, scatter, model, start=full - ridge) + ridge
     np.testing.assert_allclose(model_fit.means_, new_means, rtol=1e-9)
     np.testing.assert_allclose(model_fit.covariances_, expected, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_two_pass_statistics_equal_the_one_pass_ones(monkeypatch, form):
+    """Where the E-step's digit check asks for the statistics once more about
+    each component's own mean (the two-pass scheme), rows with missing
+    entries are completed as in the one pass: the same fit."""
+    rng = np.random.default_rng(4)
+    X = _data(300, 4, rng, rate=0.2)
+    settings = dict(n_components=3, covariance_type=form, random_state=0, max_iter=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        one_pass = OTGaussianMixture(**settings).fit(X)
+        monkeypatch.setattr(_step, "digit_checked_mle", lambda *args: None)
+        two_pass = OTGaussianMixture(**settings).fit(X)
+    for name in ("weights_", "means_", "covariances_"):
+        np.testing.assert_allclose(
+            getattr(two_pass, name), getattr(one_pass, name), rtol=1e-9, atol=1e-12
+        )
 
 
 def test_sample_weights_are_repeated_rows():
