@@ -50,7 +50,17 @@ html_theme_options = {
 # The left sidebar lists the pages of a section: only the gallery has several.
 html_sidebars = {
     page: []
-    for page in ("index", "user_guide", "api", "generated/*", "sg_execution_times")
+    for page in (
+        "index",
+        "user_guide",
+        "api",
+        "cli",
+        "install",
+        "citing",
+        "changelog",
+        "generated/*",
+        "sg_execution_times",
+    )
 }
 html_show_sourcelink = False
 

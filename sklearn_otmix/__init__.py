@@ -13,4 +13,4 @@ __all__ = [
     "OTGaussianMixtureSearch",
     "PriorShiftAdapter",
 ]
-__version__ = "0.1.0.dev0"
+__version__ = "0.1.0"
