@@ -2,14 +2,20 @@
 
 Without ``DATA`` it runs the demo: ``GaussianMixture`` and ``OTGaussianMixture``
 side by side on the wine data that ships with scikit-learn. With a ``.csv`` or
-``.npy`` file it clusters that file.
+``.npy`` file it clusters that file: one mixture (any covariance model, any
+regime), or mclust's search over models and numbers of components
+(``--search``); it writes the labels and, on request, the probabilities
+(``--output``, ``--proba``), saves the fitted model with skops (``--save``),
+and predicts a new file with a saved model (``--model``).
 
-The file is only ever parsed as numbers: a ``.npy`` file by NumPy's format
-reader without pickles (an array of Python objects is refused from its header),
-a CSV file cell by cell with ``float``; nothing is unpickled or evaluated. Paths
-that are not regular files (directories, FIFOs, devices) are refused before
-they are opened. Every problem with the file is reported in one line on
-stderr, with exit status 2.
+The data file is only ever parsed as numbers: a ``.npy`` file by NumPy's
+format reader without pickles (an array of Python objects is refused from its
+header), a CSV file cell by cell with ``float``; nothing is unpickled or
+evaluated. A saved model is read by ``skops.io``, which builds no object of a
+type it is not told to trust, and is told to trust the package's own
+estimators only. Paths that are not regular files (directories, FIFOs,
+devices) are refused before they are opened. Every problem with the files or
+the options is reported in one line on stderr, with exit status 2.
 """
 
 import argparse
@@ -26,20 +32,62 @@ from time import perf_counter
 import numpy as np
 
 from ._estimator import OTGaussianMixture
+from ._models import MODELS
+from ._selection import OTGaussianMixtureSearch, mclust_template
 
 
 class InputError(Exception):
     """A problem with the user's file or options, reported in one line."""
 
 
+#: The covariance models: scikit-learn's four and mclust's 14.
+COVARIANCE_TYPES = ("full", "tied", "diag", "spherical", *MODELS)
+
+#: The types that a model saved by ``--save`` holds beyond skops' defaults
+#: (see the user guide, "Saving and loading models"): ``--model`` trusts
+#: these and refuses a file that holds any other.
+TRUSTED_TYPES = (
+    "sklearn_otmix._estimator.OTGaussianMixture",
+    "sklearn_otmix._selection.OTGaussianMixtureSearch",
+    "sklearn_otmix._online.Stream",
+    "sklearn_otmix._gaussian.Statistics",
+)
+
+EXAMPLES = """\
+examples:
+  python -m sklearn_otmix
+      the demo: GaussianMixture and OTGaussianMixture on scikit-learn's wine data
+  python -m sklearn_otmix data.csv --n-components 4 --covariance-type VEV \\
+      --output labels.csv
+      one mixture of mclust's VEV model, its labels written to labels.csv
+  python -m sklearn_otmix data.csv --search --criterion icl --save model.skops
+      mclust's search (1 to 9 components, the 14 models) and its table; the
+      fitted search, which predicts with its best mixture, saved with skops
+  python -m sklearn_otmix new.csv --model model.skops --output out.csv --proba
+      labels and probabilities of new rows under the saved model
+  python -m sklearn_otmix data.csv --n-components 3 --reg-m inf \\
+      --target-weights 0.5,0.3,0.2
+      known mixing weights (Sinkhorn EM)
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors in one line (exit status 2)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {_one_line(message)}\n")
+
+
 def _parser():
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m sklearn_otmix",
         description=(
-            "Gaussian mixtures fitted as entropic optimal transport. Without DATA, "
-            "compare GaussianMixture and OTGaussianMixture on scikit-learn's wine "
-            "data; with DATA, cluster that file."
+            "Gaussian mixtures fitted as entropic optimal transport. Without DATA,\n"
+            "compare GaussianMixture and OTGaussianMixture on scikit-learn's wine\n"
+            "data; with DATA, cluster that file, or predict it with a saved model."
         ),
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "data",
@@ -47,28 +95,140 @@ def _parser():
         help="a .csv file (numeric columns, optional header row) or a .npy array "
         "of shape (n_samples, n_features)",
     )
-    parser.add_argument(
-        "--n-components", type=int, default=3, help="number of components (3)"
+    mixture = parser.add_argument_group("the mixture")
+    mixture.add_argument(
+        "--n-components",
+        type=_components,
+        default=None,
+        metavar="K",
+        help="number of components (3); with --search, a range or a list "
+        "(1-9 or 2,4,6; default 1-9)",
     )
-    parser.add_argument(
+    mixture.add_argument(
         "--covariance-type",
-        choices=["full", "tied", "diag", "spherical"],
+        choices=COVARIANCE_TYPES,
         default="full",
-        help="covariance type (full)",
+        metavar="MODEL",
+        help="covariance model: full, tied, diag, spherical, or one of mclust's "
+        f"{', '.join(MODELS)} (full)",
     )
-    parser.add_argument(
+    mixture.add_argument(
+        "--random-state", type=int, default=0, help="seed of the initialisation (0)"
+    )
+    regimes = parser.add_argument_group("the regime (see the user guide)")
+    regimes.add_argument(
         "--reg-m",
         type=float,
         default=0.0,
-        help="penalty on the mixing weights: 0 is EM, inf fixes them uniform (0)",
+        help="penalty on the mixing weights: 0 is EM, inf fixes them to the "
+        "target weights (0)",
     )
-    parser.add_argument(
-        "--random-state", type=int, default=0, help="seed of the initialisation (0)"
+    regimes.add_argument(
+        "--reg",
+        type=float,
+        default=1.0,
+        help="entropic temperature: 1 is maximum likelihood, smaller values make "
+        "harder assignments (1)",
     )
-    parser.add_argument(
-        "--output", help="write one label per line (with a 'label' header) to this .csv"
+    regimes.add_argument(
+        "--target-weights",
+        type=_numbers,
+        metavar="W1,W2,...",
+        help="target mixing weights, one per component (uniform); used with "
+        "--reg-m > 0",
+    )
+    regimes.add_argument(
+        "--weight-bounds",
+        type=_numbers,
+        metavar="LOW,HIGH",
+        help="bounds on each estimated weight (with --reg-m 0)",
+    )
+    search = parser.add_argument_group("model selection (mclust's Mclust)")
+    search.add_argument(
+        "--search",
+        action="store_true",
+        help="choose the model and the number of components by BIC or ICL, and "
+        "print the table",
+    )
+    search.add_argument(
+        "--models",
+        type=_names,
+        metavar="M1,M2,...",
+        help="the covariance models tried by --search (mclust's 14)",
+    )
+    search.add_argument(
+        "--criterion", choices=["bic", "icl"], default="bic", help="(bic)"
+    )
+    search.add_argument(
+        "--n-jobs", type=int, default=None, help="fits run in parallel (1)"
+    )
+    files = parser.add_argument_group("output and saved models")
+    files.add_argument(
+        "--output",
+        metavar="FILE.csv",
+        help="write one label per line (with a 'label' header) to this .csv",
+    )
+    files.add_argument(
+        "--proba",
+        action="store_true",
+        help="with --output, also each component's probability (columns proba_0, "
+        "proba_1, ...)",
+    )
+    files.add_argument(
+        "--save",
+        metavar="FILE.skops",
+        help="save the fitted model (or search) with skops (pip install skops)",
+    )
+    files.add_argument(
+        "--model",
+        metavar="FILE.skops",
+        help="predict DATA with a model saved by --save instead of fitting one",
     )
     return parser
+
+
+def _components(text):
+    """``--n-components``: ``K``, ``A-B`` or ``A,B,...`` as a tuple of ints."""
+    try:
+        if "-" in text.strip().lstrip("-"):
+            low, high = (int(part) for part in text.split("-"))
+            values = tuple(range(low, high + 1))
+        else:
+            values = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number, a range (1-9) or a list (2,4,6), got {text!r}"
+        ) from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(
+            f"numbers of components must be at least 1, got {text!r}"
+        )
+    return values
+
+
+def _numbers(text):
+    """A comma-separated list of finite numbers."""
+    try:
+        values = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected numbers separated by commas, got {text!r}"
+        ) from None
+    if not all(math.isfinite(value) for value in values):
+        raise argparse.ArgumentTypeError(f"expected finite numbers, got {text!r}")
+    return values
+
+
+def _names(text):
+    """A comma-separated list of covariance models."""
+    names = tuple(part.strip() for part in text.split(","))
+    unknown = [name for name in names if name not in COVARIANCE_TYPES]
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown covariance model(s) {', '.join(unknown)}; choose among "
+            f"{', '.join(COVARIANCE_TYPES)}"
+        )
+    return names
 
 
 # What the command line reads, and how it refuses the rest. It only ever reads
@@ -310,21 +470,23 @@ def _demo(args):
     data = load_wine()
     X = StandardScaler().fit_transform(data.data)
     n_samples, n_features = X.shape
+    n_components = _single(args)
     print(
         f"wine (scikit-learn): {n_samples} samples, {n_features} standardised "
         f"features, {len(data.target_names)} cultivars; "
-        f"n_components={args.n_components}, covariance_type={args.covariance_type!r}"
+        f"n_components={n_components}, covariance_type={args.covariance_type!r}"
     )
     shared = dict(
-        n_components=args.n_components,
+        n_components=n_components,
         covariance_type=args.covariance_type,
         random_state=args.random_state,
     )
     models = [
-        ("GaussianMixture", GaussianMixture(**shared)),
         ("OTGaussianMixture", OTGaussianMixture(**shared)),
         ("OTGaussianMixture(reg_m=inf)", OTGaussianMixture(reg_m=np.inf, **shared)),
     ]
+    if args.covariance_type in ("full", "tied", "diag", "spherical"):
+        models.insert(0, ("GaussianMixture", GaussianMixture(**shared)))
     header = f"{'model':<30}{'mean log-lik':>14}{'BIC':>12}{'ARI':>8}{'fit (ms)':>10}"
     print(header)
     print("-" * len(header))
@@ -342,36 +504,209 @@ def _demo(args):
     )
 
 
-def _cluster(args):
-    X = load_data(args.data)
-    model = OTGaussianMixture(
-        n_components=args.n_components,
+def _single(args):
+    """The one number of components of a fit (3 by default)."""
+    if args.n_components is None:
+        return 3
+    if len(args.n_components) > 1:
+        raise InputError(
+            "--n-components takes a range or a list with --search only; give one "
+            "number to fit one mixture"
+        )
+    return args.n_components[0]
+
+
+def _mixture(args, n_components):
+    """The estimator that the options describe."""
+    settings = dict(
+        n_components=n_components,
         covariance_type=args.covariance_type,
+        reg=args.reg,
         reg_m=args.reg_m,
         random_state=args.random_state,
     )
+    if args.target_weights is not None:
+        settings["target_weights"] = np.asarray(args.target_weights)
+    if args.weight_bounds is not None:
+        if len(args.weight_bounds) != 2:
+            raise InputError("--weight-bounds takes two numbers: LOW,HIGH")
+        settings["weight_bounds"] = tuple(args.weight_bounds)
+    if not args.search:
+        return OTGaussianMixture(**settings)
+    # The search's template: mclust's start and stopping rule (the search's
+    # default estimator), with the regime of the options.
+    template = mclust_template()
+    settings.pop("n_components")
+    settings.pop("covariance_type")
+    random_state = settings.pop("random_state")
+    return OTGaussianMixtureSearch(
+        template.set_params(**settings),
+        n_components=args.n_components,
+        covariance_types=args.models,
+        criterion=args.criterion,
+        n_jobs=args.n_jobs,
+        random_state=random_state,
+    )
+
+
+def _cluster(args):
+    X = load_data(args.data)
+    n_components = None if args.search else _single(args)
+    model = _mixture(args, n_components)
     try:
-        labels = model.fit_predict(X)
-        score, bic = model.score(X), model.bic(X)
+        with warnings.catch_warnings():
+            if args.search:
+                # The search reports its cells' warnings in its table.
+                warnings.simplefilter("ignore")
+            model.fit(X)
+        mixture = model.best_estimator_ if args.search else model
+        labels = mixture.predict(X)
+        score, bic = mixture.score(X), mixture.bic(X)
     except (ValueError, ArithmeticError) as error:  # LinAlgError is a ValueError
         raise InputError(f"{_shown(args.data)}: {_one_line(error)}") from None
-    sizes = np.bincount(labels, minlength=args.n_components)
     print(f"{_shown(args.data)}: {X.shape[0]} samples, {X.shape[1]} features")
+    if args.search:
+        _print_table(model)
     print(
+        f"{mixture.covariance_type}, {mixture.n_components} components: "
         f"mean log-likelihood {score:.6f}, BIC {bic:.2f}, "
-        f"{model.n_iter_} iterations, converged: {model.converged_}"
+        f"{mixture.n_iter_} iterations, converged: {mixture.converged_}"
     )
-    for k in range(args.n_components):
-        print(f"  component {k}: weight {model.weights_[k]:.4f}, {sizes[k]} samples")
-    if args.output:
-        try:
-            with open(args.output, "w", newline="") as handle:
-                handle.write("label\n")
-                handle.writelines(f"{label}\n" for label in labels)
-        except (OSError, ValueError) as error:
-            reason = getattr(error, "strerror", None) or _one_line(error)
-            raise InputError(f"cannot write {_shown(args.output)}: {reason}") from None
-        print(f"labels written to {_shown(args.output)}")
+    sizes = np.bincount(labels, minlength=mixture.n_components)
+    for k in range(mixture.n_components):
+        print(f"  component {k}: weight {mixture.weights_[k]:.4f}, {sizes[k]} samples")
+    _write(args, mixture, X, labels)
+    if args.save:
+        _save(model, args.save)
+
+
+def _print_table(search):
+    """The search's criterion for each model (rows) and number of components
+    (columns), lower is better; ``-`` where a cell was not fitted."""
+    results = search.cv_results_
+    criterion = search.criterion
+    models = list(dict.fromkeys(results["param_covariance_type"]))
+    counts = sorted(set(results["param_n_components"]))
+    value = {
+        (model, count): score
+        for model, count, score in zip(
+            results["param_covariance_type"],
+            results["param_n_components"],
+            results[criterion],
+            strict=True,
+        )
+    }
+    print(f"{criterion.upper()} (lower is better; minus mclust's) by model and K:")
+    print("     " + "".join(f"{count:>12}" for count in counts))
+    for model in models:
+        cells = []
+        for count in counts:
+            score = value.get((model, count), math.nan)
+            cells.append(f"{score:>12.2f}" if math.isfinite(score) else f"{'-':>12}")
+        print(f"{model:<5}" + "".join(cells))
+    best = search.best_params_
+    print(
+        f"best: {best['covariance_type']} with {best['n_components']} components, "
+        f"{criterion.upper()} {search.best_criterion_:.2f}"
+    )
+
+
+def _write(args, model, X, labels):
+    """``--output``: the labels, and with ``--proba`` the probabilities."""
+    if not args.output:
+        return
+    rows = labels[:, None].astype(object)
+    header = ["label"]
+    if args.proba:
+        proba = model.predict_proba(X)
+        header += [f"proba_{k}" for k in range(proba.shape[1])]
+        rows = np.column_stack([rows, proba.astype(object)])
+    try:
+        with open(args.output, "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(header)
+            for row in rows:
+                writer.writerow([row[0]] + [repr(float(value)) for value in row[1:]])
+    except (OSError, ValueError) as error:
+        reason = getattr(error, "strerror", None) or _one_line(error)
+        raise InputError(f"cannot write {_shown(args.output)}: {reason}") from None
+    what = "labels and probabilities" if args.proba else "labels"
+    print(f"{what} written to {_shown(args.output)}")
+
+
+def _skops():
+    try:
+        import skops.io
+    except ImportError:
+        raise InputError(
+            "saving and loading models needs skops: pip install skops"
+        ) from None
+    return skops.io
+
+
+def _save(model, path):
+    """``--save``: the fitted model in skops' format (no pickle)."""
+    sio = _skops()
+    try:
+        sio.dump(model, path)
+    except (OSError, ValueError) as error:
+        reason = getattr(error, "strerror", None) or _one_line(error)
+        raise InputError(f"cannot write {_shown(path)}: {reason}") from None
+    print(f"model saved to {_shown(path)}")
+
+
+def load_model(path):
+    """A model saved by ``--save``, or raise InputError: read by skops, which
+    is told to trust :data:`TRUSTED_TYPES` only (a file that holds another
+    type is refused, and nothing is unpickled)."""
+    sio = _skops()
+    shown = _shown(path)
+    _check_path(path)
+    data = _read_regular_file(path)
+    try:
+        untrusted = sio.get_untrusted_types(data=data)
+    except Exception as error:  # skops reports a bad file in many ways
+        raise InputError(
+            f"cannot read {shown}: not a model saved by skops ({_one_line(error)})"
+        ) from None
+    refused = sorted(set(untrusted) - set(TRUSTED_TYPES))
+    if refused:
+        raise InputError(
+            f"{shown}: refused to load types that are not sklearn-otmix's "
+            f"estimators: {', '.join(refused)}"
+        )
+    try:
+        model = sio.loads(data, trusted=untrusted)
+    except Exception as error:
+        raise InputError(f"cannot read {shown}: {_one_line(error)}") from None
+    if not isinstance(model, (OTGaussianMixture, OTGaussianMixtureSearch)):
+        raise InputError(
+            f"{shown}: holds a {type(model).__name__}, not a model saved by "
+            "python -m sklearn_otmix --save"
+        )
+    return model
+
+
+def _predict(args):
+    """``--model``: the labels (and probabilities) of DATA under a saved model."""
+    model = load_model(args.model)
+    X = load_data(args.data)
+    mixture = getattr(model, "best_estimator_", model)
+    try:
+        labels = model.predict(X)
+        score = model.score(X)
+    except (ValueError, ArithmeticError) as error:
+        raise InputError(f"{_shown(args.data)}: {_one_line(error)}") from None
+    print(
+        f"{_shown(args.data)}: {X.shape[0]} samples, {X.shape[1]} features; model "
+        f"{_shown(args.model)}: {mixture.covariance_type}, "
+        f"{mixture.n_components} components"
+    )
+    print(f"mean log-likelihood {score:.6f}")
+    sizes = np.bincount(labels, minlength=mixture.n_components)
+    for k in range(mixture.n_components):
+        print(f"  component {k}: {sizes[k]} samples")
+    _write(args, model, X, labels)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):
@@ -393,12 +728,20 @@ def main(argv=None):
 
 def _run(args):
     try:
-        if args.n_components < 1:
-            raise InputError("--n-components must be at least 1")
-        if args.reg_m < 0:
+        if args.reg_m < 0 or math.isnan(args.reg_m):
             raise InputError("--reg-m must be non-negative")
+        if not args.reg > 0 or math.isinf(args.reg):
+            raise InputError("--reg must be a positive number")
+        if args.proba and not args.output:
+            raise InputError("--proba adds columns to --output: give --output too")
+        if args.model and (args.search or args.save):
+            raise InputError("--model predicts with a saved model: it fits nothing")
         if args.data is None:
+            if args.model or args.output or args.save or args.search:
+                raise InputError("give a DATA file (.csv or .npy)")
             _demo(args)
+        elif args.model:
+            _predict(args)
         else:
             _cluster(args)
     except InputError as error:
