@@ -171,6 +171,8 @@ def layout_of(x, cache=None):
 
 
 def _layout(host_missing, missing, like):
+    """The :class:`Layout` of the host mask ``host_missing`` (``missing`` on
+    the device of the rows ``like``)."""
     xp = namespace_of(like)
     n, d = host_missing.shape
     numpy = is_host_array(like)
