@@ -150,6 +150,37 @@ def _moved(statistics, centres):
     return first, statistics.second + second
 
 
+def _assert_filled_rows_exact(X, means, covariances, form, plan):
+    """The E-step's costs and statistics of the rows ``X`` under a full or
+    tied mixture (:func:`missing_cost_of`) against the row-by-row ones;
+    returns the block's moments."""
+    K, d = means.shape
+    precisions_chol = precision_cholesky(covariances, form)
+    log_density, completed, conditional = _reference(
+        X, means, _as_full(covariances, form, K, d)
+    )
+    cost_object = missing_cost_of(means, precisions_chol, form, np.full(K, 1 / K))
+    moments = cost_object.moments(X)
+    np.testing.assert_allclose(
+        cost_object.cost(moments), -log_density, rtol=1e-10, atol=1e-10
+    )
+    statistics = cost_object.statistics(
+        cost_object.moment_sums(moments, plan, plan.sum(axis=1))
+    )
+    first, second = _moved(statistics, means)
+    centred = completed - means[:, None, :]
+    np.testing.assert_allclose(statistics.mass, plan.sum(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(
+        first, np.einsum("nk,knd->kd", plan, centred), rtol=1e-9, atol=1e-9
+    )
+    scatter = np.einsum("nk,kni,knj->kij", plan, centred, centred) + np.einsum(
+        "nk,knij->kij", plan, conditional
+    )
+    expected = scatter.sum(axis=0) if form == "tied" else scatter
+    np.testing.assert_allclose(second, expected, rtol=1e-9, atol=1e-9)
+    return moments
+
+
 @pytest.mark.parametrize("apart", [0.0, 1e3])
 @pytest.mark.parametrize("offset", [0.0, 1e4])
 @pytest.mark.parametrize("form, d", [("full", 6), ("tied", 6), ("full", 20)])
@@ -166,30 +197,8 @@ def test_filled_rows_give_the_row_by_row_cost_and_statistics(form, d, offset, ap
     X[n // 2 :] += apart
     means[-1] += apart
     covariances = _covariances(form, K, d, rng)
-    precisions_chol = precision_cholesky(covariances, form)
-    full = _as_full(covariances, form, K, d)
-    log_density, completed, conditional = _reference(X, means, full)
-
-    cost_object = missing_cost_of(means, precisions_chol, form, np.full(K, 1 / K))
-    moments = cost_object.moments(X)
-    np.testing.assert_allclose(
-        cost_object.cost(moments), -log_density, rtol=1e-10, atol=1e-10
-    )
     plan = rng.dirichlet(np.ones(K), size=n) * rng.uniform(0.5, 2, (n, 1))
-    statistics = cost_object.statistics(
-        cost_object.moment_sums(moments, plan, plan.sum(axis=1))
-    )
-    first, second = _moved(statistics, means)
-    centred = completed - means[:, None, :]
-    np.testing.assert_allclose(statistics.mass, plan.sum(axis=0), rtol=1e-12)
-    np.testing.assert_allclose(
-        first, np.einsum("nk,knd->kd", plan, centred), rtol=1e-9, atol=1e-9
-    )
-    scatter = np.einsum("nk,kni,knj->kij", plan, centred, centred) + np.einsum(
-        "nk,knij->kij", plan, conditional
-    )
-    expected = scatter.sum(axis=0) if form == "tied" else scatter
-    np.testing.assert_allclose(second, expected, rtol=1e-9, atol=1e-9)
+    _assert_filled_rows_exact(X, means, covariances, form, plan)
 
 
 @pytest.mark.parametrize("form", ["full", "tied"])
@@ -206,29 +215,9 @@ def test_few_patterns_are_multiplied_pattern_by_pattern(form):
     X[75:, :3] = np.nan
     means = rng.standard_normal((K, d)) + 3
     covariances = _covariances(form, K, d, rng)
-    precisions_chol = precision_cholesky(covariances, form)
-    full = _as_full(covariances, form, K, d)
-    log_density, completed, conditional = _reference(X, means, full)
-    cost_object = missing_cost_of(means, precisions_chol, form, np.full(K, 1 / K))
-    moments = cost_object.moments(X)
-    assert all(group.runs is not None for group in moments.layout.groups)
-    np.testing.assert_allclose(
-        cost_object.cost(moments), -log_density, rtol=1e-10, atol=1e-10
-    )
     plan = rng.dirichlet(np.ones(K), size=n)
-    statistics = cost_object.statistics(
-        cost_object.moment_sums(moments, plan, plan.sum(axis=1))
-    )
-    first, second = _moved(statistics, means)
-    centred = completed - means[:, None, :]
-    np.testing.assert_allclose(
-        first, np.einsum("nk,knd->kd", plan, centred), rtol=1e-9, atol=1e-9
-    )
-    scatter = np.einsum("nk,kni,knj->kij", plan, centred, centred) + np.einsum(
-        "nk,knij->kij", plan, conditional
-    )
-    expected = scatter.sum(axis=0) if form == "tied" else scatter
-    np.testing.assert_allclose(second, expected, rtol=1e-9, atol=1e-9)
+    moments = _assert_filled_rows_exact(X, means, covariances, form, plan)
+    assert all(group.runs is not None for group in moments.layout.groups)
 
 
 @pytest.mark.parametrize("m", range(1, 8))
