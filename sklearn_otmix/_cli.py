@@ -612,21 +612,18 @@ def _print_table(search):
 
 
 def _write(args, model, X, labels):
-    """``--output``: the labels, and with ``--proba`` the probabilities."""
+    """``--output``: the labels, and with ``--proba`` the probabilities (as
+    ``repr`` writes them: read back, they are the same floats)."""
     if not args.output:
         return
-    rows = labels[:, None].astype(object)
-    header = ["label"]
-    if args.proba:
-        proba = model.predict_proba(X)
-        header += [f"proba_{k}" for k in range(proba.shape[1])]
-        rows = np.column_stack([rows, proba.astype(object)])
+    proba = model.predict_proba(X) if args.proba else np.empty((len(labels), 0))
+    header = ["label"] + [f"proba_{k}" for k in range(proba.shape[1])]
     try:
         with open(args.output, "w", newline="") as handle:
             writer = csv.writer(handle)
             writer.writerow(header)
-            for row in rows:
-                writer.writerow([row[0]] + [repr(float(value)) for value in row[1:]])
+            for label, row in zip(labels, proba, strict=True):
+                writer.writerow([int(label)] + [repr(float(p)) for p in row])
     except (OSError, ValueError) as error:
         reason = getattr(error, "strerror", None) or _one_line(error)
         raise InputError(f"cannot write {_shown(args.output)}: {reason}") from None
