@@ -69,7 +69,7 @@ many times slower, and the numbers do not depend on it.
 
 Run ``python benchmarks/impute_table.py`` (wine and breast_cancer, the four
 patterns: about 10 minutes on a shared 2-core machine), ``--data wine
-breast_cancer digits`` (digits adds about 30 minutes, most of it at 50% MCAR),
+breast_cancer digits`` (digits adds 6 to 30 minutes, two thirds of it at 50% MCAR),
 ``--rates 0.1 mar`` (the patterns: MCAR rates and ``mar``), ``--repeat 3``,
 ``--rst`` (the tables also as RST simple tables, for the user guide) or
 ``--quick`` (wine, 10% and 30% MCAR: under a minute).
