@@ -338,6 +338,25 @@ def _unrolled_inverse(matrices):
     return xp.stack(rows, axis=-2), log_det
 
 
+def _inverted_blocks(flat, group):
+    """The inverses and log-determinants of ``group``'s missing blocks
+    ``M = Lambda_mm`` (``flat``: the precisions, shape (K or 1, d * d)), once
+    for each of the blocks it inverts (:attr:`_Group.inverted`: each pattern
+    or each row); :func:`_per_row` spreads them to the rows."""
+    xp = namespace_of(flat)
+    m = group.host_columns.shape[1]
+    block = xp.take(flat, group.inverted, axis=1)
+    return _inverse_and_log_det(xp.reshape(block, (flat.shape[0], -1, m, m)))
+
+
+def _per_row(array, group):
+    """``array`` (., n_blocks, ...) of ``group``'s inverted blocks, one entry
+    per row of the group."""
+    if group.pattern is None:
+        return array
+    return namespace_of(array).take(array, group.pattern, axis=1)
+
+
 class _Completion:
     """What the costs and the statistics of a block share: the rows about
     each component's mean with the missing entries completed, ``x_hat - mu_k``
@@ -379,16 +398,11 @@ class _Completion:
         corrections, shifts = [], []
         for group in self.groups:
             n_m, m = group.host_columns.shape
-            # M = Lambda_mm (., n_blocks, m, m), inverted once for each
-            # pattern or row, and b_m (n_components, n_m, m).
-            block = xp.reshape(
-                xp.take(flat, group.inverted, axis=1),
-                (flat.shape[0], -1, m, m),
+            # M^{-1} = Lambda_mm^{-1} of each row, and b_m (n_components,
+            # n_m, m).
+            covariance, log_det_block = (
+                _per_row(array, group) for array in _inverted_blocks(flat, group)
             )
-            covariance, log_det_block = _inverse_and_log_det(block)
-            if group.pattern is not None:
-                covariance = xp.take(covariance, group.pattern, axis=1)
-                log_det_block = xp.take(log_det_block, group.pattern, axis=1)
             b = xp.reshape(
                 xp.take(flat_products, group.entries, axis=1), (n_components, n_m, m)
             )
@@ -582,10 +596,8 @@ class _Filled:
         start = 0
         for group in layout.groups:
             n_m, m = group.host_columns.shape
-            block = xp.reshape(
-                xp.take(flat, group.inverted, axis=1), (flat.shape[0], -1, m, m)
-            )
-            covariance, log_det_block = _inverse_and_log_det(block)
+            covariance, log_det_block = _inverted_blocks(flat, group)
+            log_det_block = _per_row(log_det_block, group)
             # This group's r, row after row (n_components, n_m, m).
             order = layout.to_groups[start : start + n_m * m]
             part = xp.reshape(
@@ -603,11 +615,8 @@ class _Filled:
                     ],
                     axis=1,
                 )
-                log_det_block = xp.take(log_det_block, group.pattern, axis=1)
             else:
-                if group.pattern is not None:
-                    covariance = xp.take(covariance, group.pattern, axis=1)
-                    log_det_block = xp.take(log_det_block, group.pattern, axis=1)
+                covariance = _per_row(covariance, group)
                 shift = -matrix_vector(covariance, part)
             corrections.append(
                 (
