@@ -1,19 +1,37 @@
 """The classifier: labels as constraints on the transport plan."""
 
 import math
+import warnings
 from functools import partial
-from numbers import Integral
+from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import ClassifierMixin, _fit_context
-from sklearn.utils._param_validation import Interval
+from sklearn.base import ClassifierMixin, _fit_context, clone
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from ._backend import asarray, get_namespace, host, is_host_array, to_numpy
 from ._base import BaseOTMixture, keeps_state_on_error
-from ._data import check_labels
+from ._dask import _import_dask
+from ._data import check_labels, is_dask_collection
 from ._density import class_log_posterior, class_of, class_posterior, class_sums
 from ._init import checked_initial_parameters
-from ._step import free_order_groups
+from ._gaussian import precision_cholesky
+from ._step import e_step, free_order_groups
+
+#: The unlabelled rows' weights among which ``unlabelled_weight='auto'``
+#: chooses: from the labelled rows alone to plain semi-supervised EM.
+UNLABELLED_WEIGHTS = (0.0, 0.01, 0.1, 0.3, 1.0)
+
+#: The folds of ``unlabelled_weight='auto'``'s cross-validation.
+CV_FOLDS = 5
+
+#: Held-out Brier scores (means per row) closer than this are a tie.
+BRIER_TIE = 0.002
+
+#: scikit-learn's covariance types, which ``shrinkage`` applies to.
+_FOUR = ("full", "tied", "diag", "spherical")
 
 
 class OTGaussianMixtureClassifier(ClassifierMixin, BaseOTMixture):
@@ -38,7 +56,12 @@ class OTGaussianMixtureClassifier(ClassifierMixin, BaseOTMixture):
       discriminant analysis (``'full'``), or linear discriminant analysis
       (``'tied'``), with maximum-likelihood covariances.
     - Several components per class: mixture discriminant analysis.
-    - Some rows unlabelled: semi-supervised EM.
+    - Some rows unlabelled: semi-supervised EM, with the unlabelled rows'
+      mass scaled by ``unlabelled_weight`` (EM-lambda [2]_), chosen by
+      cross-validation by default so that they do not pull the fit below the
+      labelled rows alone.
+    - ``shrinkage``: linear discriminant analysis's shrunk covariances, in
+      every M-step.
 
     ``predict_proba`` is the Bayes posterior of the classes under the fitted
     mixture: the sum of the posteriors of each class's components.
@@ -51,6 +74,45 @@ class OTGaussianMixtureClassifier(ClassifierMixin, BaseOTMixture):
     covariance_type : str, default='full'
         Form of the covariance matrices: scikit-learn's four or mclust's 14
         models, as in :class:`OTGaussianMixture`.
+    shrinkage : None, 'auto' or float in [0, 1], default=None
+        Shrinkage of the covariances in every M-step, as
+        :class:`~sklearn.discriminant_analysis.LinearDiscriminantAnalysis`'s
+        (scikit-learn's four covariance types only). A float ``s``: each
+        covariance ``S`` becomes ``(1 - s) S + s (tr S / d) I``
+        (:func:`sklearn.covariance.shrunk_covariance`). ``'auto'``: each
+        component's ``S_k`` becomes ``(1 - s_k) S_k + s_k diag(S_k)``, with
+        Ledoit and Wolf's coefficient ``s_k`` for its rows standardised by
+        its means and variances (weighted by the plan, its mass as the number
+        of rows; one more pass over the data per iteration). A ``'tied'``
+        covariance pools the components' shrunk ones with their masses, as
+        LDA pools its classes'. Every row labelled, one component per class
+        and ``reg_covar=0``: ``'tied'`` is
+        ``LinearDiscriminantAnalysis(solver='lsqr', shrinkage=shrinkage)``
+        and ``'full'`` is
+        ``QuadraticDiscriminantAnalysis(solver='eigen', shrinkage=shrinkage)``.
+        ``'diag'`` and ``'spherical'`` are their own Ledoit-Wolf targets
+        (``'auto'`` leaves them as they are); a float pulls ``'diag'``
+        toward the mean variance. ``reg_covar`` is added after shrinking.
+    covariance_estimator : estimator, default=None
+        As LDA's: an object with a ``fit`` method and a ``covariance_``
+        attribute (those of :mod:`sklearn.covariance`), fitted on each
+        class's rows in place of the maximum-likelihood covariance
+        (``'full'``), or pooled with the classes' shares of the rows
+        (``'tied'``); ``reg_covar`` is added. It needs the rows of each class
+        known: every row of positive weight labelled (or
+        ``unlabelled_weight=0``), one component per class, no unequal
+        ``sample_weight``, ``X`` in memory; not with ``shrinkage``.
+        ``lower_bound_`` is then ``-F`` at these covariances.
+        QuadraticDiscriminantAnalysis's ``reg_param = r`` is the estimator
+        whose ``covariance_`` is ``(1 - r) S + r I``, ``S`` the
+        maximum-likelihood covariance.
+    unlabelled_weight : float in [0, 1] or 'auto', default='auto'
+        The weight ``lambda`` of the unlabelled rows (``y = -1``): their
+        sample weights (their mass in the plan) are multiplied by it. ``1``
+        is plain semi-supervised EM; ``0`` fits the labelled rows alone.
+        ``'auto'`` chooses among :data:`UNLABELLED_WEIGHTS` by
+        cross-validation on the labelled rows (see Notes); it is ``1`` when
+        no labelled row can be held out, and without unlabelled rows.
     tol : float, default=1e-3
         The fit stops when the lower bound (``-F``) changes by less than ``tol``
         between two iterations (see ``convergence``).
@@ -149,6 +211,14 @@ class OTGaussianMixtureClassifier(ClassifierMixin, BaseOTMixture):
     transport_residuals_ : list of float
         The optimality residual of each of those E-steps' transport plans, as
         :class:`OTGaussianMixture`'s.
+    unlabelled_weight_ : float
+        The weight of the unlabelled rows in the fit (``unlabelled_weight``,
+        or the one ``'auto'`` chose).
+    unlabelled_weight_cv_ : dict or None
+        ``'auto'``'s cross-validation: ``'unlabelled_weight'`` (the weights
+        tried), ``'brier'`` and ``'accuracy'`` (the held-out rows' mean Brier
+        score and accuracy of each; NaN where a fit failed); None when
+        nothing was cross-validated.
     n_features_in_ : int
         Number of features seen during :meth:`fit`.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -167,6 +237,22 @@ class OTGaussianMixtureClassifier(ClassifierMixin, BaseOTMixture):
 
     Notes
     -----
+    ``unlabelled_weight='auto'`` holds out labelled rows in 5 folds (each
+    class keeps as many labelled rows as it has components in every fold;
+    the others are drawn into folds by ``random_state``). In each fold the
+    held-out rows join the unlabelled ones, and a fit for each weight predicts
+    their classes. The weight with the lowest mean Brier score over the
+    held-out rows wins; weights within :data:`BRIER_TIE` of it are a tie,
+    won by the largest. The Brier score is a proper scoring rule, so it
+    separates fits that the accuracy of a few held-out rows cannot (the
+    accuracy moves in steps of one row); it is bounded, so that one
+    over-confident mistake of a near-singular fit on few labelled rows
+    costs at most 2, where the log-loss lets that one row decide. A tie goes
+    to the larger weight: when the held-out rows cannot tell, the fit uses
+    the unlabelled rows, as plain EM would. The fits of the cross-validation
+    are silent (their ConvergenceWarning is not shown); a weight whose fit
+    fails in some fold is not chosen.
+
     ``-1`` in ``y`` marks an unlabelled row, as in :mod:`sklearn.semi_supervised`,
     when ``y`` has at least two other values. With one other value only
     (binary labels ``{-1, 1}``) ``-1`` is a class: a fit with one class cannot
@@ -198,6 +284,16 @@ class OTGaussianMixtureClassifier(ClassifierMixin, BaseOTMixture):
             Interval(Integral, 1, None, closed="left"),
             "array-like",
         ],
+        "shrinkage": [
+            Interval(Real, 0.0, 1.0, closed="both"),
+            StrOptions({"auto"}),
+            None,
+        ],
+        "covariance_estimator": [HasMethods("fit"), None],
+        "unlabelled_weight": [
+            Interval(Real, 0.0, 1.0, closed="both"),
+            StrOptions({"auto"}),
+        ],
         **BaseOTMixture._parameter_constraints,
     }
 
@@ -206,6 +302,9 @@ class OTGaussianMixtureClassifier(ClassifierMixin, BaseOTMixture):
         n_components_per_class=1,
         *,
         covariance_type="full",
+        shrinkage=None,
+        covariance_estimator=None,
+        unlabelled_weight="auto",
         tol=1e-3,
         convergence="absolute",
         reg_covar=1e-6,
@@ -245,6 +344,9 @@ class OTGaussianMixtureClassifier(ClassifierMixin, BaseOTMixture):
             sinkhorn_tol=sinkhorn_tol,
         )
         self.n_components_per_class = n_components_per_class
+        self.shrinkage = shrinkage
+        self.covariance_estimator = covariance_estimator
+        self.unlabelled_weight = unlabelled_weight
 
     # ----------------------------------------------------------------------------
     # Fitting
@@ -271,8 +373,41 @@ class OTGaussianMixtureClassifier(ClassifierMixin, BaseOTMixture):
         """
         classes, labels = check_labels(y)
         per_class = self._per_class(classes.shape[0])
+        self._check_covariance_options()
+        weight, self.unlabelled_weight_cv_ = self.unlabelled_weight, None
+        if weight == "auto" and self.covariance_estimator is not None:
+            weight = 1.0  # nothing to choose: the estimator takes labelled rows
+        elif weight == "auto":
+            # The data, labels and constraints checked once before the
+            # cross-validation's fits, which assume them.
+            samples = self._fit_samples(
+                X, sample_weight, int(per_class.sum()), labels=labels
+            )
+            self._problem(samples, classes, per_class)
+            weight, self.unlabelled_weight_cv_ = self._cross_validated_weight(
+                X, classes, labels, per_class, sample_weight
+            )
+        self._fit_labels(
+            X,
+            classes,
+            labels,
+            per_class,
+            unlabelled_scaled(sample_weight, labels, weight),
+        )
+        self.unlabelled_weight_ = float(weight)
+        return self
+
+    def _fit_labels(self, X, classes, labels, per_class, sample_weight):
+        """The fit of :meth:`fit` for validated class indices ``labels`` and
+        the final ``sample_weight`` (the unlabelled rows' scaled)."""
         n_components = int(per_class.sum())
         samples = self._fit_samples(X, sample_weight, n_components, labels=labels)
+        if samples.missing and self.shrinkage == "auto":
+            raise ValueError(
+                "shrinkage='auto' reads the fourth moments of complete rows, but X "
+                "has missing values (NaN): give a float shrinkage, or impute X "
+                "first."
+            )
         problem, init = self._problem(samples, classes, per_class)
         if self.warm_start and hasattr(self, "lower_bound_"):
             self._check_continues(classes, per_class)
@@ -280,7 +415,156 @@ class OTGaussianMixtureClassifier(ClassifierMixin, BaseOTMixture):
         self.classes_ = classes
         self.n_components_ = n_components
         self.component_class_ = problem.component_class
+        if self.covariance_estimator is not None:
+            self._estimated_covariances(samples, problem, per_class)
         return self
+
+    def _check_covariance_options(self):
+        """``shrinkage`` and ``covariance_estimator`` are for scikit-learn's
+        four covariance types, one at a time."""
+        if self.shrinkage is not None and self.covariance_type not in _FOUR:
+            raise ValueError(
+                f"shrinkage shrinks the covariances of scikit-learn's covariance "
+                f"types {_FOUR}, not those of mclust's model "
+                f"{self.covariance_type!r}: use one of the four, or shrinkage=None."
+            )
+        if self.covariance_estimator is None:
+            return
+        if self.shrinkage is not None and self.shrinkage != 0:
+            raise ValueError(
+                "covariance_estimator and shrinkage are both set: the estimator "
+                "gives the covariances, so set only one of them (as in "
+                "LinearDiscriminantAnalysis)."
+            )
+        if self.covariance_type not in ("full", "tied"):
+            raise ValueError(
+                "covariance_estimator gives each class a full covariance, for "
+                f"covariance_type 'full' or 'tied', not {self.covariance_type!r}."
+            )
+
+    def _cross_validated_weight(self, X, classes, labels, per_class, sample_weight):
+        """``unlabelled_weight='auto'``: the weight of
+        :data:`UNLABELLED_WEIGHTS` whose fits predict held-out labelled rows
+        best (see the class's Notes), and the table of its scores (None when
+        there is nothing to choose: no unlabelled row, or no labelled row that
+        a fold can hold out)."""
+        host_labels = _host(labels).astype(np.int64)
+        host_weight = None if sample_weight is None else _host(sample_weight)
+        positive = np.ones(host_labels.shape[0], dtype=bool)
+        if host_weight is not None and host_weight.shape == host_labels.shape:
+            positive = host_weight > 0
+        if not np.any((host_labels < 0) & positive):
+            return 1.0, None
+        random_state = check_random_state(self.random_state)
+        rng = np.random.RandomState(random_state.randint(np.iinfo(np.int32).max))
+        folds = np.full(host_labels.shape[0], -1)
+        for index, kept in enumerate(per_class):
+            # A class keeps as many labelled rows as it has components in
+            # every fold; the others are held out in turn.
+            rows = rng.permutation(np.flatnonzero((host_labels == index) & positive))
+            rows = rows[int(kept) :]
+            folds[rows] = np.arange(rows.shape[0]) % CV_FOLDS
+        if not np.any(folds >= 0):
+            return 1.0, None
+        mass = np.ones(host_labels.shape[0]) if host_weight is None else host_weight
+        accuracy, brier = [], []
+        for weight in UNLABELLED_WEIGHTS:
+            hits = squares = held_mass = 0.0
+            for fold in range(int(folds.max()) + 1):
+                held = folds == fold
+                fold_labels = _hidden(labels, held)
+                model = clone(self).set_params(
+                    unlabelled_weight=weight, warm_start=False, verbose=0
+                )
+                try:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", ConvergenceWarning)
+                        model._fit_labels(
+                            X,
+                            classes,
+                            fold_labels,
+                            per_class,
+                            unlabelled_scaled(sample_weight, fold_labels, weight),
+                        )
+                        proba = _host_rows(model.predict_proba(X), held)
+                except (ValueError, np.linalg.LinAlgError):
+                    hits = squares = math.nan
+                    break
+                true = host_labels[held]
+                w = mass[held]
+                hits += float(w @ (np.argmax(proba, axis=1) == true))
+                proba[np.arange(true.shape[0]), true] -= 1.0
+                squares += float(w @ np.sum(proba**2, axis=1))
+                held_mass += float(w.sum())
+            accuracy.append(hits / held_mass if held_mass > 0 else math.nan)
+            brier.append(squares / held_mass if held_mass > 0 else math.nan)
+        accuracy, brier = np.asarray(accuracy), np.asarray(brier)
+        valid = np.isfinite(brier)
+        if not np.any(valid):
+            return 1.0, None
+        # The best Brier score, up to BRIER_TIE; among the tied, the most
+        # unlabelled weight.
+        tied = valid & (brier <= np.min(brier[valid]) + BRIER_TIE)
+        best = int(np.flatnonzero(tied)[-1])
+        table = {
+            "unlabelled_weight": np.asarray(UNLABELLED_WEIGHTS),
+            "brier": brier,
+            "accuracy": accuracy,
+        }
+        return UNLABELLED_WEIGHTS[best], table
+
+    def _estimated_covariances(self, samples, problem, per_class):
+        """The covariances of ``covariance_estimator``, fitted on each
+        class's rows, in place of the fit's (pooled with the classes' masses
+        for ``'tied'``), ``reg_covar`` added; ``lower_bound_`` is ``-F`` there."""
+        if is_dask_collection(samples.X):
+            raise ValueError(
+                "covariance_estimator is fitted on each class's rows in memory: "
+                "X must be an in-memory array, not a Dask array."
+            )
+        labels = to_numpy(samples.labels)
+        if np.any(labels < 0) or np.any(per_class != 1):
+            raise ValueError(
+                "covariance_estimator is fitted on each class's rows, so every row "
+                "of positive weight must be labelled and each class must have one "
+                "component: set unlabelled_weight=0 to fit on the labelled rows "
+                "only, and n_components_per_class=1."
+            )
+        if samples.sample_weight is not None:
+            raise ValueError(
+                "covariance_estimator fits unweighted rows: it cannot take unequal "
+                "sample weights. Fit without sample_weight, or use shrinkage."
+            )
+        X = to_numpy(samples.X).astype(np.float64)
+        d = X.shape[1]
+        covariances, counts = [], []
+        for index in range(per_class.shape[0]):
+            rows = X[labels == index]
+            estimator = clone(self.covariance_estimator).fit(rows)
+            covariance = np.asarray(getattr(estimator, "covariance_", None))
+            if covariance.shape != (d, d) or not np.all(np.isfinite(covariance)):
+                raise ValueError(
+                    f"covariance_estimator {type(estimator).__name__} gave no "
+                    f"finite covariance_ of shape ({d}, {d}) for class "
+                    f"{self.classes_[index]!r}: give an estimator with a fit "
+                    "method that sets covariance_, as those of sklearn.covariance."
+                )
+            covariances.append(covariance)
+            counts.append(rows.shape[0])
+        covariances = np.stack(covariances)
+        if problem.form == "tied":
+            share = np.asarray(counts, dtype=np.float64) / sum(counts)
+            covariances = np.tensordot(share, covariances, axes=1)
+        covariances = covariances + self.reg_covar * np.eye(d)
+        mixture = self._mixture()
+        xp, device = get_namespace(mixture.means)
+        covariances = asarray(covariances, xp, device, dtype=mixture.means.dtype)
+        mixture = mixture._replace(
+            covariances=covariances,
+            precisions_chol=precision_cholesky(covariances, problem.form),
+        )
+        self._set_mixture(mixture)
+        self.lower_bound_ = -e_step(samples, mixture, problem).value
 
     def _problem(self, samples, classes, per_class):
         """The numerics' view of the parameters, for labelled ``samples``: the
@@ -304,6 +588,7 @@ class OTGaussianMixtureClassifier(ClassifierMixin, BaseOTMixture):
         problem = self._mixture_problem(
             n_components,
             init["target"],
+            shrinkage=self.shrinkage,
             component_class=asarray(component_class, xp, device),
             target_groups=free_order_groups(
                 self.target_order,
@@ -486,6 +771,54 @@ class OTGaussianMixtureClassifier(ClassifierMixin, BaseOTMixture):
                 "X[y != -1], y[y != -1]."
             )
         return super().score(X, y, sample_weight=sample_weight)
+
+
+def unlabelled_scaled(sample_weight, labels, weight):
+    """The sample weights with the unlabelled rows' (``labels < 0``) times
+    ``weight`` (``sample_weight`` itself with ``weight = 1``). Weights that are not one finite, non-negative number per row are left as
+    they are, for the data layer to refuse them with its message."""
+    if weight == 1.0:
+        return sample_weight
+    if is_dask_collection(labels):
+        _, da = _import_dask()
+        factor = da.where(labels < 0, weight, 1.0)
+        return factor if sample_weight is None else da.asarray(sample_weight) * factor
+    factor = np.where(to_numpy(labels) < 0, weight, 1.0)
+    if sample_weight is None:
+        return factor
+    host_weight = _host(sample_weight)
+    if (
+        host_weight.shape != factor.shape
+        or host_weight.dtype.kind not in "iuf"
+        or not np.all(np.isfinite(host_weight))
+        or np.any(host_weight < 0)
+    ):
+        return sample_weight
+    return host_weight * factor
+
+
+def _host(array):
+    """A numpy copy of labels or weights of any layer (Dask computed)."""
+    if is_dask_collection(array):
+        return np.asarray(array.compute())
+    return np.asarray(
+        to_numpy(array) if hasattr(array, "__array_namespace__") else array
+    )
+
+
+def _hidden(labels, held):
+    """``labels`` with the rows of the boolean numpy mask ``held`` unlabelled."""
+    if is_dask_collection(labels):
+        _, da = _import_dask()
+        return da.where(da.from_array(held, chunks=labels.chunks), -1, labels)
+    return np.where(held, -1, to_numpy(labels))
+
+
+def _host_rows(array, rows):
+    """The rows ``rows`` (a boolean numpy mask) of per-row outputs, in numpy."""
+    if is_dask_collection(array):
+        return np.asarray(array[np.flatnonzero(rows)].compute())
+    return to_numpy(array)[rows]
 
 
 def _check_classes(classes, sums, per_class):

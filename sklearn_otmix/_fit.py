@@ -125,6 +125,7 @@ def _fit_one(samples, problem, loop, mixture, lower_bound, progress):
             mixture.covariances,
             step.estimate,
             step.noise_mass,
+            step.shrinkage_moments,
         )
         warm = step.potentials
         if converged:

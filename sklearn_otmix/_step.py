@@ -36,6 +36,7 @@ from ._missing import MissingCost, missing_cost_of
 from ._models import covariance_form, covariances_in_model, mclust_name
 from ._noise import Noise, NoiseCost
 from ._prior import map_m_step, prior_from_moments
+from ._shrinkage import ShrinkageMoments, moments_about, shrunk
 from ._transport import (
     TransportProblem,
     certificate,
@@ -105,8 +106,10 @@ class MixtureProblem(NamedTuple):
     weights the fit may exchange; mclust's conjugate prior, whose posterior
     mode replaces the M-step's maximum likelihood (a
     :class:`~sklearn_otmix._prior.Prior`, or None); the noise component's
-    hypervolume ``V`` (None without one). (The estimators'
-    ``covariance_type`` names either; :func:`mixture_problem` splits it.)"""
+    hypervolume ``V`` (None without one); the covariances' ``shrinkage``
+    (None, a float or ``'auto'``, see :mod:`sklearn_otmix._shrinkage`).
+    (The estimators' ``covariance_type`` names either;
+    :func:`mixture_problem` splits it.)"""
 
     n_components: int
     form: str
@@ -117,6 +120,7 @@ class MixtureProblem(NamedTuple):
     model: str | None = None
     prior: object | None = None
     hypervolume: float | None = None
+    shrinkage: object | None = None
 
     @property
     def mclust_model(self):
@@ -139,12 +143,14 @@ def mixture_problem(
     target_groups=None,
     prior=None,
     hypervolume=None,
+    shrinkage=None,
 ):
     """The :class:`MixtureProblem` of an estimator's parameters: its
     ``covariance_type`` split into form and model, and the transport problem
     of ``reg``, ``reg_m``, the validated ``target`` weights and ``bounds``
     (``max_iter`` and ``tol``: the estimator's ``sinkhorn_max_iter`` and
-    ``sinkhorn_tol``); ``hypervolume``: the noise component's, or None."""
+    ``sinkhorn_tol``); ``hypervolume``: the noise component's, or None;
+    ``shrinkage``: the covariances', or None."""
     form, model = covariance_form(covariance_type)
     return MixtureProblem(
         n_components,
@@ -156,6 +162,7 @@ def mixture_problem(
         model=model,
         prior=prior,
         hypervolume=hypervolume,
+        shrinkage=shrinkage,
     )
 
 
@@ -216,7 +223,9 @@ class EStep(NamedTuple):
     optimality residual and whether it meets ``sinkhorn_tol`` (its
     :class:`~sklearn_otmix._transport.Certificate`), the potentials that
     warm-start the next one, the M-step that the statistics' digits allow,
-    and the plan's mass on the noise column (shape (1,); None without one)."""
+    the plan's mass on the noise column (shape (1,); None without one), and
+    with ``shrinkage='auto'`` the plan's moments about the new means that
+    Ledoit and Wolf's coefficients read (None otherwise)."""
 
     statistics: Statistics
     value: float
@@ -225,6 +234,7 @@ class EStep(NamedTuple):
     potentials: np.ndarray | None
     estimate: tuple | None = None
     noise_mass: np.ndarray | None = None
+    shrinkage_moments: ShrinkageMoments | None = None
 
 
 def forbid_other_classes(costs, labels, classes):
@@ -283,6 +293,16 @@ def _exact_statistics(
         plan = gaussian.gaussian_plan(plan)
         mass = row_sum(plan)
     return sufficient_statistics(x, plan, mass, form)
+
+
+def _moments_for_shrinkage(x, mass, labels, *state, block, gaussian, classes, means):
+    """A block's rows of the plan formed again, and their
+    :class:`~sklearn_otmix._shrinkage.ShrinkageMoments` about ``means``."""
+    mass = gaussian.working(mass)
+    costs = partial(_costs, x, labels, cost_of=gaussian.cost_of, classes=classes)
+    plan, _, _ = block(costs, mass, *state)
+    x, plan = gaussian.working(x), gaussian.working(plan)
+    return moments_about(x, plan, astype(means, x.dtype))
 
 
 #: The most entries ``n K`` of a plan whose E-step is formed over all rows at
@@ -372,6 +392,19 @@ def e_step(samples, mixture, problem, warm=None):
             completion=completion,
         )
         statistics = samples.sum(exact, LABELS, *transport.state)
+    shrinkage_moments = None
+    if problem.shrinkage == "auto" and problem.form in ("full", "tied"):
+        means = (estimate or gaussian_mle(statistics, problem.reg_covar, problem.form))[
+            1
+        ]
+        read = partial(
+            _moments_for_shrinkage,
+            block=transport.block,
+            gaussian=gaussian,
+            classes=problem.component_class,
+            means=means,
+        )
+        shrinkage_moments = samples.sum(read, LABELS, *transport.state)
     value = float(terms) / samples.total + column_term(
         statistics.mass / samples.total,
         problem.transport.target_weights,
@@ -388,6 +421,7 @@ def e_step(samples, mixture, problem, warm=None):
         transport.potentials,
         estimate,
         noise_mass,
+        shrinkage_moments,
     )
 
 
@@ -470,18 +504,28 @@ def _posterior_mode(mass, means, covariances, problem, previous):
     )
 
 
-def m_step(statistics, problem, previous=None, estimate=None, noise_mass=None):
+def m_step(
+    statistics,
+    problem,
+    previous=None,
+    estimate=None,
+    noise_mass=None,
+    shrinkage_moments=None,
+):
     """Weighted Gaussian maximum likelihood; ``pi = P^T 1`` (``t`` if fixed);
     ``previous``: the covariances that start an iterative model's updates;
     ``estimate``: the E-step's M-step of the same ``statistics`` with its
     Cholesky factors (:attr:`EStep.estimate`), taken as it is where nothing
-    changes it (no covariance model, the data's dtype); ``noise_mass``: the
-    plan's mass on the noise column, whose share is the noise's weight."""
+    changes it (no covariance model, prior or shrinkage, the data's dtype);
+    ``noise_mass``: the plan's mass on the noise column, whose share is the
+    noise's weight; ``shrinkage_moments``: those of :attr:`EStep`, read by
+    ``shrinkage='auto'``."""
     weights = problem.transport.target_weights
     if (
         estimate is not None
         and problem.model is None
         and problem.prior is None
+        and problem.shrinkage is None
         and estimate[2].dtype == weights.dtype
     ):
         mass, means, covariances, precisions_chol = estimate
@@ -492,6 +536,15 @@ def m_step(statistics, problem, previous=None, estimate=None, noise_mass=None):
             astype(array, weights.dtype)
             for array in mle(statistics, problem, previous, estimate)
         )
+        if problem.shrinkage is not None:
+            covariances = shrunk(
+                covariances,
+                mass,
+                problem.form,
+                problem.shrinkage,
+                problem.reg_covar,
+                shrinkage_moments,
+            )
         precisions_chol = precision_cholesky(covariances, problem.form)
     noise = None
     if problem.transport.reg_m != math.inf:
