@@ -335,6 +335,7 @@ def test_classifier_same_fit_and_predictions_as_numpy(
     params = {
         "n_components_per_class": [1, 2, 1],
         "covariance_type": covariance_type,
+        "unlabelled_weight": 1.0,
         "reg": reg,
         "reg_m": reg_m,
         "random_state": 0,
@@ -372,7 +373,11 @@ def test_classifier_plan_is_exactly_zero_off_the_class(namespace, regime):
     reg, reg_m = REGIMES[regime]
     with sklearn.config_context(array_api_dispatch=True):
         model = OTGaussianMixtureClassifier(
-            covariance_type="diag", reg=reg, reg_m=reg_m, random_state=0
+            covariance_type="diag",
+            reg=reg,
+            reg_m=reg_m,
+            unlabelled_weight=1.0,
+            random_state=0,
         ).fit(to_xp(X), to_xp(y))
         classes, labels = check_labels(y)
         samples = samples_of(
@@ -409,3 +414,35 @@ def test_proportions_in_the_namespace(namespace):
         assert array_api_compat.array_namespace(adapted.weights_) is xp
     expected = PriorShiftAdapter(reference).fit(X[:300]).weights_
     assert_allclose(_to_numpy(adapted.weights_), expected, rtol=1e-10)
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "tied"])
+def test_classifier_shrinkage_and_unlabelled_weight_in_the_namespace(
+    namespace, covariance_type
+):
+    """Ledoit-Wolf shrinkage in every M-step and the unlabelled rows' weight
+    chosen by cross-validation: the numpy fit and choice, from arrays of the
+    namespace."""
+    xp, _, to_xp = namespace
+    X, _ = DATASETS["blobs"]
+    X = X[:300]
+    y = np.random.RandomState(0).randint(0, 3, len(X))
+    y[np.random.RandomState(1).rand(len(X)) < 0.8] = -1
+    params = {
+        "covariance_type": covariance_type,
+        "shrinkage": "auto",
+        "random_state": 0,
+        **SOLVER,
+    }
+    reference = OTGaussianMixtureClassifier(**params).fit(X, y)
+    with sklearn.config_context(array_api_dispatch=True):
+        ours = OTGaussianMixtureClassifier(**params).fit(to_xp(X), to_xp(y))
+    _assert_lives_in(ours, to_xp(X), xp.float64)
+    _assert_same_fit(ours, reference, rtol=1e-10)
+    assert ours.unlabelled_weight_ == reference.unlabelled_weight_
+    for key in ("brier", "accuracy"):
+        assert_allclose(
+            ours.unlabelled_weight_cv_[key],
+            reference.unlabelled_weight_cv_[key],
+            rtol=1e-10,
+        )

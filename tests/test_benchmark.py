@@ -65,10 +65,12 @@ def test_semi_supervised_benchmark_runs(capsys):
     assert sorted(scores) == [0.1, 0.25]
     for table in scores.values():
         # Every method, two draws: accuracies of fits that succeeded.
-        assert table.shape == (6, 2)
+        assert table.shape == (8, 2)
         assert np.all((table >= 0) & (table <= 1))
     out = capsys.readouterr().out
     assert "accuracy on the unlabelled rows" in out and "LabelSpreading" in out
+    assert "the default against the labelled rows alone" in out
+    assert "every cell holds:" in out
 
 
 def test_discriminant_parity_table(capsys):
@@ -194,3 +196,18 @@ def test_mclust_benchmark_against_r():
     row = bench.table_row("gen300", result)
     assert row[7] == f"yes: {model},4"
     assert float(row[8]) == pytest.approx(float(row[9]), rel=1e-3)
+
+
+def test_discriminant_table_runs(capsys):
+    results = benchmark_module("discriminant_table").main(["--data", "iris", "wine"])
+    assert list(results) == ["iris", "wine"]
+    for table in results.values():
+        assert len(table) == 6
+        # Every row labelled, tied with Ledoit-Wolf shrinkage is LDA's
+        # shrinkage='auto', fold by fold.
+        np.testing.assert_allclose(
+            table["OT tied, shrinkage auto"], table["LDA, shrinkage auto"]
+        )
+        for scores in table.values():
+            assert np.all((scores >= 0.8) & (scores <= 1))
+    assert "5-fold cross-validated accuracy" in capsys.readouterr().out

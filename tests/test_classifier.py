@@ -6,6 +6,7 @@ SciPy, the exact zeros of the plan, and scikit-learn's common checks.
 """
 
 import warnings
+from functools import partial
 
 import numpy as np
 import pytest
@@ -36,6 +37,11 @@ from helpers import plan_of
 from helpers import transport_plan
 
 REGIMES = [(1.0, 0.0), (1.0, 1.0), (1.0, np.inf), (0.5, np.inf)]
+
+#: Plain semi-supervised EM, every unlabelled row of weight one: these tests
+#: check its fit (the weight's choice, ``unlabelled_weight='auto'``, is
+#: tested in test_classifier_shrinkage.py).
+PlainEM = partial(OTGaussianMixtureClassifier, unlabelled_weight=1.0)
 
 
 def _labelled_datasets():
@@ -97,7 +103,7 @@ def _mixture_log_prob(model, X):
 def test_tied_with_every_row_labelled_is_lda(name):
     X, y = LABELLED[name]
     lda = LinearDiscriminantAnalysis(solver="lsqr", store_covariance=True).fit(X, y)
-    ours = OTGaussianMixtureClassifier(covariance_type="tied", reg_covar=0).fit(X, y)
+    ours = PlainEM(covariance_type="tied", reg_covar=0).fit(X, y)
     assert_array_equal(ours.classes_, lda.classes_)
     assert_close_to_scale(ours.means_, lda.means_, 1e-8, "means")
     assert_close_to_scale(ours.covariances_, lda.covariance_, 1e-8, "covariance")
@@ -112,7 +118,7 @@ def test_tied_with_every_row_labelled_is_lda(name):
 def test_full_with_every_row_labelled_is_qda(name):
     X, y = LABELLED[name]
     qda = QuadraticDiscriminantAnalysis(store_covariance=True).fit(X, y)
-    ours = OTGaussianMixtureClassifier(covariance_type="full", reg_covar=0).fit(X, y)
+    ours = PlainEM(covariance_type="full", reg_covar=0).fit(X, y)
     assert_close_to_scale(ours.means_, qda.means_, 1e-8, "means")
     # QDA normalises each class's scatter by n_k in scikit-learn 1.9, by n_k - 1
     # in earlier versions; ours is the maximum-likelihood n_k. The ratio of the
@@ -146,9 +152,7 @@ def test_lower_bound_is_the_constrained_log_likelihood():
     """-F at reg=1, reg_m=0: log p(x_i) for unlabelled rows, the log of their
     class's components' share for labelled ones (mclust's ``MclustSSC``)."""
     X, _, y = _semi_supervised_wine()
-    model = OTGaussianMixtureClassifier(
-        2, covariance_type="diag", max_iter=3, tol=0, random_state=0
-    )
+    model = PlainEM(2, covariance_type="diag", max_iter=3, tol=0, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model.fit(X, y)
@@ -156,7 +160,7 @@ def test_lower_bound_is_the_constrained_log_likelihood():
     # M-step: refit with one iteration less and read them.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        before = OTGaussianMixtureClassifier(
+        before = PlainEM(
             2, covariance_type="diag", max_iter=2, tol=0, random_state=0
         ).fit(X, y)
     log_prob = _mixture_log_prob(before, X)
@@ -187,7 +191,7 @@ def test_plan_is_exactly_zero_off_the_class(covariance_type, reg, reg_m):
     # A labelled row of class 0 placed in the middle of class 2.
     X = np.vstack([X, X[y == 2].mean(axis=0)])
     y = np.append(y, 0)
-    model = OTGaussianMixtureClassifier(
+    model = PlainEM(
         2, covariance_type=covariance_type, reg=reg, reg_m=reg_m, random_state=0
     )
     with warnings.catch_warnings():
@@ -216,8 +220,8 @@ def test_several_components_per_class_fit_multimodal_classes():
     X, blob = make_blobs(800, centers=centres, cluster_std=1.0, random_state=0)
     y = blob // 2  # class 0: blobs (0, 0) and (6, 6); class 1: the other two
     params = {"covariance_type": "tied", "random_state": 0}
-    one = cross_val_score(OTGaussianMixtureClassifier(1, **params), X, y, cv=5)
-    two = cross_val_score(OTGaussianMixtureClassifier(2, **params), X, y, cv=5)
+    one = cross_val_score(PlainEM(1, **params), X, y, cv=5)
+    two = cross_val_score(PlainEM(2, **params), X, y, cv=5)
     assert two.mean() > 0.95
     assert two.mean() > one.mean() + 0.2
 
@@ -235,7 +239,7 @@ def test_unlabelled_rows_help_when_labels_are_few():
         partial = np.full_like(y, -1)
         partial[labelled] = y[labelled]
         unlabelled = partial == -1
-        model = OTGaussianMixtureClassifier(covariance_type="diag", random_state=0)
+        model = PlainEM(covariance_type="diag", random_state=0)
         semi = model.fit(X, partial).score(X[unlabelled], y[unlabelled])
         only = model.fit(X[labelled], y[labelled]).score(X[unlabelled], y[unlabelled])
         accuracy["semi"].append(semi)
@@ -249,9 +253,7 @@ def test_initial_components_start_on_their_labelled_rows():
     that of its class's labelled rows; its weight and its covariance about that
     mean count its labelled rows and every unlabelled row spread evenly."""
     X, _, y = _semi_supervised_wine()
-    model = OTGaussianMixtureClassifier(
-        covariance_type="diag", max_iter=0, reg_covar=0, random_state=0
-    )
+    model = PlainEM(covariance_type="diag", max_iter=0, reg_covar=0, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model.fit(X, y)
@@ -283,7 +285,7 @@ def test_several_components_of_a_class_start_apart():
         )
         y = np.full(len(X), -1)
         y[labelled] = blob[labelled] // 2
-        model = OTGaussianMixtureClassifier(2, random_state=0).fit(X, y)
+        model = PlainEM(2, random_state=0).fit(X, y)
         distance = np.linalg.norm(centres[:, None] - model.means_[None], axis=2)
         found += np.all(distance.min(axis=1) < 0.5)
     assert found == 5
@@ -299,9 +301,9 @@ def test_integer_sample_weights_repeat_rows(reg, reg_m):
     weight = np.random.RandomState(0).randint(0, 3, len(X))
     weight[np.flatnonzero(y >= 0)[:6]] = 1  # keep labelled rows of every class
     params = {"covariance_type": "diag", "reg": reg, "reg_m": reg_m, "tol": 1e-8}
-    weighted = OTGaussianMixtureClassifier(**params).fit(X, y, sample_weight=weight)
+    weighted = PlainEM(**params).fit(X, y, sample_weight=weight)
     rows = np.repeat(np.arange(len(X)), weight)
-    repeated = OTGaussianMixtureClassifier(**params).fit(X[rows], y[rows])
+    repeated = PlainEM(**params).fit(X[rows], y[rows])
     assert weighted.n_iter_ == repeated.n_iter_
     for name in ("weights_", "means_", "covariances_"):
         assert_close_to_scale(
@@ -314,13 +316,11 @@ def test_n_init_keeps_the_best_and_warm_start_continues():
     params = {"n_components_per_class": 2, "covariance_type": "diag"}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        one = OTGaussianMixtureClassifier(**params, random_state=0).fit(X, y)
-        best = OTGaussianMixtureClassifier(**params, n_init=3, random_state=0).fit(X, y)
+        one = PlainEM(**params, random_state=0).fit(X, y)
+        best = PlainEM(**params, n_init=3, random_state=0).fit(X, y)
     # The first of the three runs is the one run: the best is no worse.
     assert best.lower_bound_ >= one.lower_bound_ - 1e-12
-    model = OTGaussianMixtureClassifier(
-        **params, max_iter=2, warm_start=True, random_state=0
-    )
+    model = PlainEM(**params, max_iter=2, warm_start=True, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model.fit(X, y)
@@ -335,16 +335,16 @@ def test_n_init_keeps_the_best_and_warm_start_continues():
 def test_known_class_proportions_with_reg_m_inf():
     X, y, partial = _semi_supervised_wine(0.1)
     truth = np.bincount(y) / len(y)
-    model = OTGaussianMixtureClassifier(
-        covariance_type="diag", reg_m=np.inf, target_weights=truth
-    ).fit(X, partial)
+    model = PlainEM(covariance_type="diag", reg_m=np.inf, target_weights=truth).fit(
+        X, partial
+    )
     assert_allclose(model.weights_, truth)
     assert_allclose(model.predict_proba(X).sum(axis=1), 1.0)
 
 
 def test_default_target_is_the_labelled_class_shares():
     X, _, y = _semi_supervised_wine(0.2)
-    model = OTGaussianMixtureClassifier(
+    model = PlainEM(
         [1, 2, 1], covariance_type="diag", reg_m=np.inf, random_state=0
     ).fit(X, y)
     shares = np.bincount(y[y >= 0]) / np.sum(y >= 0)
@@ -358,9 +358,7 @@ def test_default_target_is_the_labelled_class_shares():
 
 def test_posteriors_are_the_mixture_posteriors_summed_over_each_class():
     X, _, y = _semi_supervised_wine()
-    model = OTGaussianMixtureClassifier(
-        [2, 1, 2], covariance_type="full", random_state=0
-    ).fit(X, y)
+    model = PlainEM([2, 1, 2], covariance_type="full", random_state=0).fit(X, y)
     log_prob = _mixture_log_prob(model, X)
     joint = np.column_stack(
         [
@@ -378,7 +376,7 @@ def test_posteriors_are_the_mixture_posteriors_summed_over_each_class():
 def test_log_proba_stays_finite_where_the_probability_underflows():
     X = np.array([[0.0], [0.1], [-0.1], [50.0], [50.1], [49.9]])
     y = np.array([0, 0, 0, 1, 1, 1])
-    model = OTGaussianMixtureClassifier().fit(X, y)
+    model = PlainEM().fit(X, y)
     log_proba = model.predict_log_proba(np.array([[0.0]]))
     assert model.predict_proba(np.array([[0.0]]))[0, 1] == 0.0
     assert np.isfinite(log_proba).all() and log_proba[0, 1] < -1000
@@ -388,8 +386,8 @@ def test_string_labels_and_the_unlabelled_marker():
     X, y, partial = _semi_supervised_wine()
     names = np.array(["barolo", "grignolino", "barbera"], dtype=object)
     labels = np.where(partial >= 0, names[np.maximum(partial, 0)], -1)
-    model = OTGaussianMixtureClassifier(covariance_type="diag").fit(X, labels)
-    reference = OTGaussianMixtureClassifier(covariance_type="diag").fit(X, partial)
+    model = PlainEM(covariance_type="diag").fit(X, labels)
+    reference = PlainEM(covariance_type="diag").fit(X, partial)
     assert_array_equal(model.classes_, np.sort(names.astype(str)).astype(object))
     order = np.searchsorted(np.sort(names.astype(str)), names.astype(str))
     assert_allclose(model.means_[order], reference.means_)
@@ -399,8 +397,8 @@ def test_string_labels_and_the_unlabelled_marker():
 def test_minus_one_is_a_class_when_only_one_other_label():
     X, y = make_blobs(60, centers=2, random_state=0)
     labels = np.where(y == 0, -1, 1)
-    model = OTGaussianMixtureClassifier().fit(X, labels)
-    reference = OTGaussianMixtureClassifier().fit(X, y)
+    model = PlainEM().fit(X, labels)
+    reference = PlainEM().fit(X, y)
     assert_array_equal(model.classes_, [-1, 1])
     assert_allclose(model.means_, reference.means_)
     assert_array_equal(model.predict(X), np.where(reference.predict(X) == 0, -1, 1))
@@ -431,14 +429,14 @@ def wine_partial():
 def test_bad_labels(wine_partial, y, error, match):
     X, labels = wine_partial
     with pytest.raises(error, match=match):
-        OTGaussianMixtureClassifier().fit(X, y(labels.astype(float)))
+        PlainEM().fit(X, y(labels.astype(float)))
 
 
 def test_column_labels_warn_and_fit(wine_partial):
     X, y = wine_partial
     with pytest.warns(DataConversionWarning):
-        model = OTGaussianMixtureClassifier(covariance_type="diag").fit(X, y[:, None])
-    reference = OTGaussianMixtureClassifier(covariance_type="diag").fit(X, y)
+        model = PlainEM(covariance_type="diag").fit(X, y[:, None])
+    reference = PlainEM(covariance_type="diag").fit(X, y)
     assert_allclose(model.means_, reference.means_)
 
 
@@ -446,35 +444,33 @@ def test_class_without_weighted_labelled_rows(wine_partial):
     X, y = wine_partial
     weight = np.where(y == 1, 0.0, 1.0)
     with pytest.raises(ValueError, match="class 1 has no labelled row"):
-        OTGaussianMixtureClassifier().fit(X, y, sample_weight=weight)
+        PlainEM().fit(X, y, sample_weight=weight)
 
 
 def test_more_components_than_labelled_rows(wine_partial):
     X, y = wine_partial
     n_rows = int(np.sum(y == 2))
     with pytest.raises(ValueError, match=f"class 2 has {n_rows} labelled row"):
-        OTGaussianMixtureClassifier([1, 1, n_rows + 1]).fit(X, y)
+        PlainEM([1, 1, n_rows + 1]).fit(X, y)
 
 
 def test_components_per_class_of_the_wrong_length(wine_partial):
     X, y = wine_partial
     with pytest.raises(ValueError, match="one number per class: y has 3"):
-        OTGaussianMixtureClassifier([1, 2]).fit(X, y)
+        PlainEM([1, 2]).fit(X, y)
     with pytest.raises(ValueError, match="positive integers"):
-        OTGaussianMixtureClassifier([1, 0, 1]).fit(X, y)
+        PlainEM([1, 0, 1]).fit(X, y)
 
 
 def test_fixed_weights_that_cannot_take_the_labelled_rows():
     X, y = load_iris(return_X_y=True)
     with pytest.raises(ValueError, match="cannot place them"):
-        OTGaussianMixtureClassifier(reg_m=np.inf, target_weights=[0.5, 0.25, 0.25]).fit(
-            X, y
-        )
+        PlainEM(reg_m=np.inf, target_weights=[0.5, 0.25, 0.25]).fit(X, y)
 
 
 def test_labels_are_not_taken_at_predict_time(wine_partial):
     X, y = wine_partial
-    model = OTGaussianMixtureClassifier(covariance_type="diag").fit(X, y)
+    model = PlainEM(covariance_type="diag").fit(X, y)
     with pytest.raises(TypeError):
         model.predict(X, y)
     with pytest.raises(ValueError, match="unlabelled"):
@@ -500,7 +496,7 @@ def test_scikit_learn_common_checks(estimator, check):
 def test_mixture_of_one_class_is_the_mixture():
     """One class, every row labelled: the classifier is OTGaussianMixture."""
     X, _ = make_blobs(300, centers=3, random_state=0)
-    ours = OTGaussianMixtureClassifier(3, covariance_type="diag", random_state=0)
+    ours = PlainEM(3, covariance_type="diag", random_state=0)
     ours.fit(X, np.zeros(len(X), dtype=int))
     mixture = OTGaussianMixture(3, covariance_type="diag", random_state=0).fit(X)
     assert_allclose(ours.means_, mixture.means_, rtol=1e-10)
@@ -544,7 +540,7 @@ def test_grid_search_scores_accuracy():
     and its components per class are a parameter like any other."""
     X, y = load_iris(return_X_y=True)
     search = GridSearchCV(
-        OTGaussianMixtureClassifier(random_state=0),
+        PlainEM(random_state=0),
         {"covariance_type": ["full", "tied"], "n_components_per_class": [1, 2]},
         cv=3,
     ).fit(X, y)

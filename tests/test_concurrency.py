@@ -80,9 +80,7 @@ def _concurrent_calls(estimator, X, methods):
             # Each thread runs the methods in its own order.
             shift = (thread + round_) % len(methods)
             for method in methods[shift:] + methods[:shift]:
-                results[method, (thread, round_)] = getattr(estimator, method)(
-                    X[rows]
-                )
+                results[method, (thread, round_)] = getattr(estimator, method)(X[rows])
         return results
 
     with ThreadPoolExecutor(N_THREADS) as pool:
@@ -111,10 +109,10 @@ def test_classifier_predictions_from_many_threads(blobs):
     X, y = blobs
     # Two classes of two blobs each, a tenth of the rows labelled.
     labels = np.where(np.random.default_rng(0).random(len(y)) < 0.1, y // 2, -1)
-    classifier = OTGaussianMixtureClassifier(2, random_state=0).fit(X, labels)
-    _concurrent_calls(
-        classifier, X, ["predict", "predict_proba", "predict_log_proba"]
-    )
+    classifier = OTGaussianMixtureClassifier(
+        2, unlabelled_weight=1.0, random_state=0
+    ).fit(X, labels)
+    _concurrent_calls(classifier, X, ["predict", "predict_proba", "predict_log_proba"])
 
 
 @pytest.fixture(scope="module")

@@ -287,6 +287,7 @@ def test_classifier_fit_equals_in_memory_fit(client, weighted_blobs, reg, reg_m)
     params = {
         "n_components_per_class": [1, 2, 1],
         "covariance_type": "full",
+        "unlabelled_weight": 1.0,
         "reg": reg,
         "reg_m": reg_m,
         "random_state": 0,
@@ -377,7 +378,37 @@ def test_classifier_initialisation_sample_holds_the_rare_labelled_rows(
     sample = samples.initialization_sample(np.random.RandomState(0))
     labels = np.concatenate(sample.map(lambda x, mass, labels: labels, LABELS))
     assert np.sum(labels >= 0) == 8 and 300 <= len(labels) <= 308
-    model = OTGaussianMixtureClassifier(2, random_state=0).fit(
+    model = OTGaussianMixtureClassifier(2, unlabelled_weight=1.0, random_state=0).fit(
         da.from_array(X, chunks=1000), da.from_array(y, chunks=1000)
     )
     assert model.score(X, blob // 2) > 0.9
+
+
+def test_classifier_shrinkage_and_unlabelled_weight_on_dask(client):
+    """Ledoit-Wolf shrinkage (its extra pass over the chunks) and the
+    unlabelled rows' weight chosen by cross-validation: the in-memory fit and
+    choice."""
+    X, y_true = make_blobs(
+        400, n_features=3, centers=3, cluster_std=[1.0, 2.0, 0.7], random_state=0
+    )
+    y = np.where(np.random.default_rng(1).random(len(y_true)) < 0.1, y_true, -1)
+    params = {"covariance_type": "full", "shrinkage": "auto", "random_state": 0}
+    reference = OTGaussianMixtureClassifier(**params).fit(X, y)
+    ours = OTGaussianMixtureClassifier(**params).fit(
+        da.from_array(X, chunks=(150, 3)), da.from_array(y, chunks=150)
+    )
+    for name in ("weights_", "means_", "covariances_"):
+        assert_close_to_scale(getattr(ours, name), getattr(reference, name), 1e-8, name)
+    assert ours.unlabelled_weight_ == reference.unlabelled_weight_
+    np.testing.assert_allclose(
+        ours.unlabelled_weight_cv_["brier"],
+        reference.unlabelled_weight_cv_["brier"],
+        rtol=1e-8,
+    )
+    # A covariance estimator is fitted on each class's rows in memory.
+    from sklearn.covariance import OAS
+
+    with pytest.raises(ValueError, match="not a Dask array"):
+        OTGaussianMixtureClassifier(covariance_estimator=OAS()).fit(
+            da.from_array(X, chunks=(150, 3)), da.from_array(y_true, chunks=150)
+        )

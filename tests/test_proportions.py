@@ -118,7 +118,12 @@ def test_classifier_exchanges_targets_within_a_class_only(unequal):
     y_partial = np.where(np.random.RandomState(0).rand(len(y)) < 0.3, y, -1)
     target = np.array([0.3, 0.3, 0.3, 0.1])[[0, 1, 3, 2]]  # class 1: 0.1, 0.3
     model = OTGaussianMixtureClassifier(
-        2, covariance_type="full", reg_m=np.inf, target_weights=target, random_state=0
+        2,
+        covariance_type="full",
+        reg_m=np.inf,
+        target_weights=target,
+        unlabelled_weight=1.0,
+        random_state=0,
     ).fit(X, y_partial)
     assert_allclose(model.weights_[:2].sum(), 0.6)
     assert_allclose(np.sort(model.weights_[2:]), [0.1, 0.3])

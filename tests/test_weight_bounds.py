@@ -158,7 +158,11 @@ def test_classifier_with_bounds():
     X, y = make_blobs(400, centers=[[0, 0], [4, 0]], random_state=0)
     y_partial = np.where(np.random.RandomState(0).rand(len(y)) < 0.2, y, -1)
     model = OTGaussianMixtureClassifier(
-        2, covariance_type="diag", weight_bounds=(0.15, 0.35), random_state=0
+        2,
+        covariance_type="diag",
+        weight_bounds=(0.15, 0.35),
+        unlabelled_weight=1.0,
+        random_state=0,
     ).fit(X, y_partial)
     assert np.all(model.weights_ >= 0.15 - 1e-8) and np.all(
         model.weights_ <= 0.35 + 1e-8
