@@ -22,7 +22,7 @@ and standard deviation over the five folds (``ddof=0``); a fold whose fit
 raised is counted and left out. Warnings are recorded: each distinct first
 line once per data set and method, with its count.
 
-Run ``python benchmarks/discriminant_table.py`` (about a minute; ``--rst``
+Run ``python benchmarks/discriminant_table.py`` (a few seconds; ``--rst``
 prints the table as reStructuredText for the user guide).
 """
 
