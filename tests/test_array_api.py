@@ -416,13 +416,16 @@ def test_proportions_in_the_namespace(namespace):
     assert_allclose(_to_numpy(adapted.weights_), expected, rtol=1e-10)
 
 
-@pytest.mark.parametrize("covariance_type", ["full", "tied"])
+@pytest.mark.parametrize(
+    "covariance_type, shrinkage",
+    [("full", "auto"), ("tied", "auto"), ("tied", 0.3), ("diag", 0.3)],
+)
 def test_classifier_shrinkage_and_unlabelled_weight_in_the_namespace(
-    namespace, covariance_type
+    namespace, covariance_type, shrinkage
 ):
-    """Ledoit-Wolf shrinkage in every M-step and the unlabelled rows' weight
-    chosen by cross-validation: the numpy fit and choice, from arrays of the
-    namespace."""
+    """Shrinkage in every M-step (Ledoit-Wolf's extra pass, or a float) and
+    the unlabelled rows' weight chosen by cross-validation: the numpy fit and
+    choice, from arrays of the namespace."""
     xp, _, to_xp = namespace
     X, _ = DATASETS["blobs"]
     X = X[:300]
@@ -430,7 +433,7 @@ def test_classifier_shrinkage_and_unlabelled_weight_in_the_namespace(
     y[np.random.RandomState(1).rand(len(X)) < 0.8] = -1
     params = {
         "covariance_type": covariance_type,
-        "shrinkage": "auto",
+        "shrinkage": shrinkage,
         "random_state": 0,
         **SOLVER,
     }
