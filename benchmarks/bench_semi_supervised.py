@@ -38,8 +38,10 @@ strictly more accurate than SelfTraining(LDA) and LabelSpreading, out of the
 draws in which both fits succeeded.
 
 Run ``python benchmarks/bench_semi_supervised.py`` (three data sets, four
-fractions, ten draws: a few minutes) or ``--quick`` (wine, 10% and 25%, two
-draws: seconds); ``--threads`` sets the BLAS threads (1 by default).
+fractions, ten draws: half a minute) or ``--quick`` (wine, 10% and 25%, two
+draws: seconds); ``--threads`` sets the BLAS threads (1 by default);
+``--covariance-types full`` (or any of the four) fits the classifier with
+those covariance types in place of ``tied`` and ``diag``.
 """
 
 import argparse
@@ -128,27 +130,34 @@ def _ot(covariance_type, unlabelled_weight="auto"):
     return make
 
 
-METHODS = (
-    Method("OT default (auto), tied", _ot("tied")),
-    Method("OT EM (weight 1), tied", _ot("tied", 1.0)),
-    Method("OT labelled only, tied", _ot("tied"), semi_supervised=False),
-    Method("OT default (auto), diag", _ot("diag")),
-    Method("OT EM (weight 1), diag", _ot("diag", 1.0)),
-    Method("OT labelled only, diag", _ot("diag"), semi_supervised=False),
-    Method(
-        "SelfTraining(LDA)",
-        lambda draw: SelfTrainingClassifier(estimator=LinearDiscriminantAnalysis()),
-    ),
-    Method(
-        "LabelSpreading(knn, 7)",
-        lambda draw: LabelSpreading(kernel="knn", n_neighbors=7),
-        transductive=True,
-    ),
-)
+def methods_for(covariance_types):
+    """The methods compared, the classifier's three for each covariance type
+    then scikit-learn's two; and for each type, the indices of its default,
+    plain EM and labelled-only methods."""
+    methods, triples = [], []
+    for form in covariance_types:
+        triples.append((form, len(methods), len(methods) + 1, len(methods) + 2))
+        methods += [
+            Method(f"OT default (auto), {form}", _ot(form)),
+            Method(f"OT EM (weight 1), {form}", _ot(form, 1.0)),
+            Method(f"OT labelled only, {form}", _ot(form), semi_supervised=False),
+        ]
+    methods += [
+        Method(
+            "SelfTraining(LDA)",
+            lambda draw: SelfTrainingClassifier(estimator=LinearDiscriminantAnalysis()),
+        ),
+        Method(
+            "LabelSpreading(knn, 7)",
+            lambda draw: LabelSpreading(kernel="knn", n_neighbors=7),
+            transductive=True,
+        ),
+    ]
+    return tuple(methods), tuple(triples)
+
+
 REFERENCE = 0  # the method compared with the scikit-learn learners
-RIVALS = (6, 7)
-#: (covariance type, default, plain EM, labelled only): indices in METHODS.
-TRIPLES = (("tied", 0, 1, 2), ("diag", 3, 4, 5))
+COVARIANCE_TYPES = ("tied", "diag")
 
 
 # --------------------------------------------------------------------------------
@@ -219,30 +228,30 @@ def accuracy(method, X, y, labelled, draw, fraction, tally):
     return score
 
 
-def run(X, y, fractions, n_draws):
-    """All methods on all draws of all fractions of one data set.
+def run(X, y, fractions, n_draws, methods):
+    """All ``methods`` on all draws of all fractions of one data set.
 
     Returns
     -------
     scores : dict
-        ``scores[fraction]`` is an array of shape ``(len(METHODS), n_draws)``.
+        ``scores[fraction]`` is an array of shape ``(len(methods), n_draws)``.
     n_labelled : dict
         Number of labelled rows of each fraction.
     tallies : list of Tally
         One per method.
     """
     scores, n_labelled = {}, {}
-    tallies = [Tally() for _ in METHODS]
+    tallies = [Tally() for _ in methods]
     for fraction in fractions:
         splitter = StratifiedShuffleSplit(
             n_splits=n_draws, train_size=fraction, random_state=0
         )
-        scores[fraction] = np.empty((len(METHODS), n_draws))
+        scores[fraction] = np.empty((len(methods), n_draws))
         for draw, (train, _) in enumerate(splitter.split(X, y)):
             labelled = np.zeros(y.shape[0], dtype=bool)
             labelled[train] = True
             n_labelled[fraction] = train.shape[0]
-            for index, method in enumerate(METHODS):
+            for index, method in enumerate(methods):
                 scores[fraction][index, draw] = accuracy(
                     method, X, y, labelled, draw, fraction, tallies[index]
                 )
@@ -272,11 +281,11 @@ def _median_range(values):
     return cell
 
 
-def no_harm(scores, n_unlabelled):
+def no_harm(scores, n_unlabelled, triples):
     """The rows of the "no harm" table (see the module's docstring), and
     whether every cell holds."""
     rows, holds = [], True
-    for form, default, plain, alone in TRIPLES:
+    for form, default, plain, alone in triples:
         for fraction, table in scores.items():
             ours, em, only = (np.nanmedian(table[i]) for i in (default, plain, alone))
             difference = np.nanmedian(table[default] - table[alone])
@@ -301,10 +310,10 @@ def no_harm(scores, n_unlabelled):
     return rows, holds
 
 
-def report(name, X, scores, n_labelled, tallies, n_draws, seconds):
+def report(name, X, scores, n_labelled, tallies, n_draws, seconds, methods, triples):
     fractions = list(scores)
     print(f"\n{name}: {X.shape[0]} rows, {X.shape[1]} features ({seconds:.1f} s)\n")
-    header = ["labelled", "n labelled", *(method.name for method in METHODS)]
+    header = ["labelled", "n labelled", *(method.name for method in methods)]
     rows = [
         [
             f"{fraction:.0%}",
@@ -321,7 +330,7 @@ def report(name, X, scores, n_labelled, tallies, n_draws, seconds):
 
     print()
     n_unlabelled = {f: X.shape[0] - n for f, n in n_labelled.items()}
-    rows, holds = no_harm(scores, n_unlabelled)
+    rows, holds = no_harm(scores, n_unlabelled, triples)
     header = [
         "covariance",
         "labelled",
@@ -347,22 +356,23 @@ def report(name, X, scores, n_labelled, tallies, n_draws, seconds):
                 for fraction in fractions
             ),
         ]
-        for method, tally in zip(METHODS, tallies, strict=True)
+        for method, tally in zip(methods, tallies, strict=True)
     ]
     title = f"{name}: fits that warned or failed, of {n_draws} per fraction"
     print(list_table(title, header, rows))
-    for method, tally in zip(METHODS, tallies, strict=True):
+    for method, tally in zip(methods, tallies, strict=True):
         for (category, message), count in tally.messages.most_common():
             print(f"\n- {method.name}: {category} x{count}: {message}")
 
     print()
-    reference = METHODS[REFERENCE].name
-    header = ["labelled", *(f"beats {METHODS[rival].name}" for rival in RIVALS)]
+    rivals = (len(methods) - 2, len(methods) - 1)
+    reference = methods[REFERENCE].name
+    header = ["labelled", *(f"beats {methods[rival].name}" for rival in rivals)]
     rows = []
     for fraction in fractions:
         ours = scores[fraction][REFERENCE]
         cells = []
-        for rival in RIVALS:
+        for rival in rivals:
             theirs = scores[fraction][rival]
             both = ~np.isnan(ours) & ~np.isnan(theirs)
             wins = np.sum(ours[both] > theirs[both])
@@ -382,7 +392,15 @@ def main(argv=None):
         "--quick", action="store_true", help="wine, 10%% and 25%%, two draws"
     )
     parser.add_argument("--threads", type=int, default=1, help="BLAS threads")
+    parser.add_argument(
+        "--covariance-types",
+        nargs="+",
+        default=list(COVARIANCE_TYPES),
+        choices=["full", "tied", "diag", "spherical"],
+        help="the classifier's covariance types (default: tied diag)",
+    )
     args = parser.parse_args(argv)
+    methods, triples = methods_for(args.covariance_types)
     if args.quick:
         names, fractions, n_draws = ("wine",), QUICK_FRACTIONS, 2
     else:
@@ -398,9 +416,10 @@ def main(argv=None):
         for name in names:
             X, y = load(name)
             began = perf_counter()
-            scores, n_labelled, tallies = run(X, y, fractions, n_draws)
+            scores, n_labelled, tallies = run(X, y, fractions, n_draws, methods)
+            seconds = perf_counter() - began
             report(
-                name, X, scores, n_labelled, tallies, n_draws, perf_counter() - began
+                name, X, scores, n_labelled, tallies, n_draws, seconds, methods, triples
             )
             results[name] = scores
     print(f"\nTotal wall time: {perf_counter() - start:.1f} s")
