@@ -31,11 +31,11 @@ import shlex
 import sys
 import warnings
 from collections import Counter
+from pathlib import Path
 from time import perf_counter
 
 import numpy as np
 import sklearn
-from bench_semi_supervised import list_table
 from sklearn.datasets import load_breast_cancer, load_digits, load_iris, load_wine
 from sklearn.decomposition import PCA
 from sklearn.discriminant_analysis import (
@@ -51,6 +51,9 @@ from threadpoolctl import threadpool_limits
 
 import sklearn_otmix
 from sklearn_otmix import OTGaussianMixtureClassifier
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_semi_supervised import list_table  # noqa: E402
 
 REG_PARAMS = [0.0, 0.001, 0.01, 0.1, 0.3, 0.5, 0.9]
 
