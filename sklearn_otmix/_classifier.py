@@ -775,8 +775,9 @@ class OTGaussianMixtureClassifier(ClassifierMixin, BaseOTMixture):
 
 def unlabelled_scaled(sample_weight, labels, weight):
     """The sample weights with the unlabelled rows' (``labels < 0``) times
-    ``weight`` (``sample_weight`` itself with ``weight = 1``). Weights that are not one finite, non-negative number per row are left as
-    they are, for the data layer to refuse them with its message."""
+    ``weight`` (``sample_weight`` itself with ``weight = 1``). Weights that
+    are not one finite, non-negative number per row are left as they are,
+    for the data layer to refuse them with its message."""
     if weight == 1.0:
         return sample_weight
     if is_dask_collection(labels):

@@ -14,11 +14,11 @@ class by class, when the plan is the labels.
 
 Ledoit and Wolf's ``s_k`` reads the fourth moments of the standardised rows,
 ``sum_i P_ik z_ij^2 z_il^2``: one more pass over the rows, with the plan of
-the E-step formed again (:func:`shrinkage_moments`).
+the E-step formed again (:func:`moments_about` of each block).
 
-Both leave ``diag`` covariances' diagonal (their own target) and
-``spherical`` ones unchanged under ``'auto'``; a float ``s`` pulls a ``diag``
-covariance toward the mean of its diagonal.
+``'auto'`` leaves ``diag`` and ``spherical`` covariances as they are (they
+are their own Ledoit-Wolf target); a float ``s`` pulls a ``diag`` covariance
+toward the mean of its diagonal, and leaves a ``spherical`` one as it is.
 """
 
 from typing import NamedTuple

@@ -314,10 +314,13 @@ WHOLE_PLAN = 2**12
 
 def _whole(samples, mixture, problem):
     """Whether the E-step is one closed form over all rows at once: rows in
-    one block in float64, ``reg_m = 0`` without bounds, labels or noise, and
-    a plan within :data:`WHOLE_PLAN` entries."""
+    one block in float64, ``reg_m = 0`` without bounds, labels, noise or
+    Ledoit-Wolf shrinkage (its second pass), and a plan within
+    :data:`WHOLE_PLAN` entries."""
     transport = problem.transport
     if not samples.one_block or samples.labels is not None or samples.missing:
+        return False
+    if problem.shrinkage == "auto":
         return False
     if mixture.noise is not None:
         return False
@@ -394,15 +397,15 @@ def e_step(samples, mixture, problem, warm=None):
         statistics = samples.sum(exact, LABELS, *transport.state)
     shrinkage_moments = None
     if problem.shrinkage == "auto" and problem.form in ("full", "tied"):
-        means = (estimate or gaussian_mle(statistics, problem.reg_covar, problem.form))[
-            1
-        ]
+        fitted = estimate
+        if fitted is None:
+            fitted = gaussian_mle(statistics, problem.reg_covar, problem.form)
         read = partial(
             _moments_for_shrinkage,
             block=transport.block,
             gaussian=gaussian,
             classes=problem.component_class,
-            means=means,
+            means=fitted[1],
         )
         shrinkage_moments = samples.sum(read, LABELS, *transport.state)
     value = float(terms) / samples.total + column_term(
