@@ -17,7 +17,7 @@ from ._dask import _import_dask
 from ._data import check_labels, is_dask_collection
 from ._density import class_log_posterior, class_of, class_posterior, class_sums
 from ._init import checked_initial_parameters
-from ._gaussian import precision_cholesky
+from ._gaussian import COVARIANCE_TYPES, precision_cholesky
 from ._step import e_step, free_order_groups
 
 #: The unlabelled rows' weights among which ``unlabelled_weight='auto'``
@@ -29,9 +29,6 @@ CV_FOLDS = 5
 
 #: Held-out Brier scores (means per row) closer than this are a tie.
 BRIER_TIE = 0.002
-
-#: scikit-learn's covariance types, which ``shrinkage`` applies to.
-_FOUR = ("full", "tied", "diag", "spherical")
 
 
 class OTGaussianMixtureClassifier(ClassifierMixin, BaseOTMixture):
@@ -411,6 +408,8 @@ class OTGaussianMixtureClassifier(ClassifierMixin, BaseOTMixture):
         problem, init = self._problem(samples, classes, per_class)
         if self.warm_start and hasattr(self, "lower_bound_"):
             self._check_continues(classes, per_class)
+        if self.covariance_estimator is not None:
+            _check_rows_known(samples, per_class)
         self._fit_problem(samples, problem, init)
         self.classes_ = classes
         self.n_components_ = n_components
@@ -422,10 +421,10 @@ class OTGaussianMixtureClassifier(ClassifierMixin, BaseOTMixture):
     def _check_covariance_options(self):
         """``shrinkage`` and ``covariance_estimator`` are for scikit-learn's
         four covariance types, one at a time."""
-        if self.shrinkage is not None and self.covariance_type not in _FOUR:
+        if self.shrinkage is not None and self.covariance_type not in COVARIANCE_TYPES:
             raise ValueError(
                 f"shrinkage shrinks the covariances of scikit-learn's covariance "
-                f"types {_FOUR}, not those of mclust's model "
+                f"types {COVARIANCE_TYPES}, not those of mclust's model "
                 f"{self.covariance_type!r}: use one of the four, or shrinkage=None."
             )
         if self.covariance_estimator is None:
@@ -451,7 +450,7 @@ class OTGaussianMixtureClassifier(ClassifierMixin, BaseOTMixture):
         host_labels = _host(labels).astype(np.int64)
         host_weight = None if sample_weight is None else _host(sample_weight)
         positive = np.ones(host_labels.shape[0], dtype=bool)
-        if host_weight is not None and host_weight.shape == host_labels.shape:
+        if host_weight is not None:  # validated by fit, one per row
             positive = host_weight > 0
         if not np.any((host_labels < 0) & positive):
             return 1.0, None
@@ -517,24 +516,7 @@ class OTGaussianMixtureClassifier(ClassifierMixin, BaseOTMixture):
         """The covariances of ``covariance_estimator``, fitted on each
         class's rows, in place of the fit's (pooled with the classes' masses
         for ``'tied'``), ``reg_covar`` added; ``lower_bound_`` is ``-F`` there."""
-        if is_dask_collection(samples.X):
-            raise ValueError(
-                "covariance_estimator is fitted on each class's rows in memory: "
-                "X must be an in-memory array, not a Dask array."
-            )
         labels = to_numpy(samples.labels)
-        if np.any(labels < 0) or np.any(per_class != 1):
-            raise ValueError(
-                "covariance_estimator is fitted on each class's rows, so every row "
-                "of positive weight must be labelled and each class must have one "
-                "component: set unlabelled_weight=0 to fit on the labelled rows "
-                "only, and n_components_per_class=1."
-            )
-        if samples.sample_weight is not None:
-            raise ValueError(
-                "covariance_estimator fits unweighted rows: it cannot take unequal "
-                "sample weights. Fit without sample_weight, or use shrinkage."
-            )
         X = to_numpy(samples.X).astype(np.float64)
         d = X.shape[1]
         covariances, counts = [], []
@@ -773,6 +755,30 @@ class OTGaussianMixtureClassifier(ClassifierMixin, BaseOTMixture):
         return super().score(X, y, sample_weight=sample_weight)
 
 
+def _check_rows_known(samples, per_class):
+    """``covariance_estimator`` needs each class's rows known: in memory,
+    every row of positive weight labelled, one component per class, no
+    unequal sample weights."""
+    if is_dask_collection(samples.X):
+        raise ValueError(
+            "covariance_estimator is fitted on each class's rows in memory: "
+            "X must be an in-memory array, not a Dask array."
+        )
+    labels = to_numpy(samples.labels)
+    if np.any(labels < 0) or np.any(per_class != 1):
+        raise ValueError(
+            "covariance_estimator is fitted on each class's rows, so every row "
+            "of positive weight must be labelled and each class must have one "
+            "component: set unlabelled_weight=0 to fit on the labelled rows "
+            "only, and n_components_per_class=1."
+        )
+    if samples.sample_weight is not None:
+        raise ValueError(
+            "covariance_estimator fits unweighted rows: it cannot take unequal "
+            "sample weights. Fit without sample_weight, or use shrinkage."
+        )
+
+
 def unlabelled_scaled(sample_weight, labels, weight):
     """The sample weights with the unlabelled rows' (``labels < 0``) times
     ``weight`` (``sample_weight`` itself with ``weight = 1``). Weights that
@@ -802,9 +808,7 @@ def _host(array):
     """A numpy copy of labels or weights of any layer (Dask computed)."""
     if is_dask_collection(array):
         return np.asarray(array.compute())
-    return np.asarray(
-        to_numpy(array) if hasattr(array, "__array_namespace__") else array
-    )
+    return np.asarray(host(array))
 
 
 def _hidden(labels, held):

@@ -93,8 +93,6 @@ def ledoit_wolf(moments, mass):
     -------
     covariances : array of shape (n_components, n_features, n_features)
         Without ``reg_covar``.
-    coefficients : array of shape (n_components,)
-        ``s_k``.
     """
     xp = namespace_of(moments.scatter)
     d = moments.scatter.shape[-1]
@@ -116,9 +114,8 @@ def ledoit_wolf(moments, mass):
     s = coefficients[:, None]
     # (1 - s) R + s mu I on the standardised scale; the target scaled back is
     # mu times the variances (of the unscaled features: mu).
-    return (
-        _with_diagonal((1.0 - s[:, :, None]) * covariances, s * mu[:, None] * scale**2),
-        coefficients,
+    return _with_diagonal(
+        (1.0 - s[:, :, None]) * covariances, s * mu[:, None] * scale**2
     )
 
 
@@ -134,7 +131,7 @@ def shrunk(covariances, mass, form, shrinkage, reg_covar, moments=None):
         return covariances  # their own Ledoit-Wolf target
     xp = namespace_of(covariances)
     dtype = moments.scatter.dtype
-    fitted, _ = ledoit_wolf(moments, astype(mass, dtype))
+    fitted = ledoit_wolf(moments, astype(mass, dtype))
     if form == "tied":
         share = astype(mass / xp.sum(mass), dtype)
         fitted = xp.sum(fitted * share[:, None, None], axis=0)
