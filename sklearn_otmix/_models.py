@@ -7,9 +7,11 @@ whether the volume, the shape and the orientation are Equal across components,
 Variable, or the Identity (I: spherical shape, or axis-aligned orientation).
 """
 
+import functools
 import math
 
 import numpy as np
+import scipy.sparse
 from scipy.linalg import lapack
 
 from ._gaussian import _not_positive_definite
@@ -62,6 +64,16 @@ class Segments:
     def sum(self, values, axis=0):
         """Each cell's sum of ``values`` along the components' ``axis``."""
         return np.add.reduceat(values, self.starts, axis=axis)
+
+    @functools.cached_property
+    def indicator(self):
+        """The ``(n_cells, n_components)`` matrix of ones where a component is
+        in a cell: its product with a ``(K, n)`` array sums each cell's rows
+        (a matrix product, where ``reduceat`` along the first axis of long
+        rows costs several times more)."""
+        matrix = np.zeros((self.sizes.size, self.cell.size))
+        matrix[self.cell, np.arange(self.cell.size)] = 1.0
+        return matrix
 
     def first(self, values):
         """Each cell's first component's entry of ``values``."""
@@ -341,9 +353,19 @@ def _common_orientation(mass, scatter, variable_volume, tol, max_iter, start, se
     from ``O = I`` and unit shapes, as mclust does, and stops when the
     criterion changes by less than ``tol`` relative to ``1 + |criterion|``.
 
+    Where W_k's eigenvalues lie far apart the majorisers are loose and the
+    steps slow (hundreds on wine's 13 features, and then they stop short of
+    the maximum: their changes fall below ``tol`` while the gradient is
+    still of order 1e-5). After :data:`MM_STEPS` of them (and, for VVE,
+    after :data:`NEWTON_FIRST` where the criterion is convex about the
+    orientation) the cells still iterating go to Newton's method on the
+    profile criterion (:func:`_newton_orientation`), which ends at the
+    maximum to round-off in a few steps. EVE's M-steps are mclust's where
+    its steps converge within :data:`MM_STEPS`.
+
     mclust 6's VVE leaves the volumes out of the orientation steps: its
     M-step then need not maximise the likelihood (EM can go down), and ours
-    differs from it for VVE alone.
+    differs from it for VVE.
 
     The iterations are a few dozen operations on ``d x d`` matrices, where
     numpy's call overhead is most of the time: what they share is computed
@@ -387,7 +409,7 @@ def _common_orientation(mass, scatter, variable_volume, tol, max_iter, start, se
         final_spread[rows[kept]] = spread[kept]
         final_criterion[live[cells]] = previous[cells]
 
-    for _ in range(max_iter):
+    for iteration in range(max_iter):
         cell = segments.cell
         # Majoriser in O's rows: W_k's largest eigenvalue bounds its quadratic.
         # sum_k (lambda_k A_k)^-1 O (W_k - largest_k I).
@@ -403,22 +425,37 @@ def _common_orientation(mass, scatter, variable_volume, tol, max_iter, start, se
         orientation = _nearest_rotations(segments.sum(rotated * excess[:, None, :]))
         # Shapes (and volumes) in closed form for this orientation:
         # A_k = spread_k / root_k, and lambda_k = root_k (VVE) or 1 (EVE).
-        spread = _spread(orientation, scatter, segments, bounds)
-        if variable_volume:
-            spread = spread / mass[:, None]
-        # sum_i log spread_ki = d log(root_k).
-        log_spread = np.add.reduce(np.log(spread), axis=1)
-        if variable_volume:
-            inverse = 1.0 / spread
-            # -2 log L, up to constants: sum_k n_k d log(lambda_k).
-            criterion = segments.sum(mass * log_spread)
-        else:
-            roots = np.exp(log_spread / d)
-            inverse = roots[:, None] / spread
-            # sum_k tr(A_k^-1 diag(spread_k)) = d sum_k root_k.
-            criterion = d * segments.sum(roots)
+        spread, criterion, inverse = _shapes(
+            orientation, scatter, mass, segments, bounds, variable_volume
+        )
         converged = np.abs(criterion - previous) / (1.0 + np.abs(criterion)) <= tol
         previous = criterion
+        steps = iteration + 1
+        early = variable_volume and steps == NEWTON_FIRST
+        if (early or steps % MM_STEPS == 0) and not converged.all():
+            # Newton's method takes over where it can, and finishes: wherever
+            # the steps are slow (the majorisers' bounds loose, W_k's
+            # eigenvalues far apart); and for VVE (not mclust's M-step, whose
+            # path there is nothing to keep) as soon as the criterion is
+            # convex about the orientation, as it is near the previous
+            # M-step's when EM nears its end.
+            going = ~converged
+            orientation = orientation.copy()
+            orientation[going], solved = _newton_orientation(
+                orientation[going],
+                scatter[going[cell]],
+                mass[going[cell]],
+                segments.kept(going)[0],
+                variable_volume,
+                bounds[going],
+                tol,
+                NEWTON_STEPS,
+                convex_only=early,
+            )
+            spread, previous, inverse = _shapes(
+                orientation, scatter, mass, segments, bounds, variable_volume
+            )
+            converged[going] = solved
         if converged.any():
             # The cells that have converged leave the iterations.
             finish(converged)
@@ -439,6 +476,315 @@ def _common_orientation(mass, scatter, variable_volume, tol, max_iter, start, se
     else:
         volumes = (final_criterion / scale)[cell_of]
     return _oriented(volumes, shapes, final_orientation.swapaxes(-1, -2)[cell_of])
+
+
+def _shapes(orientation, scatter, mass, segments, bounds, variable_volume):
+    """The closed-form step of :func:`_common_orientation` for its
+    orientations: each component's spread (``lambda_k A_k`` for VVE, up to
+    the volume for EVE), the criterion, and the inverse spreads that weight
+    the next majoriser."""
+    d = scatter.shape[-1]
+    spread = _spread(orientation, scatter, segments, bounds)
+    if variable_volume:
+        spread = spread / mass[:, None]
+    # sum_i log spread_ki = d log(root_k).
+    log_spread = np.add.reduce(np.log(spread), axis=1)
+    if variable_volume:
+        # -2 log L, up to constants: sum_k n_k d log(lambda_k).
+        return spread, segments.sum(mass * log_spread), 1.0 / spread
+    roots = np.exp(log_spread / d)
+    # sum_k tr(A_k^-1 diag(spread_k)) = d sum_k root_k.
+    return spread, d * segments.sum(roots), roots[:, None] / spread
+
+
+#: The majorise-minimise iterations of :func:`_common_orientation` after which
+#: the cells still iterating are handed to :func:`_newton_orientation` (for at
+#: most ``NEWTON_STEPS`` steps): whatever the criterion is like after each
+#: ``MM_STEPS``; for VVE, where it is convex about their orientation, after
+#: ``NEWTON_FIRST``. EVE's cells keep mclust's path where its steps converge
+#: within ``MM_STEPS`` (most M-steps once EM is under way).
+NEWTON_FIRST = 2
+MM_STEPS = 20
+NEWTON_STEPS = 20
+
+
+@functools.lru_cache(maxsize=None)
+def _pair_layout(d):
+    """The pairs ``p = (i, j)``, ``i < j``, of ``d`` axes (the coordinates of
+    a skew-symmetric ``A``), and the sparse matrix that assembles the
+    Hessian of :func:`_newton_orientation` from its terms.
+
+    Entry ``(p, q)``, ``q = (l, m)``, of the Hessian (beyond EVE's rank-one
+    part) is a sum of Kronecker deltas times entries of three tensors of each
+    cell: ``V_ijm = sum_k v_ki R_k,ij R_k,im``, ``P_ab = sum_k R_k,ab w_kb``
+    and ``S_ijl = sum_k w_ki R_k,jl``, with ``w_k`` and ``v_k`` the first
+    derivatives and the Hessian's diagonal of ``F_k`` in the entries of
+    ``diag(R_k)``. Returns ``(first, second, assembly)``: the pairs' axes,
+    and a sparse ``(M^2, d^3 + d^2 + d^3)`` matrix that maps the
+    concatenated, flattened ``(V, P, S)`` to the flattened Hessian."""
+    first, second = np.triu_indices(d, 1)
+    M = first.size
+    i, j = first[:, None], second[:, None]
+    l, m = first[None, :], second[None, :]
+    cube, square = d**3, d**2
+    V = lambda a, b, c: a * square + b * d + c  # noqa: E731
+    P = lambda a, b: cube + a * d + b  # noqa: E731
+    S = lambda a, b, c: cube + square + a * square + b * d + c  # noqa: E731
+    # (delta, source, coefficient, symmetrised): the second derivative of
+    # r_k along the directions p and q contracted with w_k is
+    # tr(P (E_p E_q + E_q E_p)) - tr(W (E_p R E_q + E_q R E_p)), half of it
+    # listed and symmetrised; v_k's part is listed whole.
+    terms = [
+        (i == l, V(i, j, m), 4.0, False),
+        (i == m, V(i, j, l), -4.0, False),
+        (j == l, V(j, i, m), -4.0, False),
+        (j == m, V(j, i, l), 4.0, False),
+        (j == l, P(m, i), 1.0, True),
+        (j == m, P(l, i), -1.0, True),
+        (i == l, P(m, j), -1.0, True),
+        (i == m, P(l, j), 1.0, True),
+        (i == m, S(i, j, l), -1.0, True),
+        (i == l, S(i, j, m), 1.0, True),
+        (j == m, S(j, i, l), 1.0, True),
+        (j == l, S(j, i, m), -1.0, True),
+    ]
+    rows, columns, data = [], [], []
+    position = np.arange(M)[:, None] * M + np.arange(M)[None, :]
+    for delta, source, coefficient, symmetrised in terms:
+        where = np.nonzero(delta)
+        source = np.broadcast_to(source, delta.shape)[where]
+        targets = [position[where]]
+        if symmetrised:
+            targets.append(position.T[where])
+        for target in targets:
+            rows.append(target)
+            columns.append(source)
+            data.append(np.full(target.size, coefficient))
+    assembly = scipy.sparse.csr_matrix(
+        (np.concatenate(data), (np.concatenate(rows), np.concatenate(columns))),
+        shape=(M * M, 2 * cube + square),
+    )
+    return first, second, assembly
+
+
+def _profile(orientation, scatter, mass, segments, variable_volume):
+    """The criterion that :func:`_common_orientation` minimises over the
+    orientation, its volumes and shapes at their optimum for it; with the
+    diagonals ``r_k = diag(O W_k O^T)`` and ``R_k = O W_k O^T``."""
+    turned = orientation[segments.cell]
+    rotated = turned @ scatter @ turned.swapaxes(-1, -2)
+    diagonal = np.einsum("kii->ki", rotated)
+    log_diagonal = np.log(diagonal)
+    if variable_volume:
+        # sum_k n_k sum_i log(r_ki / n_k) = sum_k n_k d log(lambda_k).
+        criterion = segments.sum(
+            mass * np.add.reduce(log_diagonal - np.log(mass)[:, None], axis=1)
+        )
+    else:
+        # d sum_k root_k, root_k = (prod_i r_ki)^(1/d).
+        d = scatter.shape[-1]
+        criterion = d * segments.sum(np.exp(np.add.reduce(log_diagonal, axis=1) / d))
+    return criterion, diagonal, rotated
+
+
+def _newton_terms(diagonal, rotated, mass, segments, variable_volume):
+    """The gradient and Hessian of :func:`_newton_orientation`'s criterion
+    ``h(C(A) O)`` in the coordinates ``A_ij``, ``i < j``, at ``A = 0``.
+
+    Parameters
+    ----------
+    diagonal : ndarray of shape (n_components, n_features)
+        ``r_k = diag(R_k)`` (:func:`_profile`).
+    rotated : ndarray of shape (n_components, n_features, n_features)
+        ``R_k = O W_k O^T``.
+    mass : ndarray of shape (n_components,)
+    segments : Segments
+    variable_volume : bool
+        VVE's criterion, ``sum_k n_k sum_i log r_ki`` (up to a constant),
+        or EVE's, ``d sum_k (prod_i r_ki)^(1/d)``.
+
+    Returns
+    -------
+    gradient : ndarray of shape (n_cells, n_pairs)
+    hessian : ndarray of shape (n_cells, n_pairs, n_pairs)
+    """
+    K, d = diagonal.shape
+    G = segments.sizes.size
+    first, second, assembly = _pair_layout(d)
+    M = first.size
+    # F_k's first derivatives (w) and its Hessian's diagonal (v); EVE's has
+    # a rank-one part too, (d root_k / d^2) u_k u_k^T, u_k = 1 / r_k.
+    if variable_volume:
+        w = mass[:, None] / diagonal
+    else:
+        roots = np.exp(np.add.reduce(np.log(diagonal), axis=1) / d)
+        w = roots[:, None] / diagonal
+    v = -w / diagonal
+    off = rotated[:, first, second]  # R_k,ij, (K, M)
+    gradient = segments.sum(2 * off * (w[:, first] - w[:, second]))
+    tensors = np.concatenate(
+        [
+            np.einsum("ki,kij,kim->kijm", v, rotated, rotated).reshape(K, -1),
+            (rotated * w[:, None, :]).reshape(K, -1),
+            (w[:, :, None, None] * rotated[:, None]).reshape(K, -1),
+        ],
+        axis=1,
+    )
+    hessian = (assembly @ segments.sum(tensors).T).T.reshape(G, M, M)
+    if not variable_volume:
+        slope = 2 * off * (1 / diagonal[:, first] - 1 / diagonal[:, second])
+        scaled = (roots / d)[:, None] * slope
+        own = segments.cell == np.arange(G)[:, None]
+        hessian += (own[:, :, None] * scaled).swapaxes(1, 2) @ slope
+    return gradient, hessian
+
+
+def _descent(hessian, gradient):
+    """The Newton step ``-H^-1 g`` of each cell, ``H``'s eigenvalues taken
+    in absolute value where it is not positive definite (and floored at
+    ``sqrt(eps)`` times the largest): a direction of descent, which where
+    ``h`` curves down goes down its slope; and where ``H`` is positive
+    definite."""
+    try:
+        np.linalg.cholesky(hessian)
+        convex = np.ones(hessian.shape[0], dtype=bool)
+    except np.linalg.LinAlgError:
+        convex = np.array([_positive_definite(matrix) for matrix in hessian])
+    step = np.empty_like(gradient)
+    if convex.any():
+        step[convex] = -np.linalg.solve(hessian[convex], gradient[convex, :, None])[
+            ..., 0
+        ]
+    if not convex.all():
+        values, vectors = np.linalg.eigh(hessian[~convex])
+        values = np.abs(values)
+        values = np.maximum(values, np.sqrt(_EPS) * values.max(axis=1, keepdims=True))
+        along = np.einsum("gmp,gm->gp", vectors, gradient[~convex]) / values
+        step[~convex] = -np.einsum("gmp,gp->gm", vectors, along)
+    return step, convex
+
+
+def _positive_definite(matrix):
+    """Whether ``matrix`` has a Cholesky factor."""
+    try:
+        np.linalg.cholesky(matrix)
+    except np.linalg.LinAlgError:
+        return False
+    return True
+
+
+def _newton_orientation(
+    orientation,
+    scatter,
+    mass,
+    segments,
+    variable_volume,
+    bounds,
+    tol,
+    max_iter,
+    convex_only=False,
+):
+    """Newton's method for the common orientation of EVE and VVE, on the
+    profile criterion ``h(O)`` (:func:`_profile`), from ``orientation``.
+
+    ``O`` moves as ``C(A) O``, ``C`` the Cayley transform of a skew-symmetric
+    ``A`` (which agrees with ``exp(A)`` to second order), whose ``d (d - 1) /
+    2`` entries above the diagonal are the coordinates. With
+    ``h = sum_k F_k(r_k)`` and ``r_k = diag(e^A R_k e^-A)``, the gradient
+    and Hessian at ``A = 0`` are exact:
+
+    - ``dr_ki / dA_ij = 2 R_k,ij``, ``dr_kj / dA_ij = -2 R_k,ij``;
+    - the second-order part of ``r_k`` is ``diag(A^2 R_k - A R_k A)``
+      (see :func:`_newton_terms`).
+
+    Where the Hessian is not positive definite, the step is Newton's with its
+    eigenvalues in absolute value (:func:`_descent`). Each step turns no axis
+    by more than half a radian, and halves until it lowers ``h`` by a part of
+    what its quadratic model predicts (Armijo), so that ``h`` never rises. A cell is done when a step changes ``h`` by at
+    most ``tol`` relative to ``1 + |h|``, the majorise-minimise iterations'
+    rule: after a step of Newton's quadratic convergence, ``h`` is then at
+    its least to round-off.
+
+    Returns
+    -------
+    orientation : ndarray of shape (n_cells, n_features, n_features)
+        Where each cell has got to.
+    solved : ndarray of shape (n_cells,)
+        Whether each cell is done. A cell is not, and the majorise-minimise
+        iterations go on with it, where it is still moving after
+        ``max_iter`` steps, and from where it was where its criterion,
+        gradient or Hessian are not finite, where a spread comes within
+        ``bounds`` (:func:`_round_off_bounds`; a component singular along an
+        axis, where the criterion of VVE has no least value and its steps
+        would go on to round-off), or with ``convex_only`` where its first
+        Hessian is not positive definite.
+    """
+    d = scatter.shape[-1]
+    G = orientation.shape[0]
+    first, second, _ = _pair_layout(d)
+    identity = np.eye(d)
+    start = orientation
+    criterion, diagonal, rotated = _profile(
+        orientation, scatter, mass, segments, variable_volume
+    )
+
+    def singular():
+        lowest = np.minimum.reduceat(
+            np.minimum.reduce(diagonal, axis=1), segments.starts
+        )
+        return ~(lowest > bounds)
+
+    active = np.isfinite(criterion) & ~singular()
+    left = ~active
+    solved = np.zeros(G, dtype=bool)
+    for _ in range(max_iter):
+        gradient, hessian = _newton_terms(
+            diagonal, rotated, mass, segments, variable_volume
+        )
+        finite = np.isfinite(gradient).all(axis=1) & np.isfinite(hessian).all(
+            axis=(1, 2)
+        )
+        left |= active & ~finite
+        active &= finite
+        hessian[~active] = np.eye(first.size)
+        gradient[~active] = 0.0
+        step, convex = _descent(hessian, gradient)
+        if convex_only:
+            left |= active & ~convex
+            active &= convex
+            convex_only = False
+        predicted = np.einsum("gm,gm->g", gradient, step)  # < 0
+        size = np.where(
+            active, np.minimum(1.0, 0.5 / np.abs(step).max(axis=1, initial=_EPS)), 0.0
+        )
+        for _ in range(40):
+            skew = np.zeros((G, d, d))
+            skew[:, first, second] = 0.5 * size[:, None] * step
+            skew[:, second, first] = -skew[:, first, second]
+            trial = np.linalg.solve(identity - skew, identity + skew) @ orientation
+            new, new_diagonal, new_rotated = _profile(
+                trial, scatter, mass, segments, variable_volume
+            )
+            accepted = active & (new <= criterion + 1e-4 * size * predicted)
+            retry = active & ~accepted
+            if not retry.any():
+                break
+            size = np.where(retry, 0.5 * size, size)
+        change = np.abs(new - criterion) / (1 + np.abs(criterion))
+        keep = accepted[segments.cell]
+        orientation = np.where(accepted[:, None, None], trial, orientation)
+        diagonal = np.where(keep[:, None], new_diagonal, diagonal)
+        rotated = np.where(keep[:, None, None], new_rotated, rotated)
+        criterion = np.where(accepted, new, criterion)
+        # A step that the line search cannot take is round-off's: done.
+        solved |= active & ((accepted & (change <= tol)) | ~accepted)
+        degenerate = active & singular()
+        solved &= ~degenerate
+        left |= degenerate
+        active &= ~(solved | degenerate)
+        if not active.any():
+            break
+    return np.where(left[:, None, None], start, orientation), solved
 
 
 #: The models that scikit-learn's four covariance types are, by their names.

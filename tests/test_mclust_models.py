@@ -20,7 +20,8 @@ suppressMessages(library(mclust))
 args <- commandArgs(trailingOnly = TRUE)
 X <- as.matrix(read.csv(args[1], header = FALSE))
 z <- as.matrix(read.csv(args[2], header = FALSE))
-fit <- mstep(modelName = args[3], data = X, z = z)
+fit <- mstep(modelName = args[3], data = X, z = z,
+             control = emControl(tol = c(1e-5, as.numeric(args[5]))))
 writeLines(sprintf("%.17g", as.vector(fit$parameters$variance$sigma)), args[4])
 """
 
@@ -41,6 +42,11 @@ def _data():
 @pytest.mark.parametrize("name", ["iris", "wine"])
 @pytest.mark.parametrize("model", MODELS)
 def test_m_step_equals_mclust(tmp_path, name, model):
+    """Each model's M-step is mclust's ``mstep`` from the same soft
+    responsibilities. EVE's is compared with mclust's run to an inner
+    tolerance of 1e-14: ours finishes the majorise-minimise iterations by
+    Newton's method, at the maximum, where mclust's stop short of it at their
+    default (tests/test_orientation.py)."""
     X = _data()[name]
     z = np.random.RandomState(0).dirichlet(np.ones(3), size=len(X))
     np.savetxt(tmp_path / "X.csv", X, delimiter=",", fmt="%.17g")
@@ -54,6 +60,8 @@ def test_m_step_equals_mclust(tmp_path, name, model):
             str(tmp_path / "z.csv"),
             model,
             str(tmp_path / "sigma.txt"),
+            # mclust's inner tolerance, its default but for EVE (see below).
+            "1e-14" if model == "EVE" else str(float(np.sqrt(np.finfo(float).eps))),
         ],
         check=True,
         capture_output=True,
@@ -233,11 +241,6 @@ def test_search_reproduces_mclust(name):
         if m != "VVE"
     ]
     assert np.mean(close) > (0.9 if name == "wine" else 0.99)
-    # EVE's first column step is zero from unit shapes, as in mclust's Fortran:
-    # its cells to the last digits but for raw wine's scales.
-    for (k, m), (ours, theirs) in both.items():
-        if m == "EVE" and name != "wine":
-            assert abs(ours - theirs) <= 1e-9 * abs(theirs), (k, m)
 
 
 @pytest.mark.parametrize("name", DATA)
