@@ -18,7 +18,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._backend import check_same_namespace, host, to_numpy
 from ._data import is_dask_collection, samples_of
 from ._estimator import OTGaussianMixture, keeps_state_on_error
-from ._gaussian import COVARIANCE_TYPES
+from ._gaussian import COVARIANCE_TYPES, _not_positive_definite
 from ._base import Criteria
 from ._grid import fit_cells, grid_applies
 from ._missing import missing_refusal
@@ -138,7 +138,8 @@ def _stacked_rows(X, cells, template, n_jobs):
     """The rows of the ``cells`` that :func:`~sklearn_otmix._grid.fit_cells`
     fits, each model's cells together (its models in parallel with
     ``n_jobs``): ``{cell: row}``, without the cells it leaves to their own
-    fits. The cells of one model that it fits share its time equally."""
+    fits. The cells of one model that it fits share its time equally (those
+    that failed have none, as their own fits' rows)."""
     n_samples, n_features = X.shape
     models = list(dict.fromkeys(m for _, m in cells))
     counts = sorted({k for k, _ in cells if k <= n_samples})
@@ -164,7 +165,8 @@ def _stacked_rows(X, cells, template, n_jobs):
         if not model_labels:
             return {}, 0.0
         fits = fit_cells(X, model_labels, model, **settings)
-        return fits, (time.perf_counter() - start) / max(len(fits), 1)
+        fitted = sum(fit is not None for fit in fits.values())
+        return fits, (time.perf_counter() - start) / max(fitted, 1)
 
     # One model per task: the models' times differ a hundredfold (EVE's and
     # VVE's against EII's), and joblib's batches of fast tasks would take the
@@ -175,6 +177,11 @@ def _stacked_rows(X, cells, template, n_jobs):
         models, parallel(delayed(fit_model)(m) for m in models)
     ):
         for k, fit in fits.items():
+            if fit is None:
+                # The error that the cell's own fit raises.
+                failure = _not_positive_definite(np.float64)
+                rows[(k, model)] = {"status": f"failed: {failure}", "warnings": ""}
+                continue
             row = {"status": "fitted", "warnings": "", "fit_time": seconds}
             row.update(n_iter=fit.n_iter, converged=True)
             eigenvalues = np.linalg.eigvalsh(fit.covariances) - settings["reg_covar"]

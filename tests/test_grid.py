@@ -102,6 +102,30 @@ def test_failed_and_unfinished_cells_are_fitted_alone(monkeypatch):
     np.testing.assert_allclose(ours["bic"], theirs["bic"], rtol=1e-9)
 
 
+def test_failed_cells_fail_with_their_own_fits_error(monkeypatch):
+    """A cell whose covariance has no value (four copies of one row, which
+    the merge tree's cut into 3 makes a component of its own, without a
+    spread) fails in the stack with the error of its own fit, and is not
+    fitted again: the one fit of a cell on its own is the chosen one's (its
+    estimator)."""
+    X, _ = make_blobs(120, centers=[[0, 0], [6, 0]], random_state=0)
+    X = np.vstack([X, np.tile([[3.0, 9.0]], (4, 1))])
+    params = dict(n_components=[2, 3], covariance_types=["EVV"], random_state=0)
+    alone = _one_at_a_time(monkeypatch, OTGaussianMixtureSearch(**params), X)
+    refits = []
+    fit_cell = _selection._fit_cell
+    monkeypatch.setattr(
+        _selection,
+        "_fit_cell",
+        lambda *args: refits.append(args[4:]) or fit_cell(*args),
+    )
+    stacked = OTGaussianMixtureSearch(**params).fit(X)
+    assert refits == [(2, "EVV")]
+    statuses = stacked.cv_results_["status"]
+    assert [status.startswith("failed: ") for status in statuses] == [0, 1]
+    np.testing.assert_array_equal(statuses, alone.cv_results_["status"])
+
+
 @pytest.mark.parametrize("model", list(MODELS))
 @pytest.mark.parametrize("warm", [False, True])
 def test_stacked_m_step_is_each_cells(model, warm):
