@@ -700,10 +700,11 @@ def _newton_orientation(
     Where the Hessian is not positive definite, the step is Newton's with its
     eigenvalues in absolute value (:func:`_descent`). Each step turns no axis
     by more than half a radian, and halves until it lowers ``h`` by a part of
-    what its quadratic model predicts (Armijo), so that ``h`` never rises. A cell is done when a step changes ``h`` by at
-    most ``tol`` relative to ``1 + |h|``, the majorise-minimise iterations'
-    rule: after a step of Newton's quadratic convergence, ``h`` is then at
-    its least to round-off.
+    what its quadratic model predicts (Armijo), so that ``h`` never rises. A
+    cell is done when a step changes ``h`` by at most ``tol`` relative to
+    ``1 + |h|``, the majorise-minimise iterations' rule: after a step of
+    Newton's quadratic convergence, ``h`` is then at its least to
+    round-off.
 
     Returns
     -------
