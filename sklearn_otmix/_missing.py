@@ -119,7 +119,10 @@ class _Group(NamedTuple):
     :data:`FEW_PATTERNS`), the rows come pattern after pattern, ``runs``
     giving where each pattern's start (host integers), and ``pattern_spread``
     (n_patterns, m, d) is the patterns' ``spread`` (None in numpy): their
-    products are then matrix products, pattern by pattern."""
+    products are then matrix products, pattern by pattern.
+    ``inverted_by_entry`` and ``pairs_by_entry`` are ``inverted`` and
+    ``pairs`` entry by entry, ``(m, m, n)`` flattened (see
+    :func:`_inverse_by_entry`)."""
 
     host_rows: np.ndarray
     host_columns: np.ndarray
@@ -131,6 +134,8 @@ class _Group(NamedTuple):
     inverted: object
     runs: tuple | None = None
     pattern_spread: object = None
+    inverted_by_entry: object = None
+    pairs_by_entry: object = None
 
 
 class Layout(NamedTuple):
@@ -197,18 +202,23 @@ def _layout(host_missing, missing, like):
         if not numpy:
             spread = on_device(_spread(columns, d), dtype=like.dtype)
             pattern_spread = on_device(_spread(patterns, d), dtype=like.dtype)
+        inverted = _pairs(patterns if shared else columns, d)
+        pairs = _pairs(columns, d)
+        m = columns.shape[1]
         groups.append(
             _Group(
                 rows,
                 columns,
                 on_device(rows),
                 on_device((rows[:, None] * d + columns).ravel()),
-                on_device(_pairs(columns, d)),
+                on_device(pairs),
                 spread,
                 on_device(pattern) if shared else None,
-                on_device(_pairs(patterns if shared else columns, d)),
+                on_device(inverted),
                 runs,
                 pattern_spread,
+                on_device(_by_entry(inverted, m)),
+                on_device(_by_entry(pairs, m)),
             )
         )
     entries = [
@@ -235,6 +245,11 @@ def _spread(columns, d):
     """The 0/1 matrices ``(n, m, d)`` that put ``m`` values in the
     ``columns`` (n, m) of a row of ``d``."""
     return (columns[:, :, None] == np.arange(d)).astype(np.float64)
+
+
+def _by_entry(pairs, m):
+    """Flat indices ``(n, m, m)`` (flattened) reordered ``(m, m, n)``."""
+    return pairs.reshape(-1, m, m).transpose(1, 2, 0).ravel()
 
 
 def _pairs(columns, d):
@@ -270,72 +285,92 @@ def _inverse_and_log_det(matrices):
     LAPACK itself for fewer than :data:`UNROLLED_BATCH` matrices."""
     xp = namespace_of(matrices)
     m = matrices.shape[-1]
+    if m > 3 and math.prod(matrices.shape[:-2]) < UNROLLED_BATCH:
+        return xp.linalg.inv(matrices), xp.linalg.slogdet(matrices)[1]
+    inverse, log_det = _inverse_entries(lambda i, j: matrices[..., i, j], m, xp)
+    rows = [xp.stack(row, axis=-1) for row in inverse]
+    return xp.stack(rows, axis=-2), log_det
+
+
+def _inverse_by_entry(blocks):
+    """:func:`_inverse_and_log_det` of matrices laid out entry by entry,
+    ``(n_sets, m, m, n)``: entry ``(i, j)`` of the ``n`` matrices of each set
+    along the last axis, so that each operation of the closed forms and of
+    the unrolled factorisation runs along ``n`` (along ``m``, numpy's loops
+    are a few entries long and cost several times more). Returns the
+    inverses in the same layout and the log-determinants ``(n_sets, n)``."""
+    xp = namespace_of(blocks)
+    n_sets, m, _, n = blocks.shape
+    if m > 3 and n_sets * n < UNROLLED_BATCH:
+        inverse, log_det = _inverse_and_log_det(xp.permute_dims(blocks, (0, 3, 1, 2)))
+        return xp.permute_dims(inverse, (0, 2, 3, 1)), log_det
+    inverse, log_det = _inverse_entries(lambda i, j: blocks[:, i, j, :], m, xp)
+    flat = xp.stack([entry for row in inverse for entry in row], axis=1)
+    return xp.reshape(flat, (n_sets, m, m, n)), log_det
+
+
+def _inverse_entries(entry, m, xp):
+    """The entries of the inverses (a list of ``m`` lists of ``m`` arrays) and
+    the log-determinants of the positive definite matrices whose entry
+    ``(i, j)`` is ``entry(i, j)`` (arrays of one shape, the batch's):
+    adjugates up to ``m = 3``, else an unrolled Cholesky factorisation."""
     if m == 1:
-        return 1.0 / matrices, xp.log(matrices[..., 0, 0])
+        a = entry(0, 0)
+        return [[1.0 / a]], xp.log(a)
     if m == 2:
-        a, b, c = matrices[..., 0, 0], matrices[..., 0, 1], matrices[..., 1, 1]
+        a, b, c = entry(0, 0), entry(0, 1), entry(1, 1)
         determinant = a * c - b * b
-        adjugate = xp.stack(
-            [xp.stack([c, -b], axis=-1), xp.stack([-b, a], axis=-1)], axis=-2
-        )
-        return adjugate / determinant[..., None, None], xp.log(determinant)
+        scale = 1.0 / determinant
+        off = -b * scale
+        return [[c * scale, off], [off, a * scale]], xp.log(determinant)
     if m == 3:
         # The cofactors of a symmetric 3 x 3 matrix.
-        a, b, c = matrices[..., 0, 0], matrices[..., 0, 1], matrices[..., 0, 2]
-        e, f, i = matrices[..., 1, 1], matrices[..., 1, 2], matrices[..., 2, 2]
+        a, b, c = entry(0, 0), entry(0, 1), entry(0, 2)
+        e, f, i = entry(1, 1), entry(1, 2), entry(2, 2)
         c00, c01, c02 = e * i - f * f, c * f - b * i, b * f - c * e
         c11, c12, c22 = a * i - c * c, b * c - a * f, a * e - b * b
         determinant = a * c00 + b * c01 + c * c02
-        adjugate = xp.stack(
-            [
-                xp.stack([c00, c01, c02], axis=-1),
-                xp.stack([c01, c11, c12], axis=-1),
-                xp.stack([c02, c12, c22], axis=-1),
-            ],
-            axis=-2,
-        )
-        return adjugate / determinant[..., None, None], xp.log(determinant)
-    if math.prod(matrices.shape[:-2]) < UNROLLED_BATCH:
-        return xp.linalg.inv(matrices), xp.linalg.slogdet(matrices)[1]
-    return _unrolled_inverse(matrices)
+        scale = 1.0 / determinant
+        c00, c01, c02 = c00 * scale, c01 * scale, c02 * scale
+        c11, c12, c22 = c11 * scale, c12 * scale, c22 * scale
+        inverse = [[c00, c01, c02], [c01, c11, c12], [c02, c12, c22]]
+        return inverse, xp.log(determinant)
+    return _unrolled_inverse(entry, m, xp)
 
 
-def _unrolled_inverse(matrices):
-    """:func:`_inverse_and_log_det` through ``M = L L^T``, ``W = L^{-1}`` and
+def _unrolled_inverse(entry, m, xp):
+    """:func:`_inverse_entries` through ``M = L L^T``, ``W = L^{-1}`` and
     ``M^{-1} = W^T W``, each entry an array of the batch (``m^3 / 2``
     operations on arrays of the batch's size, exploiting the symmetry)."""
-    xp = namespace_of(matrices)
-    m = matrices.shape[-1]
     lower = [[None] * m for _ in range(m)]
     log_det = 0.0
     for j in range(m):
-        pivot = matrices[..., j, j]
+        pivot = entry(j, j)
         for k in range(j):
             pivot = pivot - lower[j][k] * lower[j][k]
         log_det = log_det + xp.log(pivot)
         lower[j][j] = xp.sqrt(pivot)
         for i in range(j + 1, m):
-            entry = matrices[..., i, j]
+            value = entry(i, j)
             for k in range(j):
-                entry = entry - lower[i][k] * lower[j][k]
-            lower[i][j] = entry / lower[j][j]
+                value = value - lower[i][k] * lower[j][k]
+            lower[i][j] = value / lower[j][j]
     inverse_lower = [[None] * m for _ in range(m)]
     for i in range(m):
         inverse_lower[i][i] = 1.0 / lower[i][i]
         for j in range(i):
-            entry = lower[i][j] * inverse_lower[j][j]
+            value = lower[i][j] * inverse_lower[j][j]
             for k in range(j + 1, i):
-                entry = entry + lower[i][k] * inverse_lower[k][j]
-            inverse_lower[i][j] = -entry * inverse_lower[i][i]
+                value = value + lower[i][k] * inverse_lower[k][j]
+            inverse_lower[i][j] = -value * inverse_lower[i][i]
     inverse = [[None] * m for _ in range(m)]
     for i in range(m):
         for j in range(i, m):
-            entry = inverse_lower[j][i] * inverse_lower[j][j]
+            value = inverse_lower[j][i] * inverse_lower[j][j]
             for k in range(j + 1, m):
-                entry = entry + inverse_lower[k][i] * inverse_lower[k][j]
-            inverse[i][j] = inverse[j][i] = entry
-    rows = [xp.stack(row, axis=-1) for row in inverse]
-    return xp.stack(rows, axis=-2), log_det
+                value = value + inverse_lower[k][i] * inverse_lower[k][j]
+            inverse[i][j] = inverse[j][i] = value
+    return inverse, log_det
 
 
 def _inverted_blocks(flat, group):
@@ -349,12 +384,22 @@ def _inverted_blocks(flat, group):
     return _inverse_and_log_det(xp.reshape(block, (flat.shape[0], -1, m, m)))
 
 
-def _per_row(array, group):
-    """``array`` (., n_blocks, ...) of ``group``'s inverted blocks, one entry
+def _inverted_by_entry(flat, group):
+    """:func:`_inverted_blocks` laid out entry by entry (see
+    :func:`_inverse_by_entry`): ``(K or 1, m, m, n_blocks)`` and the
+    log-determinants ``(K or 1, n_blocks)``."""
+    xp = namespace_of(flat)
+    m = group.host_columns.shape[1]
+    block = xp.take(flat, group.inverted_by_entry, axis=1)
+    return _inverse_by_entry(xp.reshape(block, (flat.shape[0], m, m, -1)))
+
+
+def _per_row(array, group, axis=1):
+    """``array`` of ``group``'s inverted blocks (along ``axis``), one entry
     per row of the group."""
     if group.pattern is None:
         return array
-    return namespace_of(array).take(array, group.pattern, axis=1)
+    return namespace_of(array).take(array, group.pattern, axis=axis)
 
 
 class _Completion:
@@ -596,43 +641,107 @@ class _Filled:
         start = 0
         for group in layout.groups:
             n_m, m = group.host_columns.shape
-            covariance, log_det_block = _inverted_blocks(flat, group)
+            # M^-1 (n_components or 1, m, m, n_blocks) and log det M, entry by
+            # entry (see _inverse_by_entry).
+            covariance, log_det_block = _inverted_by_entry(flat, group)
             log_det_block = _per_row(log_det_block, group)
-            # This group's r, row after row (n_components, n_m, m).
-            order = layout.to_groups[start : start + n_m * m]
-            part = xp.reshape(
-                xp.matrix_transpose(xp.take(r, order, axis=0)), (n_components, n_m, m)
+            # This group's r, entry by entry (n_components, m, n_m), laid out
+            # row by row.
+            order = xp.reshape(
+                xp.matrix_transpose(
+                    xp.reshape(layout.to_groups[start : start + n_m * m], (n_m, m))
+                ),
+                (-1,),
+            )
+            part = in_rows(
+                xp.reshape(
+                    xp.matrix_transpose(xp.take(r, order, axis=0)),
+                    (n_components, m, n_m),
+                )
             )
             start += n_m * m
             if group.runs is not None:
-                # A few patterns, each with its (m, m) inverse (kept so).
+                # A few patterns, each with its (m, m) inverse: matrix
+                # products, pattern by pattern.
                 runs = group.runs
+                inverses = xp.permute_dims(covariance, (0, 3, 1, 2))
+                rows = xp.permute_dims(part, (0, 2, 1))
                 shift = -xp.concat(
                     [
-                        part[:, runs[p] : runs[p + 1], :]
-                        @ xp.matrix_transpose(covariance[:, p, ...])
+                        rows[:, runs[p] : runs[p + 1], :]
+                        @ xp.matrix_transpose(inverses[:, p, ...])
                         for p in range(len(runs) - 1)
                     ],
                     axis=1,
                 )
+                shift = in_rows(xp.permute_dims(shift, (0, 2, 1)))
             else:
-                covariance = _per_row(covariance, group)
-                shift = -matrix_vector(covariance, part)
+                shift = -_entry_product(_per_row(covariance, group, axis=3), part)
+            quadratic = _entry_dots(part, shift)
             corrections.append(
                 (
                     group.host_rows,
-                    0.5 * (log_det_block + row_dots(part, shift) - m * _LOG_2PI),
+                    0.5 * (log_det_block + quadratic - m * _LOG_2PI),
                 )
             )
             self.conditional.append(covariance)
             self.shifts.append(shift)
-            shifts.append(xp.reshape(shift, (n_components, n_m * m)))
+            shifts.append(
+                xp.reshape(xp.permute_dims(shift, (0, 2, 1)), (n_components, n_m * m))
+            )
         # s in group order (n_components, n_missing).
         self.shift = xp.concat(shifts, axis=1) if shifts else xp.matrix_transpose(r)
         correction = xp.zeros((n_components, n), dtype=x.dtype, **on_device_of(x))
         self.cost = complete.cost(self.moments) + xp.matrix_transpose(
             rows_added(correction, corrections)
         )
+
+
+def _entry_product(matrices, vectors):
+    """``matrices @ vectors`` entry by entry: ``(K, m, m, n)`` by ``(K, m,
+    n)``, the ``n`` products along the last axis."""
+    if is_host_array(matrices):
+        return np.einsum("...abi,...bi->...ai", matrices, vectors)
+    return namespace_of(matrices).sum(matrices * vectors[:, None, :, :], axis=2)
+
+
+def _entry_dots(left, right):
+    """``sum_a left[:, a, i] right[:, a, i]``: ``(K, m, n)`` to ``(K, n)``."""
+    if is_host_array(left):
+        return np.einsum("...ai,...ai->...i", left, right)
+    return namespace_of(left).sum(left * right, axis=1)
+
+
+def _embedded_by_entry(values, group, d, patterns=False):
+    """:func:`~sklearn_otmix._backend.embedded_sums` of ``values`` laid out
+    entry by entry, ``(K, m, m, n)``: one per row of ``group``, or one per
+    pattern where ``patterns`` (numpy only)."""
+    if is_host_array(values):
+        K = values.shape[0]
+        pairs = group.inverted_by_entry if patterns else group.pairs_by_entry
+        index = pairs[None, :] + (np.arange(K) * (d * d))[:, None]
+        sums = np.bincount(index.ravel(), weights=values.ravel(), minlength=K * d * d)
+        return sums.reshape(K, d, d)
+    xp = namespace_of(values)
+    return embedded_sums(
+        xp.permute_dims(values, (0, 3, 1, 2)), group.spread, group.pairs, d
+    )
+
+
+def _pattern_sums(covariance, weight, group, d):
+    """``sum_i P_ik Cov_ik`` embedded in ``(d, d)`` matrices, numpy, for a
+    ``group`` whose rows share their patterns' conditional covariances
+    (``covariance``, one per pattern, entry by entry: (K or 1, m, m,
+    n_patterns); ``weight``, the rows' plan (K, n_m)): each pattern's rows'
+    weights summed first (one ``bincount``), the patterns of a few missing
+    entries being far fewer than the rows."""
+    K, n_patterns = weight.shape[0], covariance.shape[-1]
+    index = group.pattern[None, :] + (np.arange(K) * n_patterns)[:, None]
+    totals = np.bincount(
+        index.ravel(), weights=weight.ravel(), minlength=K * n_patterns
+    ).reshape(K, n_patterns)
+    values = covariance * totals[:, None, None, :]
+    return _embedded_by_entry(values, group, d, patterns=True)
 
 
 class FilledCost(NamedTuple):
@@ -695,23 +804,32 @@ class FilledCost(NamedTuple):
             weight = xp.take(weights, group.rows, axis=1)
             if group.runs is not None:
                 # Pattern by pattern: (sum_i P_ik) Cov_k + S^T diag(P_k) S.
+                inverses = xp.permute_dims(covariance, (0, 3, 1, 2))
+                rows = xp.permute_dims(shift, (0, 2, 1))
                 bounds = group.runs
                 values = []
                 for p in range(len(bounds) - 1):
                     w = weight[:, bounds[p] : bounds[p + 1]]
-                    s = shift[:, bounds[p] : bounds[p + 1], :]
+                    s = rows[:, bounds[p] : bounds[p + 1], :]
                     values.append(
-                        xp.sum(w, axis=1)[:, None, None] * covariance[:, p, ...]
+                        xp.sum(w, axis=1)[:, None, None] * inverses[:, p, ...]
                         + xp.matrix_transpose(s * w[:, :, None]) @ s
                     )
                 second = second + embedded_sums(
                     xp.stack(values, axis=1), group.pattern_spread, group.inverted, d
                 )
                 continue
-            values = shift[..., :, None] * shift[..., None, :]
-            values += covariance
-            values *= weight[:, :, None, None]
-            second = second + embedded_sums(values, group.spread, group.pairs, d)
+            # sum_i P_ik (s_ik s_ik^T + Cov_ik), entry by entry: the
+            # covariances' part pattern by pattern where the rows share them
+            # (numpy).
+            weighted = shift * weight[:, None, :]
+            values = weighted[:, :, None, :] * shift[:, None, :, :]
+            if group.pattern is None or not is_host_array(values):
+                per_row = _per_row(covariance, group, axis=3)
+                values = values + per_row * weight[:, None, None, :]
+            else:
+                second = second + _pattern_sums(covariance, weight, group, d)
+            second = second + _embedded_by_entry(values, group, d)
         return sums, _Correction(xp.matrix_transpose(runs[:, d, :]), second)
 
     def statistics(self, moment_sums):
