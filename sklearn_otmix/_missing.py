@@ -641,43 +641,49 @@ class _Filled:
         start = 0
         for group in layout.groups:
             n_m, m = group.host_columns.shape
-            # M^-1 (n_components or 1, m, m, n_blocks) and log det M, entry by
-            # entry (see _inverse_by_entry).
-            covariance, log_det_block = _inverted_by_entry(flat, group)
-            log_det_block = _per_row(log_det_block, group)
-            # This group's r, entry by entry (n_components, m, n_m), laid out
-            # row by row.
-            order = xp.reshape(
-                xp.matrix_transpose(
-                    xp.reshape(layout.to_groups[start : start + n_m * m], (n_m, m))
-                ),
-                (-1,),
-            )
-            part = in_rows(
-                xp.reshape(
-                    xp.matrix_transpose(xp.take(r, order, axis=0)),
-                    (n_components, m, n_m),
-                )
-            )
+            order = layout.to_groups[start : start + n_m * m]
             start += n_m * m
             if group.runs is not None:
                 # A few patterns, each with its (m, m) inverse: matrix
-                # products, pattern by pattern.
+                # products, pattern by pattern, row by row.
+                covariance, log_det_block = _inverted_blocks(flat, group)
                 runs = group.runs
-                inverses = xp.permute_dims(covariance, (0, 3, 1, 2))
-                rows = xp.permute_dims(part, (0, 2, 1))
+                part = in_rows(
+                    xp.reshape(
+                        xp.matrix_transpose(xp.take(r, order, axis=0)),
+                        (n_components, n_m, m),
+                    )
+                )
                 shift = -xp.concat(
                     [
-                        rows[:, runs[p] : runs[p + 1], :]
-                        @ xp.matrix_transpose(inverses[:, p, ...])
+                        part[:, runs[p] : runs[p + 1], :]
+                        @ xp.matrix_transpose(covariance[:, p, ...])
                         for p in range(len(runs) - 1)
                     ],
                     axis=1,
                 )
-                shift = in_rows(xp.permute_dims(shift, (0, 2, 1)))
+                quadratic = row_dots(part, shift)
+                flat_shift = xp.reshape(shift, (n_components, n_m * m))
             else:
+                # M^-1 (n_components or 1, m, m, n_blocks) and log det M, and
+                # r (n_components, m, n_m), entry by entry (see
+                # _inverse_by_entry).
+                covariance, log_det_block = _inverted_by_entry(flat, group)
+                order = xp.reshape(
+                    xp.matrix_transpose(xp.reshape(order, (n_m, m))), (-1,)
+                )
+                part = in_rows(
+                    xp.reshape(
+                        xp.matrix_transpose(xp.take(r, order, axis=0)),
+                        (n_components, m, n_m),
+                    )
+                )
                 shift = -_entry_product(_per_row(covariance, group, axis=3), part)
-            quadratic = _entry_dots(part, shift)
+                quadratic = _entry_dots(part, shift)
+                flat_shift = xp.reshape(
+                    xp.permute_dims(shift, (0, 2, 1)), (n_components, n_m * m)
+                )
+            log_det_block = _per_row(log_det_block, group)
             corrections.append(
                 (
                     group.host_rows,
@@ -686,9 +692,7 @@ class _Filled:
             )
             self.conditional.append(covariance)
             self.shifts.append(shift)
-            shifts.append(
-                xp.reshape(xp.permute_dims(shift, (0, 2, 1)), (n_components, n_m * m))
-            )
+            shifts.append(flat_shift)
         # s in group order (n_components, n_missing).
         self.shift = xp.concat(shifts, axis=1) if shifts else xp.matrix_transpose(r)
         correction = xp.zeros((n_components, n), dtype=x.dtype, **on_device_of(x))
@@ -803,16 +807,15 @@ class FilledCost(NamedTuple):
         ):
             weight = xp.take(weights, group.rows, axis=1)
             if group.runs is not None:
-                # Pattern by pattern: (sum_i P_ik) Cov_k + S^T diag(P_k) S.
-                inverses = xp.permute_dims(covariance, (0, 3, 1, 2))
-                rows = xp.permute_dims(shift, (0, 2, 1))
+                # Pattern by pattern, row by row: (sum_i P_ik) Cov_k + S^T
+                # diag(P_k) S.
                 bounds = group.runs
                 values = []
                 for p in range(len(bounds) - 1):
                     w = weight[:, bounds[p] : bounds[p + 1]]
-                    s = rows[:, bounds[p] : bounds[p + 1], :]
+                    s = shift[:, bounds[p] : bounds[p + 1], :]
                     values.append(
-                        xp.sum(w, axis=1)[:, None, None] * inverses[:, p, ...]
+                        xp.sum(w, axis=1)[:, None, None] * covariance[:, p, ...]
                         + xp.matrix_transpose(s * w[:, :, None]) @ s
                     )
                 second = second + embedded_sums(
