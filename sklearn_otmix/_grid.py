@@ -144,9 +144,10 @@ def _log_posteriors(moments, stack):
     The negative log-density of component ``k`` is ``w_k^T T`` with
     ``w_k = [d/2 log(2 pi) - log det L_k + nu_k^T Lambda_k nu_k / 2;
     -Lambda_k nu_k; Lambda_k,ab (halved on the diagonal)]``, ``nu_k =
-    mu_k - c`` (see :class:`_Moments`); ``(x - mu_k)^T Lambda_k (x - mu_k)
-    / 2`` in place of its quadratic part where ``nu_k^T Lambda_k nu_k``
-    exceeds ``CENTRE_RADIUS**2``."""
+    mu_k - c`` (see :class:`_Moments`), and the log-probabilities are
+    ``log pi_k - w_k^T T``, one product for all components; with
+    ``(x - mu_k)^T Lambda_k (x - mu_k) / 2`` in place of the quadratic part
+    where ``nu_k^T Lambda_k nu_k`` exceeds ``CENTRE_RADIUS**2``."""
     weights, means, _, precisions, log_det, segments = stack
     K, d = means.shape
     offsets = means - moments.centre

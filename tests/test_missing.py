@@ -31,6 +31,7 @@ from sklearn_otmix._gaussian import (
 from sklearn_otmix._missing import (
     UNROLLED_BATCH,
     _inverse_and_log_det,
+    _inverse_by_entry,
     missing_cost,
     missing_cost_of,
     missing_statistics,
@@ -232,6 +233,15 @@ def test_inverses_of_each_size_equal_lapack(m, batch):
     inverse, log_det = _inverse_and_log_det(matrices)
     np.testing.assert_allclose(inverse, np.linalg.inv(matrices), rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(log_det, np.linalg.slogdet(matrices)[1], rtol=1e-12)
+    # Laid out entry by entry, in two sets: (2, m, m, batch).
+    sets = np.stack([matrices, matrices[::-1]])
+    inverse, log_det = _inverse_by_entry(
+        np.ascontiguousarray(sets.transpose(0, 2, 3, 1))
+    )
+    np.testing.assert_allclose(
+        inverse.transpose(0, 3, 1, 2), np.linalg.inv(sets), rtol=1e-9, atol=1e-12
+    )
+    np.testing.assert_allclose(log_det, np.linalg.slogdet(sets)[1], rtol=1e-12)
 
 
 @pytest.mark.parametrize("form", FORMS)
