@@ -283,7 +283,7 @@ def _run(cases, args, scale):
         where = f"torch {device.torch.__version__} on {args.device}"
         if device.cuda:
             where += f" ({device.torch.cuda.get_device_name()})"
-    blas = threadpool_info()
+    blas = [pool for pool in threadpool_info() if pool["user_api"] == "blas"]
     threads = max((pool["num_threads"] for pool in blas), default=1)
     print(
         f"{platform.processor() or platform.machine()}, numpy {np.__version__}, "

@@ -329,7 +329,7 @@ def format_table(rows, rst=False):
 
 
 def _versions(with_r):
-    blas = threadpool_info()
+    blas = [pool for pool in threadpool_info() if pool["user_api"] == "blas"]
     threads = max((pool["num_threads"] for pool in blas), default=1)
     ours = (
         f"{platform.processor() or platform.machine()}, numpy {np.__version__}, "

@@ -205,7 +205,7 @@ def main():
     parser.add_argument("--rst", action="store_true", help="an RST table")
     args = parser.parse_args()
     n_samples = 20_000 if args.quick else args.n
-    blas = threadpool_info()
+    blas = [pool for pool in threadpool_info() if pool["user_api"] == "blas"]
     threads = blas[0]["num_threads"] if blas else "?"
     print(
         f"{platform.machine()}, numpy {np.__version__}, {threads} BLAS thread(s); "

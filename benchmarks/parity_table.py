@@ -58,7 +58,9 @@ def main():
                 same_iter &= ours.n_iter_ == theirs.n_iter_
                 same_labels &= bool(np.all(ours.predict(X) == theirs.predict(X)))
             flags = ["yes" if flag else "NO" for flag in (same_iter, same_labels)]
-            print(f"| {dataset} | {covariance_type} | " + " | ".join(cells + flags) + " |")
+            print(
+                f"| {dataset} | {covariance_type} | " + " | ".join(cells + flags) + " |"
+            )
 
 
 if __name__ == "__main__":
