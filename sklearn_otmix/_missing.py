@@ -695,10 +695,10 @@ class _Filled:
             shifts.append(flat_shift)
         # s in group order (n_components, n_missing).
         self.shift = xp.concat(shifts, axis=1) if shifts else xp.matrix_transpose(r)
-        correction = xp.zeros((n_components, n), dtype=x.dtype, **on_device_of(x))
-        self.cost = complete.cost(self.moments) + xp.matrix_transpose(
-            rows_added(correction, corrections)
-        )
+        # The corrections added to the complete-data costs in their rows (in
+        # place in numpy: the costs are this block's own product).
+        cost = xp.matrix_transpose(complete.cost(self.moments))
+        self.cost = xp.matrix_transpose(rows_added(cost, corrections))
 
 
 def _entry_product(matrices, vectors):
