@@ -140,6 +140,16 @@ def fill_where(values, mask, value):
     return xp.where(mask, filler, values)
 
 
+def added_at(values, pairs, n_features):
+    """numpy: for each leading index ``k``, the entries of ``values[k]`` (in
+    C order) added into a ``(d, d)`` matrix at the flat ``pairs``, one per
+    entry: one ``bincount``, shape (K, d, d)."""
+    K, d = values.shape[0], n_features
+    index = pairs[None, :] + (np.arange(K) * (d * d))[:, None]
+    sums = np.bincount(index.ravel(), weights=values.ravel(), minlength=K * d * d)
+    return sums.reshape(K, d, d)
+
+
 def embedded_sums(values, spread, pairs, n_features):
     """``sum_i E_i^T V_ki E_i`` for each leading index ``k``: the ``(m, m)``
     matrices ``values`` (shape (K, n, m, m)) added into the ``(d, d)``
@@ -150,9 +160,7 @@ def embedded_sums(values, spread, pairs, n_features):
     K, n, m, _ = values.shape
     d = n_features
     if array_api_compat.is_numpy_array(values):
-        index = pairs[None, :] + (np.arange(K) * (d * d))[:, None]
-        sums = np.bincount(index.ravel(), weights=values.ravel(), minlength=K * d * d)
-        return sums.reshape(K, d, d)
+        return added_at(values, pairs, d)
     xp = namespace_of(values)
     placed = xp.reshape(values @ spread, (K, n * m, d))
     return xp.matrix_transpose(xp.reshape(spread, (n * m, d))) @ placed

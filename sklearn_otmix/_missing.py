@@ -58,6 +58,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ._backend import (
+    added_at,
     asarray,
     astype,
     embedded_sums,
@@ -721,11 +722,8 @@ def _embedded_by_entry(values, group, d, patterns=False):
     entry by entry, ``(K, m, m, n)``: one per row of ``group``, or one per
     pattern where ``patterns`` (numpy only)."""
     if is_host_array(values):
-        K = values.shape[0]
         pairs = group.inverted_by_entry if patterns else group.pairs_by_entry
-        index = pairs[None, :] + (np.arange(K) * (d * d))[:, None]
-        sums = np.bincount(index.ravel(), weights=values.ravel(), minlength=K * d * d)
-        return sums.reshape(K, d, d)
+        return added_at(values, pairs, d)
     xp = namespace_of(values)
     return embedded_sums(
         xp.permute_dims(values, (0, 3, 1, 2)), group.spread, group.pairs, d

@@ -199,3 +199,21 @@ def objective(cost, plan, sample_mass, weights, reg, reg_m, target_weights):
     terms = objective_terms(cost, plan, sample_mass, xp.log(weights), reg)
     column = xp.sum(plan, axis=0) / total
     return float(terms) / total + column_term(column, target_weights, reg_m)
+
+
+def weighted_scatter(X, z):
+    """The masses ``n_k`` and scatter matrices ``W_k = sum_i z_ik (x_i -
+    mu_k)(x_i - mu_k)^T`` about the weighted means of responsibilities ``z``
+    (n, K): the statistics of an M-step, from the rows."""
+    mass = z.sum(axis=0)
+    means = (z.T @ X) / mass[:, None]
+    centred = X[None] - means[:, None]
+    return mass, np.einsum("nk,kni,knj->kij", z, centred, centred)
+
+
+def m_step_objective(mass, scatter, covariances):
+    """What the M-step maximises over the covariances:
+    ``-1/2 sum_k (n_k log det Sigma_k + tr(W_k Sigma_k^-1))``."""
+    log_det = np.linalg.slogdet(covariances)[1]
+    trace = np.einsum("kij,kji->k", scatter, np.linalg.inv(covariances))
+    return -0.5 * float(np.sum(mass * log_det + trace))

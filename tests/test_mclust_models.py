@@ -7,7 +7,12 @@ import subprocess
 
 import numpy as np
 import pytest
-from helpers import MCLUST_MISSING, benchmark_module
+from helpers import (
+    MCLUST_MISSING,
+    benchmark_module,
+    m_step_objective,
+    weighted_scatter,
+)
 from sklearn.datasets import load_iris, load_wine
 from sklearn.preprocessing import StandardScaler
 
@@ -68,28 +73,17 @@ def test_m_step_equals_mclust(tmp_path, name, model):
     )
     d = X.shape[1]
     theirs = np.loadtxt(tmp_path / "sigma.txt").reshape(3, d, d)
-    mass = z.sum(axis=0)
-    means = (z.T @ X) / mass[:, None]
-    centred = X[None] - means[:, None]
-    scatter = np.einsum("nk,kni,knj->kij", z, centred, centred)
+    mass, scatter = weighted_scatter(X, z)
     ours = model_covariances(mass, scatter, model)
     if model == "VVE":
         # mclust 6 leaves the volumes out of VVE's orientation update, so its
         # M-step falls short of the maximum: ours must do at least as well.
-        assert _m_step_objective(mass, scatter, ours) >= _m_step_objective(
+        assert m_step_objective(mass, scatter, ours) >= m_step_objective(
             mass, scatter, theirs
-        ) - 1e-9 * abs(_m_step_objective(mass, scatter, theirs))
+        ) - 1e-9 * abs(m_step_objective(mass, scatter, theirs))
         return
     scale = np.abs(theirs).max()
     np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-5 * scale)
-
-
-def _m_step_objective(mass, scatter, covariances):
-    """What the M-step maximises over the covariances:
-    ``-1/2 sum_k (n_k log det Sigma_k + tr(W_k Sigma_k^-1))``."""
-    log_det = np.linalg.slogdet(covariances)[1]
-    trace = np.einsum("kij,kji->k", scatter, np.linalg.inv(covariances))
-    return -0.5 * float(np.sum(mass * log_det + trace))
 
 
 def test_vve_m_step_is_a_maximum():
@@ -99,12 +93,9 @@ def test_vve_m_step_is_a_maximum():
     no higher."""
     X, y = load_iris(return_X_y=True)
     z = np.eye(3)[y]
-    mass = z.sum(axis=0)
-    means = (z.T @ X) / mass[:, None]
-    centred = X[None] - means[:, None]
-    scatter = np.einsum("nk,kni,knj->kij", z, centred, centred)
+    mass, scatter = weighted_scatter(X, z)
     ours = model_covariances(mass, scatter, "VVE")
-    best = _m_step_objective(mass, scatter, ours)
+    best = m_step_objective(mass, scatter, ours)
     for i in range(4):
         for j in range(i + 1, 4):
             for angle in (-1e-3, 1e-3):
@@ -112,7 +103,7 @@ def test_vve_m_step_is_a_maximum():
                 c, s = np.cos(angle), np.sin(angle)
                 rotation[[i, i, j, j], [i, j, i, j]] = c, -s, s, c
                 turned = rotation @ ours @ rotation.T
-                assert _m_step_objective(mass, scatter, turned) <= best + 1e-9
+                assert m_step_objective(mass, scatter, turned) <= best + 1e-9
 
 
 @pytest.mark.parametrize("model", ["EEE", "VEE", "EVE", "VVE", "EEV", "VEV", "EVV"])

@@ -4,6 +4,7 @@ against the majorise-minimise iterations run to their fixed point."""
 
 import numpy as np
 import pytest
+from helpers import m_step_objective, weighted_scatter
 from scipy.linalg import expm
 from sklearn.datasets import load_iris, load_wine
 from sklearn.preprocessing import StandardScaler
@@ -16,13 +17,6 @@ from sklearn_otmix._models import (
     _profile,
     model_covariances,
 )
-
-
-def _scatter(X, z):
-    mass = z.sum(axis=0)
-    means = (z.T @ X) / mass[:, None]
-    centred = X[None] - means[:, None]
-    return mass, np.einsum("nk,kni,knj->kij", z, centred, centred)
 
 
 def _skew(coordinates, d):
@@ -78,9 +72,7 @@ def test_newton_terms_are_the_derivatives_of_the_criterion(variable_volume):
                 for p in basis
             ]
         ) / (4 * step**2)
-        np.testing.assert_allclose(
-            hessian[g], second, atol=1e-5 * np.abs(second).max()
-        )
+        np.testing.assert_allclose(hessian[g], second, atol=1e-5 * np.abs(second).max())
 
 
 def _cases():
@@ -102,22 +94,14 @@ def test_orientation_is_the_fixed_point_of_the_majorise_minimise_steps(
     where those iterations are slowest."""
     X = _cases()[name]
     z = np.random.RandomState(0).dirichlet(np.ones(3), size=len(X))
-    mass, scatter = _scatter(X, z)
+    mass, scatter = weighted_scatter(X, z)
     ours = model_covariances(mass, scatter, model)
     monkeypatch.setattr(_models, "MM_STEPS", 10**9)
     fixed_point = model_covariances(mass, scatter, model, tol=0.0, max_iter=200_000)
     scale = np.abs(fixed_point).max()
     np.testing.assert_allclose(ours, fixed_point, rtol=0, atol=1e-6 * scale)
-    theirs = _objective(mass, scatter, fixed_point)
-    assert _objective(mass, scatter, ours) >= theirs - 1e-12 * abs(theirs)
-
-
-def _objective(mass, scatter, covariances):
-    """What the M-step maximises over the covariances:
-    ``-1/2 sum_k (n_k log det Sigma_k + tr(W_k Sigma_k^-1))``."""
-    log_det = np.linalg.slogdet(covariances)[1]
-    trace = np.einsum("kij,kji->k", scatter, np.linalg.inv(covariances))
-    return -0.5 * float(np.sum(mass * log_det + trace))
+    theirs = m_step_objective(mass, scatter, fixed_point)
+    assert m_step_objective(mass, scatter, ours) >= theirs - 1e-12 * abs(theirs)
 
 
 @pytest.mark.parametrize("model", ["EVE", "VVE"])
@@ -128,9 +112,9 @@ def test_newton_goes_on_from_where_the_steps_stop_early(model):
     finish reaches is at least theirs, and higher on wine."""
     X = _cases()["wine"]
     z = np.random.RandomState(1).dirichlet(np.ones(3), size=len(X))
-    mass, scatter = _scatter(X, z)
-    ours = _objective(mass, scatter, model_covariances(mass, scatter, model))
+    mass, scatter = weighted_scatter(X, z)
+    ours = m_step_objective(mass, scatter, model_covariances(mass, scatter, model))
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(_models, "MM_STEPS", 10**9)
         steps_alone = model_covariances(mass, scatter, model)
-    assert ours > _objective(mass, scatter, steps_alone)
+    assert ours > m_step_objective(mass, scatter, steps_alone)
