@@ -363,6 +363,8 @@ class OTGaussianMixture(DensityMixin, BaseOTMixture):
     # ----------------------------------------------------------------------------
     # Fitting
 
+    @_fit_context(prefer_skip_nested_validation=True)
+    @keeps_state_on_error
     def fit(self, X, y=None, sample_weight=None):
         """Fit the mixture by block-coordinate descent on the transport objective.
 
@@ -385,7 +387,7 @@ class OTGaussianMixture(DensityMixin, BaseOTMixture):
         self : OTGaussianMixture
             The fitted estimator.
         """
-        self.fit_predict(X, y, sample_weight=sample_weight)
+        self._fit(X, sample_weight)
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -409,6 +411,13 @@ class OTGaussianMixture(DensityMixin, BaseOTMixture):
         labels : ndarray of shape (n_samples,)
             Component labels; a lazy Dask array for a Dask ``X``.
         """
+        samples = self._fit(X, sample_weight)
+        # Labels from the final parameters, so fit_predict(X) == fit(X).predict(X).
+        return self._rows(samples, component_of, dtype="int64")
+
+    def _fit(self, X, sample_weight):
+        """The fit of :meth:`fit` and :meth:`fit_predict`; returns its
+        samples (:meth:`fit` reads no labels from them)."""
         check_noise_settings(
             self.noise, self.noise_init, self.reg_m, is_dask_collection(X)
         )
@@ -424,8 +433,7 @@ class OTGaussianMixture(DensityMixin, BaseOTMixture):
         # A fit starts partial_fit's stream afresh.
         for name in ("n_steps_", "_stream"):
             self.__dict__.pop(name, None)
-        # Labels from the final parameters, so fit_predict(X) == fit(X).predict(X).
-        return self._rows(samples, component_of, dtype="int64")
+        return samples
 
     @available_if(_streams)
     @_fit_context(prefer_skip_nested_validation=True)
