@@ -310,8 +310,11 @@ class BaseOTMixture(BaseEstimator):
 
     def _rows(self, samples, function, **shape):
         """Per-row ``function`` of the fitted mixture (lazy for Dask; see
-        :mod:`sklearn_otmix._density`)."""
-        function = partial(function, mixture=self._mixture(), form=self._form)
+        :mod:`sklearn_otmix._density`): where the rows miss entries, found
+        from the samples' cache of where they are (the fit's, for its
+        labels)."""
+        mixture = self._mixture()._replace(layouts=samples.layouts)
+        function = partial(function, mixture=mixture, form=self._form)
         return samples.rows(function, **shape)
 
     def _n_parameters(self):

@@ -56,6 +56,7 @@ import math
 from typing import NamedTuple
 
 import numpy as np
+import scipy.sparse
 
 from ._backend import (
     added_at,
@@ -148,7 +149,8 @@ class Layout(NamedTuple):
     (``column_rows``, on the device), where each column's run starts
     (``column_starts``, d + 1 host integers), and the permutations between
     the two orders (``to_columns`` takes values in group order to column
-    order, ``to_groups`` back)."""
+    order, ``to_groups`` back); the column order leaves out the groups of a
+    few patterns (:attr:`_Group.runs`), which go pattern by pattern."""
 
     missing: object
     observed: object
@@ -188,8 +190,7 @@ def _layout(host_missing, missing, like):
 
     groups = []
     for rows, columns in _by_missing_count(host_missing):
-        patterns, pattern = np.unique(columns, axis=0, return_inverse=True)
-        pattern = pattern.ravel()
+        patterns, pattern = _patterns(columns, d)
         few = patterns.shape[0] <= FEW_PATTERNS
         shared = few or 2 * patterns.shape[0] <= rows.size
         runs = None
@@ -225,10 +226,16 @@ def _layout(host_missing, missing, like):
     entries = [
         (group.host_rows[:, None] * d + group.host_columns).ravel() for group in groups
     ]
+    # The column order: the entries of the groups of many patterns (those
+    # of a few go pattern by pattern).
+    by_column = [
+        flat for flat, group in zip(entries, groups, strict=True) if group.runs is None
+    ]
     entries = np.concatenate(entries or [np.zeros(0, np.int64)])
+    by_column = np.concatenate(by_column or [np.zeros(0, np.int64)])
     observed = (d - np.count_nonzero(host_missing, axis=1)).astype(np.float64)
-    rows, columns = np.divmod(entries, d)
-    to_columns = np.lexsort((rows, columns))
+    rows, columns = np.divmod(by_column, d)
+    to_columns = np.argsort(columns * n + rows)
     starts = np.searchsorted(columns[to_columns], np.arange(d + 1))
     return Layout(
         missing,
@@ -240,6 +247,20 @@ def _layout(host_missing, missing, like):
         on_device(to_columns),
         on_device(np.argsort(to_columns)),
     )
+
+
+def _patterns(columns, d):
+    """The distinct rows of ``columns`` (n, m), ascending columns in each,
+    in lexicographic order, and the index of each row's: through one
+    integer per row (the columns as the digits of a number in base ``d``,
+    which orders as the rows do) where it fits in 63 bits."""
+    n, m = columns.shape
+    if m * math.log2(max(d, 2)) >= 63:
+        patterns, pattern = np.unique(columns, axis=0, return_inverse=True)
+        return patterns, pattern.ravel()
+    code = columns @ (d ** np.arange(m - 1, -1, -1, dtype=np.int64))
+    _, first, pattern = np.unique(code, return_index=True, return_inverse=True)
+    return columns[first], pattern.ravel()
 
 
 def _spread(columns, d):
@@ -616,74 +637,52 @@ class _Filled:
         complete, centre = cost.complete, cost.centre
         xp = namespace_of(centre)
         x = complete.working(x)
-        n, d = x.shape
+        d = x.shape[1]
         self.layout = layout
         filled = xp.where(layout.missing, centre, x)
         self.moments = complete.moments(filled)
-        # The filled rows less c, with a column of ones, at each missing
-        # entry, column after column: (n_missing, d + 1).
-        ones = xp.ones((n, 1), dtype=x.dtype, **on_device_of(x))
-        self.by_column = xp.take(
-            xp.concat([filled - centre, ones], axis=1), layout.column_rows, axis=0
-        )
-        # r, column after column: y Lambda_k[:, j] - [Lambda_k (mu_k - c)]_j.
+        # r, column after column: y Lambda_k[:, j] - [Lambda_k (mu_k - c)]_j,
+        # with y the rows filled at c, less c.
+        self.centred = filled - centre
         starts = layout.column_starts
         runs = [
-            self.by_column[starts[j] : starts[j + 1], :d]
-            @ xp.matrix_transpose(cost.precisions[:, :, j])
-            - cost.offsets[:, j]
+            cost.columns[j, ...]
+            @ xp.matrix_transpose(
+                xp.take(
+                    self.centred, layout.column_rows[starts[j] : starts[j + 1]], axis=0
+                )
+            )
+            - cost.offsets[:, j : j + 1]
             for j in range(d)
         ]
-        r = xp.concat(runs, axis=0)
+        # (n_components, n_missing)
+        r = xp.concat(runs, axis=1)
         n_components = cost.offsets.shape[0]
         flat = xp.reshape(cost.precisions, (cost.precisions.shape[0], d * d))
-        self.conditional, self.shifts, shifts = [], [], []
+        self.conditional, self.shifts = [], []
         corrections = []
         start = 0
         for group in layout.groups:
             n_m, m = group.host_columns.shape
-            order = layout.to_groups[start : start + n_m * m]
-            start += n_m * m
+            # M^-1 (n_components or 1, m, m, n_blocks) and log det M, and r
+            # and the shifts (n_components, m, n_m), entry by entry (see
+            # _inverse_by_entry).
+            covariance, log_det_block = _inverted_by_entry(flat, group)
             if group.runs is not None:
-                # A few patterns, each with its (m, m) inverse: matrix
-                # products, pattern by pattern, row by row.
-                covariance, log_det_block = _inverted_blocks(flat, group)
-                runs = group.runs
-                part = in_rows(
-                    xp.reshape(
-                        xp.matrix_transpose(xp.take(r, order, axis=0)),
-                        (n_components, n_m, m),
-                    )
+                # A few patterns: r and the shifts are matrix products,
+                # pattern by pattern.
+                shift, quadratic = _pattern_shifts(
+                    self.centred, cost, group, covariance
                 )
-                shift = -xp.concat(
-                    [
-                        part[:, runs[p] : runs[p + 1], :]
-                        @ xp.matrix_transpose(covariance[:, p, ...])
-                        for p in range(len(runs) - 1)
-                    ],
-                    axis=1,
-                )
-                quadratic = row_dots(part, shift)
-                flat_shift = xp.reshape(shift, (n_components, n_m * m))
             else:
-                # M^-1 (n_components or 1, m, m, n_blocks) and log det M, and
-                # r (n_components, m, n_m), entry by entry (see
-                # _inverse_by_entry).
-                covariance, log_det_block = _inverted_by_entry(flat, group)
+                order = layout.to_groups[start : start + n_m * m]
+                start += n_m * m
                 order = xp.reshape(
                     xp.matrix_transpose(xp.reshape(order, (n_m, m))), (-1,)
                 )
-                part = in_rows(
-                    xp.reshape(
-                        xp.matrix_transpose(xp.take(r, order, axis=0)),
-                        (n_components, m, n_m),
-                    )
-                )
+                part = xp.reshape(xp.take(r, order, axis=1), (n_components, m, n_m))
                 shift = -_entry_product(_per_row(covariance, group, axis=3), part)
                 quadratic = _entry_dots(part, shift)
-                flat_shift = xp.reshape(
-                    xp.permute_dims(shift, (0, 2, 1)), (n_components, n_m * m)
-                )
             log_det_block = _per_row(log_det_block, group)
             corrections.append(
                 (
@@ -693,13 +692,46 @@ class _Filled:
             )
             self.conditional.append(covariance)
             self.shifts.append(shift)
-            shifts.append(flat_shift)
-        # s in group order (n_components, n_missing).
-        self.shift = xp.concat(shifts, axis=1) if shifts else xp.matrix_transpose(r)
         # The corrections added to the complete-data costs in their rows (in
         # place in numpy: the costs are this block's own product).
         cost = xp.matrix_transpose(complete.cost(self.moments))
         self.cost = xp.matrix_transpose(rows_added(cost, corrections))
+
+    def column_shifts(self):
+        """The shifts ``s`` of the missing entries in the column order of
+        the layout: (n_components, n_entries)."""
+        layout = self.layout
+        xp = namespace_of(layout.entries)
+        flat = []
+        for group, shift in zip(layout.groups, self.shifts, strict=True):
+            if group.runs is None:
+                shift = xp.permute_dims(shift, (0, 2, 1))
+                flat.append(xp.reshape(shift, (shift.shape[0], -1)))
+        if not flat:
+            return None
+        return xp.take(xp.concat(flat, axis=1), layout.to_columns, axis=1)
+
+
+def _pattern_shifts(centred, cost, group, covariance):
+    """The shifts ``s = -M^{-1} r`` (n_components, m, n_m) and the
+    terms ``r^T s = -r^T M^{-1} r`` (n_components, n_m) of a group of a few
+    patterns, rows ``centred`` (filled at the centre, less it): for each
+    pattern, ``r`` is one matrix product, ``Lambda_k[J, :] y - [Lambda_k
+    (mu_k - c)]_J`` for its missing columns ``J``."""
+    xp = namespace_of(centred)
+    runs = group.runs
+    shifts, quadratics = [], []
+    for p in range(len(runs) - 1):
+        columns = group.host_columns[runs[p], :]
+        index = asarray(columns, xp, **on_device_of(centred))
+        rows = xp.take(centred, group.rows[runs[p] : runs[p + 1]], axis=0)
+        block = xp.take(cost.precisions, index, axis=1)
+        offsets = xp.take(cost.offsets, index, axis=1)
+        r = block @ xp.matrix_transpose(rows) - offsets[:, :, None]
+        shift = -(covariance[:, :, :, p] @ r)
+        shifts.append(shift)
+        quadratics.append(xp.sum(r * shift, axis=1))
+    return xp.concat(shifts, axis=2), xp.concat(quadratics, axis=1)
 
 
 def _entry_product(matrices, vectors):
@@ -730,6 +762,96 @@ def _embedded_by_entry(values, group, d, patterns=False):
     )
 
 
+#: The largest share of a block's pairs of a row with holes and a component
+#: that :func:`_kept_pairs_correction` takes pair by pair; above it (a plan
+#: spread over the components, in a fit's first iterations), the missing
+#: entries' terms are summed over all pairs, entry by entry (the two took
+#: about as long at 0.4 on ``bench_missing.py``'s blocks).
+KEPT_SHARE = 0.4
+
+
+def _kept_pairs_correction(filled, plan):
+    """The :class:`_Correction` of a block (numpy) from the pairs of a row
+    with holes and a component that weigh in it, or None where those are
+    more than :data:`KEPT_SHARE` of them.
+
+    A component's pairs whose plan entry is below ``eps`` times its mean
+    entry in the block weigh, all together, less than one rounding of its
+    mass there: each is read as its row filled at the centre (all its terms
+    left out together, so that the row's contribution stays a scatter).
+    Those are most pairs once the components have found their rows: a row
+    is near few of them. The kept pairs' terms: ``P_ik (s s^T + Cov_ik)``
+    added at their missing blocks' entries (one ``bincount`` per group),
+    ``P_ik s`` at their missing entries, and the cross terms ``sum_i P_ik
+    s_ik y_i^T`` as one sparse product: the weighted shifts, a row per
+    component and missing column, a column per row with holes, by those
+    rows filled at the centre (``y``)."""
+    n, K = plan.shape
+    layout = filled.layout
+    d = layout.missing.shape[1]
+    if not layout.groups:
+        return None
+    threshold = np.finfo(plan.dtype).eps * np.sum(plan, axis=0) / max(n, 1)
+    holed = np.concatenate([group.host_rows for group in layout.groups])
+    weights = plan[holed, :]
+    keep = weights > threshold
+    if np.count_nonzero(keep) > KEPT_SHARE * keep.size:
+        return None
+    # The kept pairs, row after row (rows in the groups' order).
+    row, k = np.nonzero(keep)
+    weights = weights[row, k]
+    second = np.zeros(K * d * d, dtype=plan.dtype)
+    places, values, counts = [], [], []
+    start = 0
+    for group, covariance, shift in zip(
+        layout.groups, filled.conditional, filled.shifts, strict=True
+    ):
+        n_m, m = group.host_columns.shape
+        lo, hi = np.searchsorted(row, (start, start + n_m))
+        i, kk, w = row[lo:hi] - start, k[lo:hi], weights[lo:hi]
+        start += n_m
+        own = kk if covariance.shape[0] > 1 else np.zeros_like(kk)
+        block = i if group.pattern is None else group.pattern[i]
+        s, cov = shift[kk, :, i], covariance[own, :, :, block]
+        weighted = s * w[:, None]
+        cov *= w[:, None, None]
+        cov += weighted[:, :, None] * s[:, None, :]
+        pairs = group.pairs.reshape(n_m, m * m)[i] + (kk * d * d)[:, None]
+        second += np.bincount(pairs.ravel(), weights=cov.ravel(), minlength=K * d * d)
+        places.append((group.host_columns[i] + (kk * d)[:, None]).ravel())
+        values.append(weighted.ravel())
+        counts.append(np.full(n_m, m))
+    second = second.reshape(K, d, d)
+    places, values = np.concatenate(places), np.concatenate(values)
+    first = np.bincount(places, weights=values, minlength=K * d).reshape(K, d)
+    # Column i of the weighted shifts: row i's kept pairs, m entries each.
+    per_row = np.bincount(row, minlength=holed.shape[0]) * np.concatenate(counts)
+    starts = np.concatenate([[0], np.cumsum(per_row)])
+    shifts = scipy.sparse.csc_array(
+        (values, places, starts), shape=(K * d, holed.shape[0])
+    )
+    cross = (shifts @ filled.centred[holed, :]).reshape(K, d, d)
+    second += cross
+    second += cross.transpose(0, 2, 1)
+    return _Correction(first, second)
+
+
+def _placed(rows, group, p, first):
+    """Pattern ``p``'s ``rows`` (K, m, d) and ``first`` (K, m) of ``group``,
+    in its missing columns of (K, d, d) and (K, d) zeros."""
+    xp = namespace_of(rows)
+    K, m, d = rows.shape
+    if is_host_array(rows):
+        columns = group.host_columns[group.runs[p], :]
+        placed = np.zeros((K, d, d), dtype=rows.dtype)
+        flat = np.zeros((K, d), dtype=rows.dtype)
+        placed[:, columns, :] = rows
+        flat[:, columns] = first
+        return placed, flat
+    spread = group.pattern_spread[p, ...]
+    return xp.matrix_transpose(spread) @ rows, first @ spread
+
+
 def _pattern_sums(covariance, weight, group, d):
     """``sum_i P_ik Cov_ik`` embedded in ``(d, d)`` matrices, numpy, for a
     ``group`` whose rows share their patterns' conditional covariances
@@ -753,13 +875,16 @@ class FilledCost(NamedTuple):
     its centre ``c`` (near the components), corrected in each row's missing
     block (:class:`_Filled`): the complete data's matrix products, and work
     of the size of the missing entries. Same interface as
-    :class:`MissingCost`; ``precisions`` (K or 1, d, d) and ``offsets``
-    ``Lambda_k (mu_k - c)`` (K, d) in the E-step's dtype."""
+    :class:`MissingCost`; ``precisions`` (K or 1, d, d), ``offsets``
+    ``Lambda_k (mu_k - c)`` (K, d) and ``columns``, the precisions' columns
+    as matrices ``(K, d)`` (shape (d, K, d): ``Lambda_k[:, j]`` as row ``k``
+    of ``columns[j]``), in the E-step's dtype."""
 
     complete: object
     centre: np.ndarray
     precisions: np.ndarray
     offsets: np.ndarray
+    columns: np.ndarray
     form: str
     layouts: dict | None = None
 
@@ -782,39 +907,59 @@ class FilledCost(NamedTuple):
         layout = filled.layout
         sums = self.complete.moment_sums(filled.moments, plan, row_mass)
         plan = self.complete.working(plan)
+        if is_host_array(plan):
+            correction = _kept_pairs_correction(filled, plan)
+            if correction is not None:
+                return sums, correction
         n_components, d = self.offsets.shape
-        # P_ik s_ik at each missing entry, column after column: (n_missing, K).
-        shifts = xp.take(filled.shift, layout.to_columns, axis=1)
-        weighted = xp.take(plan, layout.column_rows, axis=0) * xp.matrix_transpose(
-            shifts
-        )
-        # sum_i P_ik s_ikj [y_i, 1] for each column j: (d, d + 1, K).
-        starts = layout.column_starts
-        runs = xp.stack(
-            [
-                xp.matrix_transpose(filled.by_column[starts[j] : starts[j + 1], :])
-                @ weighted[starts[j] : starts[j + 1], :]
-                for j in range(d)
-            ]
-        )
-        cross = xp.permute_dims(runs[:, :d, :], (2, 1, 0))
-        second = cross + xp.matrix_transpose(cross)
+        # sum_i P_ik s_ik (K, d), sum_i P_ik s_ik y_i^T (K, d, d) and the
+        # second-order terms.
+        first = xp.zeros_like(self.offsets)
+        across = first[:, :, None] * first[:, None, :]
+        second = across
+        shifts = filled.column_shifts()
+        if shifts is not None:
+            # P_ik s_ik at each missing entry, column after column: (n, K).
+            weighted = xp.take(plan, layout.column_rows, axis=0) * (
+                xp.matrix_transpose(shifts)
+            )
+            starts = layout.column_starts
+            runs = [slice(starts[j], starts[j + 1]) for j in range(d)]
+            across = xp.stack(
+                [
+                    xp.matrix_transpose(weighted[run, :])
+                    @ xp.take(filled.centred, layout.column_rows[run], axis=0)
+                    for run in runs
+                ],
+                axis=1,
+            )
+            first = xp.matrix_transpose(
+                xp.stack([xp.sum(weighted[run, :], axis=0) for run in runs])
+            )
         weights = xp.matrix_transpose(plan)
         for group, covariance, shift in zip(
             layout.groups, filled.conditional, filled.shifts, strict=True
         ):
             weight = xp.take(weights, group.rows, axis=1)
+            weighted = shift * weight[:, None, :]
             if group.runs is not None:
-                # Pattern by pattern, row by row: (sum_i P_ik) Cov_k + S^T
-                # diag(P_k) S.
-                bounds = group.runs
-                values = []
+                # Pattern by pattern: sum_i P_ik s_ik y_i^T = (S P) Y, and
+                # (sum_i P_ik) Cov_k + (S P) S^T.
+                bounds, values = group.runs, []
                 for p in range(len(bounds) - 1):
-                    w = weight[:, bounds[p] : bounds[p + 1]]
-                    s = shift[:, bounds[p] : bounds[p + 1], :]
+                    run = slice(bounds[p], bounds[p + 1])
+                    rows = xp.take(filled.centred, group.rows[run], axis=0)
+                    part = _placed(
+                        weighted[:, :, run] @ rows,
+                        group,
+                        p,
+                        xp.sum(weighted[:, :, run], axis=2),
+                    )
+                    across, first = across + part[0], first + part[1]
                     values.append(
-                        xp.sum(w, axis=1)[:, None, None] * covariance[:, p, ...]
-                        + xp.matrix_transpose(s * w[:, :, None]) @ s
+                        xp.sum(weight[:, run], axis=1)[:, None, None]
+                        * covariance[:, :, :, p]
+                        + weighted[:, :, run] @ xp.matrix_transpose(shift[:, :, run])
                     )
                 second = second + embedded_sums(
                     xp.stack(values, axis=1), group.pattern_spread, group.inverted, d
@@ -823,7 +968,6 @@ class FilledCost(NamedTuple):
             # sum_i P_ik (s_ik s_ik^T + Cov_ik), entry by entry: the
             # covariances' part pattern by pattern where the rows share them
             # (numpy).
-            weighted = shift * weight[:, None, :]
             values = weighted[:, :, None, :] * shift[:, None, :, :]
             if group.pattern is None or not is_host_array(values):
                 per_row = _per_row(covariance, group, axis=3)
@@ -831,7 +975,8 @@ class FilledCost(NamedTuple):
             else:
                 second = second + _pattern_sums(covariance, weight, group, d)
             second = second + _embedded_by_entry(values, group, d)
-        return sums, _Correction(xp.matrix_transpose(runs[:, d, :]), second)
+        second = second + across + xp.matrix_transpose(across)
+        return sums, _Correction(first, second)
 
     def statistics(self, moment_sums):
         """The complete-data statistics of the filled rows, with the missing
@@ -882,7 +1027,12 @@ def _filled_cost(complete, means, precisions_chol, form, layouts):
     means = astype(means, centre.dtype)
     precisions = astype(_precisions(precisions_chol, form), centre.dtype)
     offsets = (precisions @ (means - centre)[:, :, None])[..., 0]
-    return FilledCost(complete, centre, precisions, offsets, form, layouts)
+    xp = namespace_of(precisions)
+    # Column j of each precision, (K, d) for each j: Lambda_k[:, j] as row k.
+    shape = (precisions.shape[2], offsets.shape[0], precisions.shape[1])
+    columns = xp.broadcast_to(xp.permute_dims(precisions, (2, 0, 1)), shape)
+    columns = xp.asarray(columns, copy=True)
+    return FilledCost(complete, centre, precisions, offsets, columns, form, layouts)
 
 
 def missing_refusal(noise, prior):

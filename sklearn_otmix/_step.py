@@ -49,13 +49,17 @@ class Mixture(NamedTuple):
     """The parameters ``(pi, phi)`` that the fit loop updates: the Gaussians'
     weights, means, covariances and precisions' Cholesky factors, and the
     noise component (:class:`~sklearn_otmix._noise.Noise`, or None), whose
-    weight completes the Gaussians' to one."""
+    weight completes the Gaussians' to one; ``layouts``, where the costs of
+    :meth:`weighted_log_prob` find the missing entries of the rows that a fit
+    met (its samples' cache, see :func:`~sklearn_otmix._missing.layout_of`),
+    or None."""
 
     weights: np.ndarray
     means: np.ndarray
     covariances: np.ndarray
     precisions_chol: np.ndarray
     noise: Noise | None = None
+    layouts: dict | None = None
 
     def gaussian(self, form, missing=False, layouts=None):
         """The components' costs ``C_ik = -log N(x_i; mu_k, Sigma_k)``, about
@@ -91,7 +95,7 @@ class Mixture(NamedTuple):
         with a noise component: (n_samples, n_columns)."""
         xp = namespace_of(X)
         missing = bool(xp.any(xp.isnan(X)))
-        cost = astype(self.costs(form, missing).cost_of(X), X.dtype)
+        cost = astype(self.costs(form, missing, self.layouts).cost_of(X), X.dtype)
         weights = self.column_weights
         return namespace_of(weights).log(weights) - cost
 

@@ -19,7 +19,7 @@ from sklearn_otmix import (
     OTGaussianMixtureSearch,
     PriorShiftAdapter,
 )
-from sklearn_otmix import _step
+from sklearn_otmix import _missing, _step
 from sklearn_otmix._backend import to_numpy
 
 from sklearn_otmix._gaussian import (
@@ -221,6 +221,91 @@ def test_few_patterns_are_multiplied_pattern_by_pattern(form):
     assert all(group.runs is not None for group in moments.layout.groups)
 
 
+def _concentrated_plan(n, K, rng, share=0.05):
+    """A plan whose rows each weigh on one component, on a second one for a
+    ``share`` of them (from 1e-8 to 1), and are below ``eps`` times each
+    component's mean entry elsewhere (from 1e-300 to 1e-17)."""
+    plan = 10.0 ** rng.uniform(-300, -17, (n, K))
+    rows = np.arange(n)
+    plan[rows, rng.integers(K, size=n)] = rng.uniform(0.5, 2, n)
+    second = rng.uniform(size=n) < share
+    plan[rows[second], rng.integers(K, size=second.sum())] = 10.0 ** rng.uniform(
+        -8, 0, second.sum()
+    )
+    return plan
+
+
+@pytest.mark.parametrize("apart", [0.0, 1e3])
+@pytest.mark.parametrize("form", ["full", "tied"])
+def test_pairs_below_round_off_are_left_out_exactly(monkeypatch, form, apart):
+    """A plan concentrated on few components per row: the missing entries'
+    terms are summed over the pairs that weigh (the others' weights add up
+    to less than one rounding of each component's mass), and the statistics
+    still equal the row-by-row ones over all pairs, and those of the sum
+    over all pairs, entry by entry; rows of a few patterns, of patterns
+    shared and of their own, with components together and far apart."""
+    rng = np.random.default_rng(7)
+    n, d, K = 400, 8, 8
+    X = _data(n, d, rng, rate=0.35) + 2
+    X[:40, :3] = np.nan
+    X[n // 2 :] += apart
+    means = rng.standard_normal((K, d)) + 2
+    means[K // 2 :] += apart
+    covariances = _covariances(form, K, d, rng)
+    plan = _concentrated_plan(n, K, rng)
+    kept = []
+    pruned = _missing._kept_pairs_correction
+
+    def spy(filled, plan):
+        correction = pruned(filled, plan)
+        kept.append(correction is not None)
+        return correction
+
+    monkeypatch.setattr(_missing, "_kept_pairs_correction", spy)
+    moments = _assert_filled_rows_exact(X, means, covariances, form, plan)
+    assert kept and all(kept)
+    layout = moments.layout if apart == 0 else moments[0].layout
+    kinds = {(g.runs is not None, g.pattern is not None) for g in layout.groups}
+    assert kinds == {(True, True), (False, True), (False, False)}
+
+    # The same statistics as the sum over all pairs (entry by entry).
+    precisions_chol = precision_cholesky(covariances, form)
+    cost_object = missing_cost_of(means, precisions_chol, form, np.full(K, 1 / K))
+    moments = cost_object.moments(X)
+    kept.clear()
+    pruned_statistics = cost_object.statistics(
+        cost_object.moment_sums(moments, plan, plan.sum(axis=1))
+    )
+    monkeypatch.setattr(_missing, "KEPT_SHARE", 0.0)
+    every_statistics = cost_object.statistics(
+        cost_object.moment_sums(moments, plan, plan.sum(axis=1))
+    )
+    # Pair by pair, then entry by entry (each group of components once).
+    calls = len(kept) // 2
+    assert calls and kept == [True] * calls + [False] * calls
+    for field in ("mass", "first", "second"):
+        np.testing.assert_allclose(
+            getattr(pruned_statistics, field),
+            getattr(every_statistics, field),
+            rtol=1e-12,
+            atol=1e-12 * np.abs(getattr(every_statistics, field)).max(),
+        )
+
+
+@pytest.mark.parametrize("d, m", [(20, 3), (6, 6), (100, 9), (100, 12)])
+def test_patterns_are_numpys_unique_rows(d, m):
+    """The distinct patterns of a group and each row's, through one integer
+    per row (or numpy's unique rows where that would overflow, d=100 and
+    m=12): those of ``np.unique(axis=0)``, in its order."""
+    rng = np.random.default_rng(d + m)
+    columns = np.sort([rng.choice(d, m, replace=False) for _ in range(300)], axis=1)
+    columns = np.concatenate([columns, columns[::3]])
+    patterns, pattern = _missing._patterns(columns, d)
+    expected, inverse = np.unique(columns, axis=0, return_inverse=True)
+    np.testing.assert_array_equal(patterns, expected)
+    np.testing.assert_array_equal(pattern, inverse.ravel())
+
+
 @pytest.mark.parametrize("m", range(1, 8))
 @pytest.mark.parametrize("batch", [3, UNROLLED_BATCH])
 def test_inverses_of_each_size_equal_lapack(m, batch):
@@ -361,8 +446,8 @@ def test_fit_equals_row_by_row_incomplete_data_em(form, n_components):
     assert np.all(np.diff(model.lower_bounds_) >= -1e-12 * np.abs(model.lower_bound_))
 
 
-def _iris_with_holes(rate=0.15, seed=0):
-    X = DATASETS["iris"][0].copy()
+def _iris_with_holes(rate=0.15, seed=0, name="iris"):
+    X = DATASETS[name][0].copy()
     rng = np.random.default_rng(seed)
     holes = rng.uniform(size=X.shape) < rate
     holes[np.arange(len(X)), rng.integers(X.shape[1], size=len(X))] = False
@@ -576,10 +661,13 @@ def _layers():
     return layers
 
 
+@pytest.mark.parametrize("name", ["iris", "wine"])
 @pytest.mark.parametrize("form", ["full", "diag", "VEV"])
 @pytest.mark.parametrize("move, dispatch", _layers())
-def test_every_layer_fits_as_numpy(move, dispatch, form):
-    X = _iris_with_holes()
+def test_every_layer_fits_as_numpy(move, dispatch, form, name):
+    """Iris's rows with holes come in a few patterns for each number of
+    missing entries, standardised wine's in many."""
+    X = _iris_with_holes(name=name)
     expected = OTGaussianMixture(3, covariance_type=form, random_state=0).fit(X)
     context = (
         sklearn.config_context(array_api_dispatch=True)
