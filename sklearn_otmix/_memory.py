@@ -11,12 +11,16 @@ Rows of zero weight are left out; ``mass_b`` are the sample weights of the rows
 (ones without weights, or where the positive weights are all equal).
 """
 
+import contextvars
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+from sklearn import config_context, get_config
 from sklearn.utils import check_array, column_or_1d
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
+from threadpoolctl import ThreadpoolController  # scikit-learn's requirement
 
 from ._backend import (
     asarray,
@@ -26,6 +30,7 @@ from ._backend import (
     float_dtypes,
     get_namespace,
     host,
+    is_host_array,
     namespace_of,
     on_device_of,
     pot_takes,
@@ -90,6 +95,10 @@ class InMemory:
     missing : bool, default=False
         Whether some entries of ``X`` are missing (NaN, see
         :mod:`sklearn_otmix._missing`).
+    threads : int, default=1
+        Threads that work on the blocks side by side (see
+        :func:`block_threads`); their results are added in the blocks'
+        order, as on one thread.
 
     Attributes
     ----------
@@ -109,9 +118,11 @@ class InMemory:
         all_rows=None,
         labels=None,
         missing=False,
+        threads=1,
     ):
         self.X = X
         self.missing = missing
+        self.threads = threads
         self.layouts = {} if missing else None
         self._row_width = row_width
         self.sample_mass = sample_mass
@@ -154,16 +165,26 @@ class InMemory:
             ]
             yield self.X[rows, :], self.sample_mass[rows], more
 
+    def _each(self, function, arguments):
+        """``function(*a)`` for each ``a`` of ``arguments``, in order: one after
+        another (lazily), or on :attr:`threads` threads (see
+        :func:`on_threads`)."""
+        if self.threads > 1 and len(self._blocks) > 1:
+            return on_threads(function, list(arguments), self.threads)
+        return (function(*a) for a in arguments)
+
     def map(self, function, *parts):
         """``[function(x_b, mass_b, *parts_b)]`` for each block ``b``."""
-        return [function(x, mass, *more) for x, mass, more in self._pieces(parts)]
+        pieces = ((x, mass, *more) for x, mass, more in self._pieces(parts))
+        return list(self._each(function, pieces))
 
     def sum(self, function, *parts):
         """``sum_b function(x_b, mass_b, *parts_b)`` (see :func:`add`), added as
-        the blocks come: one block's terms alive at a time."""
+        the blocks come, in their order: one block's terms alive at a time on
+        one thread."""
         total = None
-        for x, mass, more in self._pieces(parts):
-            term = function(x, mass, *more)
+        pieces = ((x, mass, *more) for x, mass, more in self._pieces(parts))
+        for term in self._each(function, pieces):
             total = term if total is None else add(total, term)
         return total
 
@@ -179,7 +200,8 @@ class InMemory:
         """``function(x_b)`` of each block of all rows, zero weights too,
         concatenated (the shape keywords are for lazy layers)."""
         rows = self.all_rows
-        return self.concat([function(rows[b, :]) for b in self._slices(rows.shape[0])])
+        blocks = ((rows[b, :],) for b in self._slices(rows.shape[0]))
+        return self.concat(list(self._each(function, blocks)))
 
     def initialization_sample(self, random_state):
         """Rows in memory to initialise on: all of them, each missing entry
@@ -194,6 +216,54 @@ class InMemory:
             row_width=self._row_width,
             labels=self.labels,
         )
+
+
+def block_threads(X, missing):
+    """Threads for the blocks of in-memory rows: where entries are missing
+    in numpy rows, as many as BLAS may use now (set by
+    ``OPENBLAS_NUM_THREADS`` and the like, or ``threadpoolctl``), else one.
+
+    The work on the missing entries is numpy's elementwise and indexing
+    operations, on one thread each, while the complete data's is mostly
+    BLAS's matrix products, which use its threads: the blocks on BLAS's
+    threads take their place (with BLAS on one thread meanwhile)."""
+    if not missing or not is_host_array(X):
+        return 1
+    counts = [
+        info["num_threads"] for info in _controller().select(user_api="blas").info()
+    ]
+    return max(1, min(counts, default=1))
+
+
+_CONTROLLER = []
+
+
+def _controller():
+    """threadpoolctl's controller of the libraries loaded (made once: it
+    lists them)."""
+    if not _CONTROLLER:
+        _CONTROLLER.append(ThreadpoolController())
+    return _CONTROLLER[0]
+
+
+def on_threads(function, arguments, threads):
+    """``[function(*a) for a in arguments]`` on ``threads`` threads, BLAS on
+    one thread each meanwhile. Each call runs in a copy of the caller's
+    context and its scikit-learn configuration (numpy's error state and
+    scikit-learn's settings are the caller's)."""
+    config = get_config()
+
+    def configured(*a):
+        with config_context(**config):
+            return function(*a)
+
+    with _controller().limit(limits=1, user_api="blas"):
+        with ThreadPoolExecutor(threads) as pool:
+            futures = [
+                pool.submit(contextvars.copy_context().run, configured, *a)
+                for a in arguments
+            ]
+            return [future.result() for future in futures]
 
 
 def impute_means(X, sample_mass):
@@ -212,7 +282,14 @@ def impute_means(X, sample_mass):
 
 
 def in_memory(
-    X, sample_weight=None, *, uniform=False, row_width=None, labels=None, missing=False
+    X,
+    sample_weight=None,
+    *,
+    uniform=False,
+    row_width=None,
+    labels=None,
+    missing=False,
+    threads=1,
 ):
     """:class:`InMemory` samples of ``X``: a zero weight removes its row (and its
     label), and uniform weights are no weights at all (the initialisation then
@@ -230,6 +307,8 @@ def in_memory(
     labels : integer array of shape (n_samples,), default=None
         See :class:`InMemory`.
     missing : bool, default=False
+        See :class:`InMemory`.
+    threads : int, default=1
         See :class:`InMemory`.
     """
     xp = namespace_of(X)
@@ -252,6 +331,7 @@ def in_memory(
         all_rows=all_rows,
         labels=labels,
         missing=missing,
+        threads=threads,
     )
 
 
@@ -477,6 +557,7 @@ def memory_samples(estimator, X, sample_weight, *, reset, n_components, fit, lab
         row_width=row_width(X, n_components),
         labels=labels,
         missing=missing,
+        threads=block_threads(X, missing),
     )
 
 

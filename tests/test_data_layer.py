@@ -5,10 +5,12 @@ import warnings
 import numpy as np
 import pytest
 from conftest import COVARIANCE_TYPES, DATASETS, assert_close_to_scale
+import sklearn
 from sklearn.exceptions import ConvergenceWarning
+from threadpoolctl import ThreadpoolController, threadpool_limits
 
-from sklearn_otmix import OTGaussianMixture, _backend, _step
-from sklearn_otmix._memory import in_memory
+from sklearn_otmix import OTGaussianMixture, _backend, _memory, _step
+from sklearn_otmix._memory import block_threads, in_memory, on_threads
 from sklearn_otmix._gaussian import (
     gaussian_mle,
     statistics_of_plan,
@@ -162,3 +164,90 @@ def test_the_whole_e_step_is_taken_only_where_it_applies():
     assert not _step._whole(in_memory(X_BLOBS[:100]), mixture, penalised)
     noisy = OTGaussianMixture(3, max_iter=1, noise=True).fit(X_BLOBS[:100])
     assert not _step._whole(in_memory(X_BLOBS[:100]), noisy._mixture(), problem)
+
+
+def _with_holes(X, rate=0.1, seed=0):
+    X = X.copy()
+    holes = np.random.default_rng(seed).uniform(size=X.shape) < rate
+    holes[:, 0] &= ~holes[:, 1:].all(axis=1)  # a row keeps an entry
+    X[holes] = np.nan
+    return X
+
+
+@pytest.mark.parametrize("reg_m", [0.0, 1.0, np.inf])
+@pytest.mark.parametrize("covariance_type", ["full", "diag"])
+def test_blocks_on_threads_add_up_as_on_one_thread(monkeypatch, covariance_type, reg_m):
+    """Rows with missing entries, on three threads (blocks of 7 rows), give
+    the fit, its predictions and its scores of one thread, to the last digit
+    (BLAS on one thread in both: its own threads may round otherwise)."""
+    X = _with_holes(np.tile(X_BLOBS, (2, 1)))
+    params = dict(
+        n_components=K_BLOBS,
+        covariance_type=covariance_type,
+        reg_m=reg_m,
+        random_state=0,
+        max_iter=20,
+    )
+    monkeypatch.setattr(_backend, "_CPU_BLOCK_BYTES", 7 * 8 * 20)
+    threaded = []
+    monkeypatch.setattr(
+        _memory,
+        "on_threads",
+        lambda *args: threaded.append(args[2]) or on_threads(*args),
+    )
+    fits = {}
+    with threadpool_limits(1, user_api="blas"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for threads in (1, 3):
+            monkeypatch.setattr(_memory, "block_threads", lambda X, m, t=threads: t)
+            model = OTGaussianMixture(**params).fit(X)
+            fits[threads] = (
+                model,
+                model.predict_proba(X),
+                model.score_samples(X),
+                model.bic(X),
+            )
+            assert bool(threaded) == (threads == 3)
+    one, three = fits[1], fits[3]
+    for name in ("weights_", "means_", "covariances_", "precisions_cholesky_"):
+        np.testing.assert_array_equal(getattr(three[0], name), getattr(one[0], name))
+    assert three[0].n_iter_ == one[0].n_iter_
+    assert three[0].lower_bound_ == one[0].lower_bound_
+    for a, b in zip(three[1:], one[1:]):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_block_threads_are_blas_threads_for_missing_entries():
+    """One thread for complete rows; for rows with missing entries, as many
+    as BLAS may use: one under ``threadpool_limits(1)``."""
+    X = _with_holes(X_BLOBS)
+    blas = ThreadpoolController().select(user_api="blas").info()
+    assert block_threads(X_BLOBS, False) == 1
+    assert block_threads(X, True) == min(info["num_threads"] for info in blas)
+    with threadpool_limits(1, user_api="blas"):
+        assert block_threads(X, True) == 1
+    with threadpool_limits(3, user_api="blas"):
+        assert block_threads(X, True) == 3
+
+
+def test_threads_work_in_the_callers_settings():
+    """Each call on a thread sees the caller's scikit-learn configuration and
+    numpy error state, and BLAS on one thread; its errors reach the
+    caller, and the results come in the arguments' order."""
+
+    def settings(i):
+        blas = ThreadpoolController().select(user_api="blas").info()
+        return (
+            i,
+            sklearn.get_config()["assume_finite"],
+            {b["num_threads"] for b in blas},
+        )
+
+    with sklearn.config_context(assume_finite=True):
+        results = on_threads(settings, [(i,) for i in range(6)], 3)
+    assert [r[0] for r in results] == list(range(6))
+    assert all(r[1] for r in results)
+    assert all(r[2] <= {1} for r in results)
+    with np.errstate(divide="raise"):
+        with pytest.raises(FloatingPointError):
+            on_threads(lambda a: a / 0.0, [(np.ones(2),)] * 3, 2)
