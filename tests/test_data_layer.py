@@ -217,6 +217,16 @@ def test_blocks_on_threads_add_up_as_on_one_thread(monkeypatch, covariance_type,
         np.testing.assert_array_equal(a, b)
 
 
+def test_rows_with_missing_entries_come_in_larger_blocks(monkeypatch):
+    monkeypatch.setattr(_backend, "_CPU_BLOCK_BYTES", 7 * 8 * 20)
+    X = _with_holes(X_BLOBS)
+    complete = in_memory(X_BLOBS, row_width=20)._blocks
+    holes = in_memory(X, row_width=20, missing=True)._blocks
+    assert [b.stop - b.start for b in complete[:-1]] == [7] * (len(complete) - 1)
+    assert [b.stop - b.start for b in holes[:-1]] == [14] * (len(holes) - 1)
+    assert holes[-1].stop == len(X)
+
+
 def test_block_threads_are_blas_threads_for_missing_entries():
     """One thread for complete rows; for rows with missing entries, as many
     as BLAS may use: one under ``threadpool_limits(1)``."""
