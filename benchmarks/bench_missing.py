@@ -19,11 +19,16 @@ Each case is fitted three ways, from the same explicit initial parameters
 - ``mean + GM``: ``SimpleImputer()`` then ``sklearn.mixture.GaussianMixture``.
 
 Columns: the seconds of ``--iterations`` iterations (``tol=0``, the median of
-``--repeat`` runs) and their ratio to the complete-data fit's; then one fit to
-convergence (``tol=1e-3``, at most 300 iterations): its seconds, iterations
-and ratio to the complete-data fit's seconds; and the mean log-likelihood of a
-held-out complete sample (20,000 more rows of the same draw) under the fitted
-mixture, so that speed is read next to what each fit recovers.
+``--repeat`` runs) and their ratio to the complete-data fit's; then fits to
+convergence (``tol=1e-3``, at most 300 iterations; the median of
+``--repeat``): their seconds, iterations and ratio to the complete-data fit's
+seconds; and the mean log-likelihood of a held-out complete sample (20,000
+more rows of the same draw) under the fitted mixture, so that speed is read
+next to what each fit recovers.
+
+The BLAS threads (``OPENBLAS_NUM_THREADS``, printed in the header) set the
+complete-data fit's threads and, with missing entries, ours (the blocks of
+rows on as many threads).
 
 Run ``python benchmarks/bench_missing.py`` (minutes), ``--quick`` (n = 20,000),
 ``--n 50000`` for another size, ``--rst`` for an RST table.
@@ -130,7 +135,7 @@ def run(n_samples, iterations, repeat, cases):
         )
         for method, make in fits:
             seconds, _ = _timed(make(**fixed), data, repeat)
-            converged_seconds, fitted = _timed(make(**converge), data, 1)
+            converged_seconds, fitted = _timed(make(**converge), data, repeat)
             score = _mixture(fitted).score(held_out)
             if reference is None:
                 reference = (seconds, converged_seconds)
