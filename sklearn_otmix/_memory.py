@@ -13,6 +13,7 @@ Rows of zero weight are left out; ``mass_b`` are the sample weights of the rows
 
 import contextvars
 import math
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -235,29 +236,26 @@ class InMemory:
 def block_threads(X, missing):
     """Threads for the blocks of in-memory rows: where entries are missing
     in numpy rows, as many as BLAS may use now (set by
-    ``OPENBLAS_NUM_THREADS`` and the like, or ``threadpoolctl``), else one.
+    ``OPENBLAS_NUM_THREADS`` and the like, or ``threadpoolctl``), else one;
+    one on any thread but the main one.
 
     The work on the missing entries is numpy's elementwise and indexing
     operations, on one thread each, while the complete data's is mostly
     BLAS's matrix products, which use its threads: the blocks on BLAS's
-    threads take their place (with BLAS on one thread meanwhile)."""
-    if not missing or not is_host_array(X):
+    threads take their place, BLAS on one thread meanwhile. BLAS's limits
+    are the process's: fits on several threads at once (a search's on
+    joblib's threads) would set and restore each other's, and they are
+    parallel already."""
+    main = threading.current_thread() is threading.main_thread()
+    if not missing or not main or not is_host_array(X):
         return 1
-    counts = [
-        info["num_threads"] for info in _controller().select(user_api="blas").info()
-    ]
-    return max(1, min(counts, default=1))
+    return _blas_threads()
 
 
-_CONTROLLER = []
-
-
-def _controller():
-    """threadpoolctl's controller of the libraries loaded (made once: it
-    lists them)."""
-    if not _CONTROLLER:
-        _CONTROLLER.append(ThreadpoolController())
-    return _CONTROLLER[0]
+def _blas_threads():
+    """The fewest threads that a loaded BLAS library may use now."""
+    blas = ThreadpoolController().select(user_api="blas").info()
+    return max(1, min((info["num_threads"] for info in blas), default=1))
 
 
 def on_threads(function, arguments, threads):
@@ -271,13 +269,13 @@ def on_threads(function, arguments, threads):
         with config_context(**config):
             return function(*a)
 
-    with _controller().limit(limits=1, user_api="blas"):
-        with ThreadPoolExecutor(threads) as pool:
-            futures = [
-                pool.submit(contextvars.copy_context().run, configured, *a)
-                for a in arguments
-            ]
-            return [future.result() for future in futures]
+    limit = ThreadpoolController().limit(limits=1, user_api="blas")
+    with limit, ThreadPoolExecutor(threads) as pool:
+        futures = [
+            pool.submit(contextvars.copy_context().run, configured, *a)
+            for a in arguments
+        ]
+        return [future.result() for future in futures]
 
 
 def impute_means(X, sample_mass):

@@ -1,6 +1,7 @@
 """The data layer: how the rows are cut into blocks does not change the fit."""
 
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -229,7 +230,8 @@ def test_rows_with_missing_entries_come_in_larger_blocks(monkeypatch):
 
 def test_block_threads_are_blas_threads_for_missing_entries():
     """One thread for complete rows; for rows with missing entries, as many
-    as BLAS may use: one under ``threadpool_limits(1)``."""
+    as BLAS may use (one under ``threadpool_limits(1)``), on the main
+    thread."""
     X = _with_holes(X_BLOBS)
     blas = ThreadpoolController().select(user_api="blas").info()
     assert block_threads(X_BLOBS, False) == 1
@@ -238,6 +240,10 @@ def test_block_threads_are_blas_threads_for_missing_entries():
         assert block_threads(X, True) == 1
     with threadpool_limits(3, user_api="blas"):
         assert block_threads(X, True) == 3
+        # Off the main thread (a search's fits on joblib's threads), one:
+        # they would set and restore each other's BLAS limits.
+        with ThreadPoolExecutor(1) as pool:
+            assert pool.submit(block_threads, X, True).result() == 1
 
 
 def test_threads_work_in_the_callers_settings():
