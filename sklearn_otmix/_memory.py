@@ -269,8 +269,8 @@ def on_threads(function, arguments, threads):
         with config_context(**config):
             return function(*a)
 
-    limit = ThreadpoolController().limit(limits=1, user_api="blas")
-    with limit, ThreadPoolExecutor(threads) as pool:
+    blas = ThreadpoolController().limit(limits=1, user_api="blas")
+    with blas, ThreadPoolExecutor(threads) as pool:
         futures = [
             pool.submit(contextvars.copy_context().run, configured, *a)
             for a in arguments

@@ -149,8 +149,11 @@ class Layout(NamedTuple):
     (``column_rows``, on the device), where each column's run starts
     (``column_starts``, d + 1 host integers), and the permutations between
     the two orders (``to_columns`` takes values in group order to column
-    order, ``to_groups`` back); the column order leaves out the groups of a
-    few patterns (:attr:`_Group.runs`), which go pattern by pattern."""
+    order; ``to_groups`` back, each group's entries entry by entry, ``(m,
+    n_m)`` flattened, as :class:`_Filled` lays out ``r``); the column order
+    leaves out the groups of a few patterns (:attr:`_Group.runs`), which go
+    pattern by pattern. ``holed``: the rows with missing entries, group
+    after group (host integers)."""
 
     missing: object
     observed: object
@@ -160,6 +163,7 @@ class Layout(NamedTuple):
     column_starts: tuple
     to_columns: object
     to_groups: object
+    holed: np.ndarray
 
 
 def layout_of(x, cache=None):
@@ -237,6 +241,17 @@ def _layout(host_missing, missing, like):
     rows, columns = np.divmod(by_column, d)
     to_columns = np.argsort(columns * n + rows)
     starts = np.searchsorted(columns[to_columns], np.arange(d + 1))
+    to_groups = np.empty_like(to_columns)
+    to_groups[to_columns] = np.arange(to_columns.size)
+    # Each group's entries, entry by entry: (m, n_m) in place of (n_m, m).
+    by_entry, start = [], 0
+    for group in groups:
+        if group.runs is None:
+            n_m, m = group.host_columns.shape
+            by_entry.append(to_groups[start : start + n_m * m].reshape(n_m, m).T)
+            start += n_m * m
+    to_groups = np.concatenate([part.ravel() for part in by_entry] or [to_groups])
+    holed = [group.host_rows for group in groups]
     return Layout(
         missing,
         on_device(observed, dtype=like.dtype),
@@ -245,7 +260,8 @@ def _layout(host_missing, missing, like):
         on_device(rows[to_columns]),
         tuple(int(start) for start in starts),
         on_device(to_columns),
-        on_device(np.argsort(to_columns)),
+        on_device(to_groups),
+        np.concatenate(holed or [np.zeros(0, np.int64)]),
     )
 
 
@@ -677,9 +693,6 @@ class _Filled:
             else:
                 order = layout.to_groups[start : start + n_m * m]
                 start += n_m * m
-                order = xp.reshape(
-                    xp.matrix_transpose(xp.reshape(order, (n_m, m))), (-1,)
-                )
                 part = xp.reshape(xp.take(r, order, axis=1), (n_components, m, n_m))
                 shift = -_entry_product(_per_row(covariance, group, axis=3), part)
                 quadratic = _entry_dots(part, shift)
@@ -792,7 +805,7 @@ def _kept_pairs_correction(filled, plan):
     if not layout.groups:
         return None
     threshold = np.finfo(plan.dtype).eps * np.sum(plan, axis=0) / max(n, 1)
-    holed = np.concatenate([group.host_rows for group in layout.groups])
+    holed = layout.holed
     weights = plan[holed, :]
     keep = weights > threshold
     if np.count_nonzero(keep) > KEPT_SHARE * keep.size:
